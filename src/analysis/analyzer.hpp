@@ -1,0 +1,41 @@
+// Turns one symbolic pickle run into findings, using the rules.
+//
+// Fail-closed: a global is approved only if an allow entry grants every way the pickle uses it
+// (reference, call, instantiate, build, setitem, append) and, for calls, the arguments satisfy the
+// entry's constraints. Anything the VM could not resolve statically is an evasion indicator.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analysis/finding.hpp"
+#include "pickle/machine.hpp"
+#include "rules/rule_set.hpp"
+
+namespace brine::analysis {
+
+/// A storage a torch persistent id refers to: ('storage', class, key, location, numel[, view]).
+struct StorageRef {
+  std::string key;
+  std::string storage_type;     ///< loader name of the storage class ("torch.FloatStorage")
+  std::string location;
+  std::optional<std::int64_t> numel;
+  std::uint64_t offset = 0;     ///< of the persistent load
+};
+
+struct PickleContext {
+  std::string member;           ///< container member, for findings ("" for a raw stream)
+};
+
+struct PickleAnalysis {
+  std::vector<Finding> findings;
+  std::vector<StorageRef> storages;
+};
+
+PickleAnalysis analyze_pickle(const pickle::PickleRun& run, const rules::RuleSet& rules, const PickleContext& context);
+
+/// The finding for an input error or limit hit (rule "malformed:<slug>" or "limit:<name>").
+Finding error_finding(const core::Error& error, const std::string& member);
+
+}  // namespace brine::analysis

@@ -1,0 +1,269 @@
+// brine: the command line. Parses arguments, wires the library's stages together, and maps
+// verdicts to exit codes. Nothing here knows about pickle internals.
+//
+// Exit codes: 0 every file clean; 1 some file malicious or unapproved; 2 errors (unreadable or
+// malformed input, a limit hit) or bad usage.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "core/mapped_file.hpp"
+#include "report/disassembly.hpp"
+#include "report/report.hpp"
+#include "rules/rule_loader.hpp"
+#include "scan/scanner.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using brine::analysis::Verdict;
+
+constexpr int kExitClean = 0;
+constexpr int kExitFindings = 1;
+constexpr int kExitError = 2;
+
+struct LimitFlags {
+  brine::core::Limits limits;
+  double timeout_seconds = 60;
+
+  void add_to(CLI::App& app) {
+    auto* g = "Limits (hitting one makes the file an `error`, never `clean`)";
+    app.add_option("--max-opcodes", limits.max_opcodes, "opcodes executed per pickle")->group(g)->capture_default_str();
+    app.add_option("--max-stack", limits.max_stack_depth, "VM stack items")->group(g)->capture_default_str();
+    app.add_option("--max-nesting", limits.max_nesting, "open MARKs and container nesting depth")->group(g)->capture_default_str();
+    app.add_option("--max-memo", limits.max_memo_entries, "memo entries per pickle")->group(g)->capture_default_str();
+    app.add_option("--max-values", limits.max_value_nodes, "symbolic values per pickle")->group(g)->capture_default_str();
+    app.add_option("--max-value-bytes", limits.max_value_bytes, "bytes of decoded text per pickle")->group(g)->capture_default_str();
+    app.add_option("--max-string", limits.max_string_length, "length of one string/bytes argument")->group(g)->capture_default_str();
+    app.add_option("--max-pickles", limits.max_pickles_per_file, "pickle streams per file")->group(g)->capture_default_str();
+    app.add_option("--max-member-bytes", limits.max_member_bytes, "bytes read from one archive member")->group(g)->capture_default_str();
+    app.add_option("--timeout", timeout_seconds, "wall-time seconds per file")->group(g)->capture_default_str()->check(CLI::PositiveNumber);
+  }
+  brine::core::Limits get() const {
+    brine::core::Limits l = limits;
+    l.max_file_time = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_seconds * 1000));
+    return l;
+  }
+};
+
+struct Target {
+  std::string path;
+  bool explicit_file;  // named on the command line (reported even if not a pickle)
+};
+
+/// Expands directories recursively (sorted, content-based: no extension filter).
+std::vector<Target> expand(const std::vector<std::string>& paths, bool follow_symlinks, std::vector<std::string>& errors) {
+  std::vector<Target> out;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (p != "-" && fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      auto opts = fs::directory_options::skip_permission_denied;
+      if (follow_symlinks) opts |= fs::directory_options::follow_directory_symlink;
+      fs::recursive_directory_iterator it(p, opts, ec), end;
+      if (ec) {
+        errors.push_back(p + ": " + ec.message());
+        continue;
+      }
+      for (; it != end; it.increment(ec)) {
+        if (ec) {
+          errors.push_back(p + ": " + ec.message());
+          break;
+        }
+        const auto& entry = *it;
+        std::error_code e2;
+        if (entry.is_symlink(e2) && !follow_symlinks) continue;
+        if (entry.is_regular_file(e2)) found.push_back(entry.path().string());
+      }
+      std::sort(found.begin(), found.end());
+      for (auto& f : found) out.push_back({std::move(f), false});
+    } else {
+      out.push_back({p, true});
+    }
+  }
+  return out;
+}
+
+bool stdout_is_tty() { return ::isatty(1) == 1; }
+
+int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOptions& rule_options, const LimitFlags& limit_flags,
+             const std::string& format, const std::string& output, bool quiet, bool verbose, const std::string& color,
+             unsigned jobs, bool no_hash, bool follow_symlinks) {
+  auto rules = brine::rules::load_rules(rule_options);
+  if (!rules) {
+    std::cerr << "brine: " << rules.error().detail << '\n';
+    return kExitError;
+  }
+  brine::scan::ScanOptions options;
+  options.limits = limit_flags.get();
+  options.compute_sha256 = !no_hash && format == "json";
+  const brine::scan::Scanner scanner(*rules, options);
+
+  std::vector<std::string> walk_errors;
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<Target> targets = expand(paths, follow_symlinks, walk_errors);
+  for (const auto& e : walk_errors) std::cerr << "brine: " << e << '\n';
+
+  std::vector<brine::scan::FileReport> reports(targets.size());
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < targets.size();) reports[i] = scanner.scan_path(targets[i].path);
+  };
+  const unsigned n = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(targets.size())));
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+
+  // Files met while walking a directory that are no pickle at all are skipped, not reported.
+  std::vector<brine::scan::FileReport> shown;
+  std::uint64_t skipped = 0;
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    if (!targets[i].explicit_file && !reports[i].recognized) {
+      ++skipped;
+      continue;
+    }
+    shown.push_back(std::move(reports[i]));
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto summary = brine::report::summarize(shown, skipped, seconds);
+
+  std::ofstream file;
+  if (!output.empty()) {
+    file.open(output, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      std::cerr << "brine: cannot write " << output << '\n';
+      return kExitError;
+    }
+  }
+  std::ostream& out = output.empty() ? std::cout : file;
+  if (format == "json") {
+    brine::report::write_json(out, shown, summary);
+  } else {
+    brine::report::TextOptions text;
+    text.quiet = quiet;
+    text.verbose = verbose;
+    text.color = output.empty() && (color == "always" || (color == "auto" && stdout_is_tty()));
+    brine::report::write_text(out, shown, summary, text);
+  }
+  out.flush();
+
+  if (summary.malicious != 0 || summary.unapproved != 0) return kExitFindings;
+  if (summary.errors != 0 || !walk_errors.empty()) return kExitError;
+  return kExitClean;
+}
+
+int run_disasm(const std::string& path, bool json, const LimitFlags& limit_flags) {
+  auto file = path == "-" ? brine::core::MappedFile::read_stream(0, limit_flags.limits.max_member_bytes)
+                          : brine::core::MappedFile::open(path);
+  if (!file) {
+    std::cerr << "brine: " << path << ": " << file.error().detail << '\n';
+    return kExitError;
+  }
+  brine::report::DisasmOptions options;
+  options.json = json;
+  options.limits = limit_flags.get();
+  const bool ok = brine::report::write_disassembly(std::cout, file->bytes(), path, options);
+  return ok ? kExitClean : kExitError;
+}
+
+int run_rules(const brine::rules::RuleOptions& rule_options, const std::string& show) {
+  if (!show.empty()) {
+    for (const auto& f : brine::rules::builtin_rule_files()) {
+      if (f.name == show || f.name == "packs/" + show) {
+        std::cout << f.text;
+        return kExitClean;
+      }
+    }
+    std::cerr << "brine: no built-in rule file named " << show << '\n';
+    return kExitError;
+  }
+  auto rules = brine::rules::load_rules(rule_options);
+  if (!rules) {
+    std::cerr << "brine: " << rules.error().detail << '\n';
+    return kExitError;
+  }
+  std::cout << "loaded:";
+  for (const auto& s : (*rules)->sources()) std::cout << ' ' << s;
+  std::cout << "\n" << (*rules)->allow_entries().size() << " allow entries, " << (*rules)->deny_entries().size() << " deny entries\n";
+  std::cout << "built-in packs (--rules NAME):";
+  for (const auto& p : brine::rules::builtin_pack_names()) std::cout << ' ' << p;
+  std::cout << '\n';
+  return kExitClean;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "brine: reads pickle-based model files (.pt .pth .bin .ckpt .pkl, joblib, numpy) with a sandboxed\n"
+      "symbolic pickle VM. Nothing in a file is ever executed: every import and call is recorded and\n"
+      "judged against an allowlist of globals.",
+      "brine"};
+  app.set_version_flag("--version", std::string("brine ") + BRINE_VERSION);
+  app.require_subcommand(1);
+  app.footer("Exit codes: 0 all clean, 1 some file malicious or unapproved, 2 errors or bad usage.\n"
+             "Rules: docs/rules.md. JSON report: docs/json-report.md.");
+
+  // scan
+  auto* scan = app.add_subcommand("scan", "Scan files or directories and give each a verdict: clean, unapproved, malicious or error.");
+  std::vector<std::string> paths;
+  brine::rules::RuleOptions rule_options;
+  bool no_default = false, quiet = false, verbose = false, no_hash = false, follow = false;
+  std::string format = "text", output, color = "auto";
+  unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  LimitFlags limits;
+  scan->add_option("paths", paths, "files or directories (directories are walked recursively; - reads stdin)")->required();
+  scan->add_option("-f,--format", format, "report format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  scan->add_option("-o,--output", output, "write the report to FILE instead of stdout");
+  scan->add_option("--rules", rule_options.rule_files,
+                   "enable a built-in rule pack (torch-full-model, sklearn, training-checkpoint) or load a rule FILE; repeatable")
+      ->allow_extra_args(false);
+  scan->add_option("--allow", rule_options.allow, "approve one global: module.qualname[:use,use...] (uses: reference, call, "
+                                                  "instantiate, build, setitem, append; default all); repeatable")
+      ->allow_extra_args(false);
+  scan->add_flag("--no-default-rules", no_default, "do not load rules/default.json (the denylist and aliases stay)");
+  scan->add_flag("-q,--quiet", quiet, "text: list only files that are not clean");
+  scan->add_flag("-v,--verbose", verbose, "text: also informational findings and archive members");
+  scan->add_option("--color", color, "text colour")->check(CLI::IsMember({"auto", "always", "never"}))->capture_default_str();
+  scan->add_option("-j,--jobs", jobs, "files scanned in parallel")->check(CLI::Range(1u, 1024u))->capture_default_str();
+  scan->add_flag("--no-hash", no_hash, "json: skip sha256 (it reads every byte of every file)");
+  scan->add_flag("--follow-symlinks", follow, "follow symbolic links while walking directories");
+  limits.add_to(*scan);
+
+  // disasm
+  auto* disasm = app.add_subcommand("disasm", "List the opcodes of every pickle in a file (one listing per pickle member of a zip).");
+  std::string disasm_path;
+  bool disasm_json = false;
+  LimitFlags disasm_limits;
+  disasm->add_option("file", disasm_path, "file to list (- reads stdin)")->required();
+  disasm->add_flag("--json", disasm_json, "machine-readable listing with exact argument values");
+  disasm_limits.add_to(*disasm);
+
+  // rules
+  auto* rules_cmd = app.add_subcommand("rules", "Check rule files and list the built-in packs.");
+  std::string show;
+  brine::rules::RuleOptions rules_cmd_options;
+  rules_cmd->add_option("--rules", rules_cmd_options.rule_files, "pack name or rule file to load and check; repeatable")
+      ->allow_extra_args(false);
+  rules_cmd->add_option("--show", show, "print a built-in rule file (default, denylist, aliases, or a pack name)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitClean : kExitError;
+  }
+  rule_options.use_default = !no_default;
+  if (scan->parsed()) {
+    return run_scan(paths, rule_options, limits, format, output, quiet, verbose, color, jobs, no_hash, follow);
+  }
+  if (disasm->parsed()) return run_disasm(disasm_path, disasm_json, disasm_limits);
+  if (rules_cmd->parsed()) return run_rules(rules_cmd_options, show);
+  return kExitError;
+}

@@ -1,0 +1,34 @@
+#include "container/sniff.hpp"
+
+#include <cstring>
+
+#include "pickle/opcode.hpp"
+
+namespace brine::container {
+
+Format sniff(core::Bytes data) {
+  if (data.empty()) return Format::kEmpty;
+  if (data.size() >= 4 && std::memcmp(data.data(), "PK\x03\x04", 4) == 0) return Format::kZip;
+  if (data[0] == 0x80 && data.size() >= 2 && data[1] <= 5) return Format::kPickle;
+  if (pickle::op_from_byte(data[0])) return Format::kMaybePickle;
+  return Format::kUnknown;
+}
+
+std::string_view format_name(Format f) {
+  switch (f) {
+    case Format::kEmpty: return "empty";
+    case Format::kZip: return "zip";
+    case Format::kPickle: return "pickle";
+    case Format::kMaybePickle: return "pickle";
+    case Format::kUnknown: return "unknown";
+  }
+  return "?";
+}
+
+bool is_torch_legacy_magic(core::Bytes data) {
+  static constexpr std::uint8_t kMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
+                                            0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+  return data.size() >= sizeof kMagic && std::memcmp(data.data(), kMagic, sizeof kMagic) == 0;
+}
+
+}  // namespace brine::container

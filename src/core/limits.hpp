@@ -1,0 +1,57 @@
+// Every resource limit brine applies to hostile input, in one place.
+//
+// Each limit has a default chosen so that real checkpoints never reach it, and a command-line
+// flag (cli/scan_options.cpp) to change it. Hitting a limit stops the analysis of that pickle
+// and is reported as a finding with verdict `error`: the file is never `clean`.
+//
+// Why these bound the work: every opcode consumes at least one input byte and does O(1)
+// amortised work (except the container-building opcodes, whose cost is the number of stack
+// items they consume, each of which was pushed by an earlier opcode), so the VM's time is linear
+// in the opcodes it executes. Memory is bounded by the value-node and byte budgets: memo GET and
+// DUP share a value instead of copying it, so they cost one stack slot, never a copy.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace brine::core {
+
+struct Limits {
+  /// Opcodes executed per pickle. A 2 GB data.pkl of a large model has far fewer; a pickle that
+  /// needs more is a CPU-exhaustion attempt.
+  std::uint64_t max_opcodes = 100'000'000;
+
+  /// Items on the VM stack at once. CPython's pickler pushes a whole tuple before TUPLE, so this
+  /// must exceed the longest tuple a real file holds.
+  std::uint64_t max_stack_depth = 4'000'000;
+
+  /// Open MARKs at once, and the nesting depth of containers built from the stack. CPython's
+  /// pickler recurses once per level, so real files stay below its recursion limit (1000).
+  std::uint64_t max_nesting = 10'000;
+
+  /// Distinct memo entries per pickle (the memo is a hash map: a huge PUT index costs one entry).
+  std::uint64_t max_memo_entries = 20'000'000;
+
+  /// Symbolic values created per pickle (ints, strings, containers, calls...). Each costs ~48 bytes,
+  /// so the default bounds the VM's heap to about 1.5 GB in the worst case.
+  std::uint64_t max_value_nodes = 32'000'000;
+
+  /// Bytes the VM copies out of the input (decoded protocol-0 text, big-integer conversions).
+  /// Binary strings and bytes are views into the input and cost nothing here.
+  std::uint64_t max_value_bytes = 1ull << 30;
+
+  /// Length of one string, bytes or big-integer argument. Checked against the claimed length
+  /// before anything is read, so a lying length prefix allocates nothing.
+  std::uint64_t max_string_length = 4ull << 30;
+
+  /// Pickles per file: raw streams can hold many consecutive pickles, zips many .pkl members.
+  std::uint64_t max_pickles_per_file = 4096;
+
+  /// Bytes read out of one container member to scan it (decompressed size of data.pkl...).
+  std::uint64_t max_member_bytes = 4ull << 30;
+
+  /// Wall time for one file. The VM checks the clock every few thousand opcodes.
+  std::chrono::milliseconds max_file_time{60'000};
+};
+
+}  // namespace brine::core

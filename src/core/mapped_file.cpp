@@ -1,0 +1,101 @@
+#include "core/mapped_file.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace brine::core {
+
+namespace {
+Unexpected io_error(const std::string& what) {
+  return fail(Error{ErrorCode::kIo, 0, {}, {}, what + ": " + std::strerror(errno)});
+}
+
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) : fd_(fd) {}
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  ~FdGuard() { if (fd_ >= 0) ::close(fd_); }
+  [[nodiscard]] int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+}  // namespace
+
+Result<MappedFile> MappedFile::open(const std::string& path) {
+  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return io_error("cannot open");
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return io_error("cannot stat");
+  if (S_ISDIR(st.st_mode)) {
+    errno = EISDIR;
+    return io_error("cannot read");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    // FIFOs, character devices: read them like a stream, bounded.
+    return read_stream(fd.get(), 64ull << 30);
+  }
+  MappedFile file;
+  file.size_ = static_cast<std::uint64_t>(st.st_size);
+  if (file.size_ == 0) return file;
+  void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+  if (p == MAP_FAILED) return io_error("cannot map");
+  file.data_ = static_cast<const std::uint8_t*>(p);
+  file.mapped_ = true;
+  return file;
+}
+
+Result<MappedFile> MappedFile::read_stream(int fd, std::uint64_t max_bytes) {
+  MappedFile file;
+  std::uint8_t chunk[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("cannot read");
+    }
+    if (n == 0) break;
+    if (file.owned_.size() + static_cast<std::uint64_t>(n) > max_bytes) {
+      return fail(Error{ErrorCode::kLimitExceeded, file.owned_.size(), {}, {}, "input stream is larger than the limit"});
+    }
+    file.owned_.insert(file.owned_.end(), chunk, chunk + n);
+  }
+  file.data_ = file.owned_.data();
+  file.size_ = file.owned_.size();
+  return file;
+}
+
+MappedFile MappedFile::from_buffer(std::vector<std::uint8_t> buffer) {
+  MappedFile file;
+  file.owned_ = std::move(buffer);
+  file.data_ = file.owned_.data();
+  file.size_ = file.owned_.size();
+  return file;
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this == &other) return *this;
+  if (mapped_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+  mapped_ = std::exchange(other.mapped_, false);
+  size_ = std::exchange(other.size_, 0);
+  const bool other_owned = !mapped_ && other.data_ == other.owned_.data();
+  owned_ = std::move(other.owned_);
+  data_ = other_owned ? owned_.data() : other.data_;
+  other.data_ = nullptr;
+  return *this;
+}
+
+MappedFile::~MappedFile() {
+  if (mapped_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+}
+
+}  // namespace brine::core

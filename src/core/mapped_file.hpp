@@ -1,0 +1,43 @@
+// Read-only access to a whole input: a memory map for regular files, an owned buffer otherwise.
+//
+// Mapping means a scan touches only the pages it reads: the storage records of a multi-GB
+// checkpoint are never paged in.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/byte_reader.hpp"
+#include "core/result.hpp"
+
+namespace brine::core {
+
+class MappedFile {
+ public:
+  /// Maps `path` read-only. Directories, missing and unreadable files are kIo errors.
+  static Result<MappedFile> open(const std::string& path);
+  /// Reads a stream (stdin) fully into memory, up to `max_bytes`.
+  static Result<MappedFile> read_stream(int fd, std::uint64_t max_bytes);
+  /// Wraps an owned buffer (tests, decompressed members).
+  static MappedFile from_buffer(std::vector<std::uint8_t> buffer);
+
+  MappedFile(MappedFile&&) noexcept;
+  MappedFile& operator=(MappedFile&&) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  [[nodiscard]] Bytes bytes() const { return {data_, size_}; }
+  [[nodiscard]] std::uint64_t size() const { return size_; }
+
+ private:
+  MappedFile() = default;
+  const std::uint8_t* data_ = nullptr;
+  std::uint64_t size_ = 0;
+  bool mapped_ = false;
+  std::vector<std::uint8_t> owned_;
+};
+
+}  // namespace brine::core

@@ -1,0 +1,176 @@
+#include "core/text.hpp"
+
+#include <fmt/format.h>
+
+namespace brine::core {
+
+bool is_ascii(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c >= 0x80) return false;
+  }
+  return true;
+}
+
+bool valid_utf8(std::string_view s, Utf8Mode mode) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len;
+    std::uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;  // continuation byte, overlong 2-byte lead, or > U+10FFFF lead
+    }
+    if (n - i < len) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if (len == 3 && cp < 0x800) return false;
+    if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
+    if (cp >= 0xD800 && cp <= 0xDFFF && mode == Utf8Mode::kStrict) return false;
+    i += len;
+  }
+  return true;
+}
+
+void append_wtf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+std::uint32_t next_codepoint(std::string_view s, std::size_t& pos) {
+  const auto c = static_cast<unsigned char>(s[pos]);
+  std::size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+  if (pos + len > s.size()) len = s.size() - pos;  // defensive: callers pass validated text
+  std::uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+  for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[pos + k]) & 0x3F);
+  pos += len;
+  return cp;
+}
+
+namespace {
+// Approximates str.isprintable(): ASCII printables, and non-ASCII outside the C0/C1 controls,
+// surrogates, line/paragraph separators and the BOM/zero-width formatting characters.
+bool printable(std::uint32_t cp) {
+  if (cp < 0x20 || cp == 0x7F) return false;
+  if (cp < 0x7F) return true;
+  if (cp <= 0xA0 || cp == 0xAD) return false;
+  if (cp >= 0xD800 && cp <= 0xDFFF) return false;
+  if ((cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2060 && cp <= 0x206F)) return false;
+  if (cp == 0xFEFF || (cp >= 0xFFF9 && cp <= 0xFFFB) || cp >= 0xE0000) return false;
+  return true;
+}
+
+char pick_quote(bool has_single, bool has_double) { return has_single && !has_double ? '"' : '\''; }
+}  // namespace
+
+std::string py_repr_str(std::string_view s, std::size_t max_chars) {
+  bool has_single = s.find('\'') != std::string_view::npos;
+  bool has_double = s.find('"') != std::string_view::npos;
+  const char q = pick_quote(has_single, has_double);
+  std::string out(1, q);
+  std::size_t pos = 0, shown = 0;
+  while (pos < s.size()) {
+    if (shown == max_chars) break;
+    const std::uint32_t cp = next_codepoint(s, pos);
+    ++shown;
+    if (cp == static_cast<unsigned char>(q) || cp == '\\') {
+      out += '\\';
+      out += static_cast<char>(cp);
+    } else if (cp == '\n') {
+      out += "\\n";
+    } else if (cp == '\r') {
+      out += "\\r";
+    } else if (cp == '\t') {
+      out += "\\t";
+    } else if (printable(cp)) {
+      append_wtf8(out, cp);
+    } else if (cp < 0x100) {
+      out += fmt::format("\\x{:02x}", cp);
+    } else if (cp < 0x10000) {
+      out += fmt::format("\\u{:04x}", cp);
+    } else {
+      out += fmt::format("\\U{:08x}", cp);
+    }
+  }
+  out += q;
+  if (pos < s.size()) {
+    std::size_t rest = 0;
+    while (pos < s.size()) {
+      next_codepoint(s, pos);
+      ++rest;
+    }
+    out += fmt::format("...(+{} chars)", rest);
+  }
+  return out;
+}
+
+std::string py_repr_bytes(std::string_view s, std::size_t max_bytes) {
+  bool has_single = s.find('\'') != std::string_view::npos;
+  bool has_double = s.find('"') != std::string_view::npos;
+  const char q = pick_quote(has_single, has_double);
+  std::string out = "b";
+  out += q;
+  const std::size_t n = s.size() < max_bytes ? s.size() : max_bytes;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == static_cast<unsigned char>(q) || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c >= 0x20 && c < 0x7F) {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  out += q;
+  if (n < s.size()) out += fmt::format("...(+{} bytes)", s.size() - n);
+  return out;
+}
+
+std::string hex(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+}  // namespace brine::core

@@ -1,0 +1,40 @@
+// Text helpers shared by the decoder and the reports: UTF-8 validation in CPython's two modes,
+// and Python-style repr() of str and bytes values.
+//
+// Strings from a pickle are kept as "WTF-8": UTF-8 that may also encode lone surrogates
+// (U+D800..U+DFFF), because BINUNICODE decodes with errors="surrogatepass" and UNICODE's
+// raw-unicode-escape can produce them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace brine::core {
+
+enum class Utf8Mode : std::uint8_t {
+  kStrict,          ///< CPython "strict": no surrogates
+  kSurrogatePass,   ///< CPython "surrogatepass": encoded surrogates allowed
+};
+
+/// True when `s` is well-formed UTF-8 in `mode` (no overlongs, nothing above U+10FFFF).
+bool valid_utf8(std::string_view s, Utf8Mode mode);
+/// True when every byte is < 0x80.
+bool is_ascii(std::string_view s);
+
+/// Appends `cp` (0..0x10FFFF, surrogates included) as WTF-8.
+void append_wtf8(std::string& out, std::uint32_t cp);
+
+/// Decodes one code point of WTF-8 at `pos` (which must be valid); advances `pos`.
+std::uint32_t next_codepoint(std::string_view s, std::size_t& pos);
+
+/// Python repr() of a str given as WTF-8, e.g. 'echo hi' or "it's". At most `max_chars` code
+/// points are shown; longer strings end in "...' (+N chars)".
+std::string py_repr_str(std::string_view wtf8, std::size_t max_chars = SIZE_MAX);
+/// Python repr() of bytes, e.g. b'\x00ab'. Same truncation rule.
+std::string py_repr_bytes(std::string_view bytes, std::size_t max_bytes = SIZE_MAX);
+
+/// Lowercase hex of the bytes.
+std::string hex(std::string_view bytes);
+
+}  // namespace brine::core

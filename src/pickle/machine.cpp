@@ -1,0 +1,661 @@
+#include "pickle/machine.hpp"
+
+#include <fmt/format.h>
+
+#include <unordered_map>
+
+#include "core/text.hpp"
+#include "pickle/decoder.hpp"
+
+namespace brine::pickle {
+
+using core::ErrorCode;
+
+std::string_view anomaly_name(Anomaly::Kind kind) {
+  switch (kind) {
+    case Anomaly::Kind::kFrameViolation: return "frame-violation";
+    case Anomaly::Kind::kNoncanonical: return "noncanonical-encoding";
+    case Anomaly::Kind::kProtoSwitch: return "proto-switch";
+    case Anomaly::Kind::kProtoRepeat: return "proto-repeat";
+    case Anomaly::Kind::kLeftoverStack: return "leftover-stack";
+    case Anomaly::Kind::kDuplicateKey: return "duplicate-key";
+    case Anomaly::Kind::kMemoOverwrite: return "memo-overwrite";
+  }
+  return "?";
+}
+
+namespace {
+
+/// True for values CPython can never call (no literal type is callable).
+bool is_literal(Kind k) {
+  switch (k) {
+    case Kind::kGlobal:
+    case Kind::kCall:
+    case Kind::kPersistent:
+    case Kind::kExt:
+    case Kind::kBuffer:
+      return false;
+    default:
+      return true;
+  }
+}
+
+/// The memo: dense for the indices picklers write (0, 1, 2, ...), a hash map for anything else,
+/// so that a PUT to index 4,000,000,000 costs one map entry, not a 4-billion-slot array.
+class Memo {
+ public:
+  [[nodiscard]] std::size_t size() const { return count_; }
+
+  [[nodiscard]] ValueRef get(std::uint64_t idx) const {
+    if (idx < dense_.size()) return dense_[idx];
+    auto it = sparse_.find(idx);
+    return it == sparse_.end() ? kNoValue : it->second;
+  }
+
+  /// Stores; returns true if the index already held a value.
+  bool put(std::uint64_t idx, ValueRef v) {
+    if (idx < dense_.size()) {
+      const bool had = dense_[idx] != kNoValue;
+      if (!had) ++count_;
+      dense_[idx] = v;
+      return had;
+    }
+    // Grow the dense part only in proportion to what is stored.
+    if (idx < 4 * (count_ + 1) + 1024) {
+      auto it = sparse_.find(idx);
+      if (it == sparse_.end()) {
+        dense_.resize(idx + 1, kNoValue);
+        ++count_;
+        dense_[idx] = v;
+        return false;
+      }
+    }
+    auto [it, inserted] = sparse_.try_emplace(idx, v);
+    if (inserted) {
+      ++count_;
+    } else {
+      it->second = v;
+    }
+    return !inserted;
+  }
+
+ private:
+  std::vector<ValueRef> dense_;
+  std::unordered_map<std::uint64_t, ValueRef> sparse_;
+  std::size_t count_ = 0;
+};
+
+class Machine {
+ public:
+  Machine(core::Bytes data, std::uint64_t start, const core::Limits& limits,
+          std::chrono::steady_clock::time_point deadline, PickleRun& run)
+      : decoder_(data, start, run.arena, limits), limits_(limits), deadline_(deadline), run_(run), v_(run.values) {
+    run_.start = start;
+  }
+
+  void run() {
+    for (;;) {
+      if (++run_.opcodes > limits_.max_opcodes) {
+        fail_at(decoder_.pos(), ErrorCode::kLimitExceeded, {},
+                fmt::format("max-opcodes: more than {} opcodes", limits_.max_opcodes));
+        return;
+      }
+      if ((run_.opcodes & 0xFFF) == 0 && std::chrono::steady_clock::now() > deadline_) {
+        fail_at(decoder_.pos(), ErrorCode::kTimeout, {}, "max-time: the file's time budget is spent");
+        return;
+      }
+      auto ins = decoder_.next();
+      if (!ins) {
+        run_.error = std::move(ins.error());
+        run_.end = run_.error->offset;
+        return;
+      }
+      ins_ = &*ins;
+      if (ins->frame_violation) {
+        anomaly(Anomaly::Kind::kFrameViolation,
+                ins->op == Op::FRAME ? "a FRAME begins before the previous frame ends"
+                                     : "the opcode runs past the end of its FRAME");
+      }
+      if (ins->noncanonical) anomaly(Anomaly::Kind::kNoncanonical, "argument text is not in the form CPython's pickler writes");
+      const bool ok = execute(*ins);
+      if (!ok) {
+        run_.end = ins->offset;
+        return;
+      }
+      if (run_.stopped) {
+        run_.end = ins->end();
+        return;
+      }
+      if (!check_budgets()) return;
+    }
+  }
+
+ private:
+  // ---- errors and records ----
+  void fail_at(std::uint64_t offset, ErrorCode code, std::string_view op, std::string detail) {
+    run_.error = core::Error{code, offset, {}, std::string(op), std::move(detail)};
+    run_.end = offset;
+  }
+  bool fail(ErrorCode code, std::string detail) {
+    fail_at(ins_->offset, code, name(ins_->op), std::move(detail));
+    return false;
+  }
+  bool underflow(std::size_t need) {
+    return fail(ErrorCode::kStackUnderflow,
+                fmt::format("needs {} item(s) above the current MARK, has {}", need, stack_.size() - fence()));
+  }
+  void anomaly(Anomaly::Kind kind, std::string detail) {
+    run_.anomalies.push_back(Anomaly{kind, ins_->offset, ins_->op, std::move(detail)});
+  }
+  void event(Event::Kind kind, ValueRef subject, ValueRef arg = kNoValue, ValueRef arg2 = kNoValue) {
+    run_.events.push_back(Event{kind, ins_->op, ins_->offset, subject, arg, arg2});
+    run_.effects = true;
+  }
+
+  bool check_budgets() {
+    if (stack_.size() > limits_.max_stack_depth) {
+      return fail(ErrorCode::kLimitExceeded, fmt::format("max-stack: more than {} stack items", limits_.max_stack_depth));
+    }
+    if (v_.size() > limits_.max_value_nodes) {
+      return fail(ErrorCode::kLimitExceeded, fmt::format("max-values: more than {} values", limits_.max_value_nodes));
+    }
+    if (run_.arena.bytes() > limits_.max_value_bytes) {
+      return fail(ErrorCode::kLimitExceeded, fmt::format("max-value-bytes: more than {} decoded bytes", limits_.max_value_bytes));
+    }
+    return true;
+  }
+
+  bool check_depth(ValueRef ref) {
+    if (v_.node(ref).depth > limits_.max_nesting) {
+      return fail(ErrorCode::kLimitExceeded, fmt::format("max-nesting: containers nested deeper than {}", limits_.max_nesting));
+    }
+    return true;
+  }
+
+  // ---- stack ----
+  [[nodiscard]] std::size_t fence() const { return marks_.empty() ? 0 : marks_.back(); }
+  void push(ValueRef v) { stack_.push_back(v); }
+  /// Pops one item above the fence; false (with an underflow error) if there is none.
+  bool pop(ValueRef& out) {
+    if (stack_.size() <= fence()) return underflow(1);
+    out = stack_.back();
+    stack_.pop_back();
+    return true;
+  }
+  /// marker(): pops the top MARK and returns the stack size it recorded.
+  bool marker(std::size_t& out) {
+    if (marks_.empty()) return fail(ErrorCode::kMarkMissing, "could not find MARK");
+    out = marks_.back();
+    marks_.pop_back();
+    return true;
+  }
+  ValueRef make_tuple_from(std::size_t start) {
+    const ValueRef t = v_.tuple(ins_->offset, stack_.data() + start, stack_.size() - start);
+    stack_.resize(start);
+    return t;
+  }
+
+  // ---- the opcodes ----
+  bool execute(const Instruction& ins) {
+    const std::uint64_t off = ins.offset;
+    const Arg& a = ins.arg;
+    switch (ins.op) {
+      case Op::INT:
+      case Op::BININT:
+      case Op::BININT1:
+      case Op::BININT2:
+      case Op::LONG:
+      case Op::LONG1:
+      case Op::LONG4:
+        if (a.kind == Arg::Kind::kBool) {
+          push(v_.scalar(Kind::kBool, off, a.i));
+        } else if (a.kind == Arg::Kind::kBigInt) {
+          push(v_.scalar(Kind::kBigInt, off, 0, 0, a.a));
+        } else {
+          push(v_.scalar(Kind::kInt, off, a.i));
+        }
+        return true;
+      case Op::STRING:
+      case Op::BINSTRING:
+      case Op::SHORT_BINSTRING:
+        push(v_.scalar(Kind::kPy2Str, off, 0, 0, a.a));
+        return true;
+      case Op::BINBYTES:
+      case Op::SHORT_BINBYTES:
+      case Op::BINBYTES8:
+        push(v_.scalar(Kind::kBytes, off, 0, 0, a.a));
+        return true;
+      case Op::BYTEARRAY8:
+        push(v_.scalar(Kind::kByteArray, off, 0, 0, a.a));
+        return true;
+      case Op::NEXT_BUFFER: {
+        const ValueRef b = v_.scalar(Kind::kBuffer, off);
+        event(Event::Kind::kOutOfBandBuffer, b);
+        push(b);
+        return true;
+      }
+      case Op::READONLY_BUFFER: {
+        if (stack_.size() <= fence()) return underflow(1);
+        const ValueRef top = stack_.back();
+        const Kind k = v_.node(top).kind;
+        if (k == Kind::kByteArray || k == Kind::kBuffer) {
+          Node copy = v_.node(top);
+          copy.readonly = true;
+          stack_.back() = v_.scalar(k, off, 0, 0, copy.text);
+          v_.node(stack_.back()).readonly = true;
+        } else if (is_literal(k) && k != Kind::kBytes) {
+          return fail(ErrorCode::kTypeError, fmt::format("memoryview() of a {} value", kind_name(k)));
+        }
+        return true;
+      }
+      case Op::NONE: push(v_.scalar(Kind::kNone, off)); return true;
+      case Op::NEWTRUE: push(v_.scalar(Kind::kBool, off, 1)); return true;
+      case Op::NEWFALSE: push(v_.scalar(Kind::kBool, off, 0)); return true;
+      case Op::UNICODE:
+      case Op::SHORT_BINUNICODE:
+      case Op::BINUNICODE:
+      case Op::BINUNICODE8:
+        push(v_.scalar(Kind::kStr, off, 0, 0, a.a));
+        return true;
+      case Op::FLOAT:
+      case Op::BINFLOAT:
+        push(v_.scalar(Kind::kFloat, off, 0, a.f));
+        return true;
+      case Op::EMPTY_LIST: push(v_.list(off, nullptr, 0)); return true;
+      case Op::EMPTY_TUPLE: push(v_.tuple(off, nullptr, 0)); return true;
+      case Op::EMPTY_DICT: push(v_.dict(off)); return true;
+      case Op::EMPTY_SET: push(v_.set(off, false)); return true;
+      case Op::APPEND:
+        if (stack_.size() < 1 || stack_.size() - 1 <= fence()) return underflow(2);
+        return do_append(stack_.size() - 1);
+      case Op::APPENDS: {
+        std::size_t x;
+        if (!marker(x)) return false;
+        return do_append(x);
+      }
+      case Op::LIST: {
+        std::size_t i;
+        if (!marker(i)) return false;
+        const ValueRef l = v_.list(off, stack_.data() + i, stack_.size() - i);
+        stack_.resize(i);
+        push(l);
+        return check_depth(l);
+      }
+      case Op::TUPLE: {
+        std::size_t i;
+        if (!marker(i)) return false;
+        const ValueRef t = make_tuple_from(i);
+        push(t);
+        return check_depth(t);
+      }
+      case Op::TUPLE1:
+      case Op::TUPLE2:
+      case Op::TUPLE3: {
+        const std::size_t n = ins.op == Op::TUPLE1 ? 1 : ins.op == Op::TUPLE2 ? 2 : 3;
+        if (stack_.size() < n || stack_.size() - n < fence()) return underflow(n);
+        const ValueRef t = make_tuple_from(stack_.size() - n);
+        push(t);
+        return check_depth(t);
+      }
+      case Op::DICT: {
+        std::size_t i;
+        if (!marker(i)) return false;
+        if ((stack_.size() - i) % 2 != 0) return fail(ErrorCode::kTypeError, "odd number of items for DICT");
+        const ValueRef d = v_.dict(off);
+        for (std::size_t k = i + 1; k < stack_.size(); k += 2) {
+          if (!dict_set(d, stack_[k - 1], stack_[k])) return false;
+        }
+        stack_.resize(i);
+        push(d);
+        return check_depth(d);
+      }
+      case Op::SETITEM:
+        if (stack_.size() < 2) return underflow(3);
+        return do_setitems(stack_.size() - 2);
+      case Op::SETITEMS: {
+        std::size_t x;
+        if (!marker(x)) return false;
+        return do_setitems(x);
+      }
+      case Op::ADDITEMS: {
+        std::size_t mark;
+        if (!marker(mark)) return false;
+        return do_additems(mark);
+      }
+      case Op::FROZENSET: {
+        std::size_t i;
+        if (!marker(i)) return false;
+        const ValueRef s = v_.set(off, true);
+        for (std::size_t k = i; k < stack_.size(); ++k) {
+          if (!v_.set_add(s, stack_[k])) return fail(ErrorCode::kTypeError, "unhashable item in FROZENSET");
+        }
+        stack_.resize(i);
+        push(s);
+        return check_depth(s);
+      }
+      case Op::POP:
+        if (!marks_.empty() && marks_.back() == stack_.size()) {
+          marks_.pop_back();  // _pickle.c: POP with a MARK on top discards the MARK
+        } else {
+          if (stack_.size() <= fence()) return underflow(1);
+          stack_.pop_back();
+        }
+        return true;
+      case Op::DUP:
+        if (stack_.size() <= fence()) return underflow(1);
+        push(stack_.back());
+        return true;
+      case Op::MARK:
+        if (marks_.size() >= limits_.max_nesting) {
+          return fail(ErrorCode::kLimitExceeded, fmt::format("max-nesting: more than {} open MARKs", limits_.max_nesting));
+        }
+        marks_.push_back(stack_.size());
+        return true;
+      case Op::POP_MARK: {
+        std::size_t i;
+        if (!marker(i)) return false;
+        stack_.resize(i);
+        return true;
+      }
+      case Op::GET:
+      case Op::BINGET:
+      case Op::LONG_BINGET: {
+        const ValueRef v = a.i < 0 ? kNoValue : memo_.get(static_cast<std::uint64_t>(a.i));
+        if (v == kNoValue) return fail(ErrorCode::kMemoMiss, fmt::format("memo value not found at index {}", a.i));
+        push(v);
+        return true;
+      }
+      case Op::PUT:
+      case Op::BINPUT:
+      case Op::LONG_BINPUT:
+        if (stack_.size() <= fence()) return underflow(1);
+        if (a.i < 0) return fail(ErrorCode::kBadMemoIndex, "negative PUT argument");
+        return memo_put(static_cast<std::uint64_t>(a.i));
+      case Op::MEMOIZE:
+        if (stack_.size() <= fence()) return underflow(1);
+        return memo_put(memo_.size());
+      case Op::EXT1:
+      case Op::EXT2:
+      case Op::EXT4: {
+        if (a.i <= 0) return fail(ErrorCode::kBadArgument, "EXT specifies code <= 0");
+        const ValueRef e = v_.scalar(Kind::kExt, off, a.i);
+        event(Event::Kind::kExtension, e);
+        push(e);
+        return true;
+      }
+      case Op::GLOBAL: {
+        const ValueRef g = v_.global(GlobalRec{a.a, a.b, off, Op::GLOBAL, run_.protocol});
+        event(Event::Kind::kGlobal, g);
+        push(g);
+        return true;
+      }
+      case Op::STACK_GLOBAL: {
+        ValueRef name_v, module_v;
+        if (!pop(name_v) || !pop(module_v)) return false;
+        auto module = v_.as_text(module_v);
+        auto qualname = v_.as_text(name_v);
+        GlobalRec rec{{}, {}, off, Op::STACK_GLOBAL, run_.protocol};
+        if (module && qualname) {
+          rec.module = *module;
+          rec.name = *qualname;
+        } else {
+          for (ValueRef operand : {module_v, name_v}) {
+            const Kind k = v_.node(operand).kind;
+            if (is_literal(k) && k != Kind::kPy2Str && k != Kind::kStr) {
+              return fail(ErrorCode::kTypeError, fmt::format("STACK_GLOBAL requires str, got {}", kind_name(k)));
+            }
+          }
+          // A name computed at load time (a call's result, a persistent object...), or a
+          // py2 string whose meaning depends on the loader's encoding: not knowable statically.
+          rec.resolved = false;
+          rec.module = module.value_or(std::string_view{});
+          rec.name = qualname.value_or(std::string_view{});
+          rec.module_value = module_v;
+          rec.name_value = name_v;
+        }
+        const ValueRef g = v_.global(rec);
+        event(Event::Kind::kGlobal, g);
+        push(g);
+        return true;
+      }
+      case Op::REDUCE: {
+        ValueRef args, callable;
+        if (!pop(args) || !pop(callable)) return false;
+        const Kind ck = v_.node(callable).kind;
+        if (is_literal(ck)) return fail(ErrorCode::kTypeError, fmt::format("'{}' object is not callable", kind_name(ck)));
+        const Kind ak = v_.node(args).kind;
+        if (is_literal(ak) && ak != Kind::kTuple) {
+          return fail(ErrorCode::kTypeError, fmt::format("REDUCE argument list must be a tuple, not {}", kind_name(ak)));
+        }
+        push_call(CallRec{callable, args, kNoValue, CallKind::kReduce, Op::REDUCE, off});
+        return true;
+      }
+      case Op::BUILD: {
+        if (stack_.size() < 2 || stack_.size() - 2 < fence()) return underflow(2);
+        const ValueRef state = stack_.back();
+        stack_.pop_back();
+        const ValueRef inst = stack_.back();
+        return do_build(inst, state);
+      }
+      case Op::INST: {
+        std::size_t i;
+        if (!marker(i)) return false;
+        const ValueRef cls = v_.global(GlobalRec{a.a, a.b, off, Op::INST, run_.protocol});
+        event(Event::Kind::kGlobal, cls);
+        const ValueRef args = make_tuple_from(i);
+        push_call(CallRec{cls, args, kNoValue, CallKind::kInst, Op::INST, off});
+        return true;
+      }
+      case Op::OBJ: {
+        std::size_t i;
+        if (!marker(i)) return false;
+        if (stack_.size() < i + 1) return underflow(1);
+        const ValueRef args = make_tuple_from(i + 1);
+        ValueRef cls;
+        if (!pop(cls)) return false;
+        const Kind ck = v_.node(cls).kind;
+        if (is_literal(ck)) return fail(ErrorCode::kTypeError, fmt::format("'{}' object is not callable", kind_name(ck)));
+        push_call(CallRec{cls, args, kNoValue, CallKind::kObj, Op::OBJ, off});
+        return true;
+      }
+      case Op::NEWOBJ:
+      case Op::NEWOBJ_EX: {
+        ValueRef kwargs = kNoValue, args, cls;
+        if (ins.op == Op::NEWOBJ_EX && !pop(kwargs)) return false;
+        if (!pop(args) || !pop(cls)) return false;
+        const std::string_view opname = name(ins.op);
+        if (is_literal(v_.node(cls).kind)) {
+          return fail(ErrorCode::kTypeError, fmt::format("{} class argument must be a type, not {}", opname, kind_name(v_.node(cls).kind)));
+        }
+        if (is_literal(v_.node(args).kind) && v_.node(args).kind != Kind::kTuple) {
+          return fail(ErrorCode::kTypeError, fmt::format("{} args argument must be a tuple, not {}", opname, kind_name(v_.node(args).kind)));
+        }
+        if (kwargs != kNoValue && is_literal(v_.node(kwargs).kind) && v_.node(kwargs).kind != Kind::kDict) {
+          return fail(ErrorCode::kTypeError, fmt::format("NEWOBJ_EX kwargs argument must be a dict, not {}", kind_name(v_.node(kwargs).kind)));
+        }
+        push_call(CallRec{cls, args, kwargs, ins.op == Op::NEWOBJ ? CallKind::kNewObj : CallKind::kNewObjEx, ins.op, off});
+        return true;
+      }
+      case Op::PROTO: {
+        if (a.i > 5) return fail(ErrorCode::kUnsupportedProtocol, fmt::format("unsupported pickle protocol: {}", a.i));
+        if (ins.offset != run_.start) {
+          const bool changes = static_cast<std::uint8_t>(a.i) != run_.protocol;
+          anomaly(changes ? Anomaly::Kind::kProtoSwitch : Anomaly::Kind::kProtoRepeat,
+                  fmt::format("PROTO {} after the start of the pickle (protocol was {})", a.i, run_.protocol));
+        }
+        run_.protocol = static_cast<std::uint8_t>(a.i);
+        return true;
+      }
+      case Op::FRAME:
+        return true;  // the decoder checked its length against the input
+      case Op::PERSID: {
+        const ValueRef pid = v_.scalar(Kind::kStr, off, 0, 0, a.a);
+        const ValueRef obj = v_.persistent(PersistentRec{pid, off, Op::PERSID});
+        event(Event::Kind::kPersistentLoad, obj);
+        push(obj);
+        return true;
+      }
+      case Op::BINPERSID: {
+        ValueRef pid;
+        if (!pop(pid)) return false;
+        const ValueRef obj = v_.persistent(PersistentRec{pid, off, Op::BINPERSID});
+        event(Event::Kind::kPersistentLoad, obj);
+        push(obj);
+        return true;
+      }
+      case Op::STOP: {
+        ValueRef value;
+        if (!pop(value)) return false;
+        run_.root = value;
+        run_.stopped = true;
+        if (!stack_.empty() || !marks_.empty()) {
+          anomaly(Anomaly::Kind::kLeftoverStack,
+                  fmt::format("{} item(s) and {} MARK(s) left on the stack at STOP", stack_.size(), marks_.size()));
+        }
+        return true;
+      }
+    }
+    return fail(ErrorCode::kUnknownOpcode, "opcode not handled");
+  }
+
+  void push_call(CallRec rec) {
+    const ValueRef c = v_.call(rec);
+    event(Event::Kind::kCall, c);
+    push(c);
+  }
+
+  bool memo_put(std::uint64_t idx) {
+    if (memo_.size() >= limits_.max_memo_entries && memo_.get(idx) == kNoValue) {
+      return fail(ErrorCode::kLimitExceeded, fmt::format("max-memo: more than {} memo entries", limits_.max_memo_entries));
+    }
+    if (memo_.put(idx, stack_.back())) anomaly(Anomaly::Kind::kMemoOverwrite, fmt::format("memo index {} is stored twice", idx));
+    return true;
+  }
+
+  bool dict_set(ValueRef d, ValueRef key, ValueRef value) {
+    bool replaced = false;
+    if (!v_.dict_set(d, key, value, replaced)) {
+      return fail(ErrorCode::kTypeError, fmt::format("unhashable type: '{}' used as a dict key", kind_name(v_.node(key).kind)));
+    }
+    if (replaced) anomaly(Anomaly::Kind::kDuplicateKey, "a dict key is set twice; the first value is built and dropped");
+    return true;
+  }
+
+  /// do_append(x): items stack[x:] go to stack[x-1].
+  bool do_append(std::size_t x) {
+    const std::size_t len = stack_.size();
+    if (x > len || x <= fence()) return underflow(1);
+    if (len == x) return true;
+    const ValueRef target = stack_[x - 1];
+    const Kind k = v_.node(target).kind;
+    if (k == Kind::kList) {
+      v_.list_extend(target, stack_.data() + x, len - x);
+      stack_.resize(x);
+      return check_depth(target);
+    }
+    if (is_literal(k)) return fail(ErrorCode::kTypeError, fmt::format("'{}' object has no attribute 'extend' or 'append'", kind_name(k)));
+    const ValueRef items = v_.list(ins_->offset, stack_.data() + x, len - x);
+    stack_.resize(x);
+    event(Event::Kind::kAppend, target, items);
+    return true;
+  }
+
+  /// do_setitems(x): key/value pairs stack[x:] go into stack[x-1].
+  bool do_setitems(std::size_t x) {
+    const std::size_t len = stack_.size();
+    if (x > len || x <= fence()) return underflow(1);
+    if (len == x) return true;
+    if ((len - x) % 2 != 0) return fail(ErrorCode::kTypeError, "odd number of items for SETITEMS");
+    const ValueRef target = stack_[x - 1];
+    const Kind k = v_.node(target).kind;
+    if (k == Kind::kDict) {
+      for (std::size_t i = x + 1; i < len; i += 2) {
+        if (!dict_set(target, stack_[i - 1], stack_[i])) return false;
+      }
+      stack_.resize(x);
+      return check_depth(target);
+    }
+    if (k == Kind::kList) {
+      // list.__setitem__: an int index within range replaces an item.
+      for (std::size_t i = x + 1; i < len; i += 2) {
+        const Node& key = v_.node(stack_[i - 1]);
+        const auto items = v_.items(target);
+        if (key.kind != Kind::kInt && key.kind != Kind::kBool) {
+          return fail(ErrorCode::kTypeError, fmt::format("list indices must be integers, not {}", kind_name(key.kind)));
+        }
+        const auto n = static_cast<std::int64_t>(items.size());
+        const std::int64_t idx = key.i < 0 ? key.i + n : key.i;
+        if (idx < 0 || idx >= n) return fail(ErrorCode::kTypeError, "list assignment index out of range");
+        v_.list_set(target, static_cast<std::size_t>(idx), stack_[i]);
+      }
+      stack_.resize(x);
+      return true;
+    }
+    if (is_literal(k)) return fail(ErrorCode::kTypeError, fmt::format("'{}' object does not support item assignment", kind_name(k)));
+    for (std::size_t i = x + 1; i < len; i += 2) event(Event::Kind::kSetItem, target, stack_[i - 1], stack_[i]);
+    stack_.resize(x);
+    return true;
+  }
+
+  bool do_additems(std::size_t mark) {
+    const std::size_t len = stack_.size();
+    if (mark > len || mark <= fence()) return underflow(1);
+    if (len == mark) return true;
+    const ValueRef target = stack_[mark - 1];
+    const Kind k = v_.node(target).kind;
+    if (k == Kind::kSet) {
+      for (std::size_t i = mark; i < len; ++i) {
+        if (!v_.set_add(target, stack_[i])) return fail(ErrorCode::kTypeError, "unhashable item in ADDITEMS");
+      }
+      stack_.resize(mark);
+      return check_depth(target);
+    }
+    if (is_literal(k)) return fail(ErrorCode::kTypeError, fmt::format("'{}' object has no attribute 'add'", kind_name(k)));
+    const ValueRef items = v_.list(ins_->offset, stack_.data() + mark, len - mark);
+    stack_.resize(mark);
+    event(Event::Kind::kAppend, target, items);
+    return true;
+  }
+
+  bool do_build(ValueRef inst, ValueRef state) {
+    const Kind k = v_.node(inst).kind;
+    if (!is_literal(k)) {
+      event(Event::Kind::kBuild, inst, state);
+      return true;
+    }
+    // Built-in values have no __setstate__ and no __dict__: only an empty state is a no-op.
+    const Node& s = v_.node(state);
+    bool empty = s.kind == Kind::kNone;
+    if (s.kind == Kind::kTuple) {
+      auto parts = v_.items(state);
+      if (parts.size() == 2 && v_.node(parts[0]).kind == Kind::kNone) {
+        const Node& slots = v_.node(parts[1]);
+        if (slots.kind != Kind::kDict) return fail(ErrorCode::kTypeError, "slot state is not a dictionary");
+        empty = v_.entries(parts[1]).empty();
+      }
+    }
+    if (!empty) return fail(ErrorCode::kTypeError, fmt::format("BUILD cannot set state on a {} value", kind_name(k)));
+    return true;
+  }
+
+  Decoder decoder_;
+  const core::Limits& limits_;
+  std::chrono::steady_clock::time_point deadline_;
+  PickleRun& run_;
+  ValueStore& v_;
+  const Instruction* ins_ = nullptr;
+  std::vector<ValueRef> stack_;
+  std::vector<std::size_t> marks_;
+  Memo memo_;
+};
+
+}  // namespace
+
+PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& limits,
+                     std::chrono::steady_clock::time_point deadline) {
+  PickleRun run;
+  Machine(data, start, limits, deadline, run).run();
+  return run;
+}
+
+}  // namespace brine::pickle

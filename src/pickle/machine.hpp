@@ -1,0 +1,86 @@
+// The symbolic pickle virtual machine.
+//
+// It implements the stack, mark stack and memo semantics of CPython 3.11's _pickle.c for every
+// opcode of protocols 0-5 — including the "fence" that keeps opcodes from reaching below the
+// current MARK, POP discarding a MARK, MEMOIZE indexing by the number of memo entries, and the
+// protocol-dependent behaviour of find_class — but it never executes anything: globals, calls,
+// BUILDs, method calls through SETITEM/APPEND on non-builtin objects, persistent loads and
+// extension codes become Events recording what would happen, with which values, at which offset.
+//
+// A run stops at STOP, at the first input error, or at a limit. Whatever happened before a
+// failure is kept: a payload that runs before a malformed opcode is still in `events`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/byte_reader.hpp"
+#include "core/error.hpp"
+#include "core/limits.hpp"
+#include "pickle/arena.hpp"
+#include "pickle/value.hpp"
+
+namespace brine::pickle {
+
+struct Event {
+  enum class Kind : std::uint8_t {
+    kGlobal,           ///< subject: the kGlobal node (GLOBAL, STACK_GLOBAL, INST)
+    kCall,             ///< subject: the kCall node (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ)
+    kBuild,            ///< subject: the object given state; arg: the state
+    kSetItem,          ///< subject[arg] = arg2 on an object that is not a plain dict/list
+    kAppend,           ///< subject.extend/append/add(arg) on an object that is not a plain list/set; arg: a list of the items
+    kPersistentLoad,   ///< subject: the kPersistent node
+    kExtension,        ///< subject: the kExt node
+    kOutOfBandBuffer,  ///< subject: the kBuffer node
+  };
+  Kind kind;
+  Op op;
+  std::uint64_t offset;
+  ValueRef subject;
+  ValueRef arg = kNoValue;
+  ValueRef arg2 = kNoValue;
+};
+
+/// Something CPython would accept but a strict reader, or CPython's own pickler, would not.
+struct Anomaly {
+  enum class Kind : std::uint8_t {
+    kFrameViolation,   ///< an opcode crosses a FRAME end (pickle.py rejects, _pickle.c accepts)
+    kNoncanonical,     ///< a protocol-0 argument written in a form no pickler emits
+    kProtoSwitch,      ///< PROTO after the start of the stream, changing the protocol
+    kProtoRepeat,      ///< PROTO after the start of the stream, same protocol
+    kLeftoverStack,    ///< STOP left items or MARKs behind
+    kDuplicateKey,     ///< a dict literal sets the same key twice (the first value is built, then dropped)
+    kMemoOverwrite,    ///< PUT to a memo index that is already set
+  };
+  Kind kind;
+  std::uint64_t offset;
+  Op op;
+  std::string detail;
+};
+
+struct PickleRun {
+  std::uint64_t start = 0;           ///< offset of the first opcode
+  std::uint64_t end = 0;             ///< offset just past STOP (or where decoding stopped)
+  StringArena arena;                 ///< owns decoded text; values point into it or the input
+  ValueStore values;
+  std::vector<Event> events;
+  std::vector<Anomaly> anomalies;
+  std::optional<core::Error> error;  ///< why the run stopped before STOP (input error or limit)
+  ValueRef root = kNoValue;          ///< what STOP returned
+  std::uint64_t opcodes = 0;
+  std::uint8_t protocol = 0;         ///< protocol in force at the end (PROTO), 0 if none
+  bool stopped = false;              ///< reached STOP
+  bool effects = false;              ///< something was imported, called, built or loaded
+};
+
+/// Runs one pickle from `start` until STOP. `deadline` bounds wall time (limits.max_file_time
+/// is applied by the caller across all pickles of a file).
+PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& limits,
+                     std::chrono::steady_clock::time_point deadline);
+
+std::string_view anomaly_name(Anomaly::Kind kind);
+
+}  // namespace brine::pickle

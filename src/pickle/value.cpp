@@ -1,0 +1,355 @@
+#include "pickle/value.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "core/text.hpp"
+#include "pickle/numbers.hpp"
+
+namespace brine::pickle {
+
+std::string_view kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::kNone: return "None";
+    case Kind::kBool: return "bool";
+    case Kind::kInt: return "int";
+    case Kind::kBigInt: return "int";
+    case Kind::kFloat: return "float";
+    case Kind::kStr: return "str";
+    case Kind::kBytes: return "bytes";
+    case Kind::kPy2Str: return "str";
+    case Kind::kByteArray: return "bytearray";
+    case Kind::kTuple: return "tuple";
+    case Kind::kList: return "list";
+    case Kind::kDict: return "dict";
+    case Kind::kSet: return "set";
+    case Kind::kFrozenSet: return "frozenset";
+    case Kind::kGlobal: return "global";
+    case Kind::kCall: return "object";
+    case Kind::kPersistent: return "persistent object";
+    case Kind::kExt: return "extension object";
+    case Kind::kBuffer: return "buffer";
+  }
+  return "?";
+}
+
+namespace {
+constexpr std::uint64_t mix(std::uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+std::uint64_t hash_bytes(std::string_view s, std::uint64_t seed) {
+  std::uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return mix(h);
+}
+enum : std::uint64_t { kTagNone = 1, kTagNum = 2, kTagStr = 3, kTagBytes = 4, kTagPy2 = 5, kTagGlobal = 6, kTagId = 7, kTagBig = 8, kTagFloat = 9 };
+
+/// Integral value of a number node if it is one (bool, int, integral float in int64 range).
+std::optional<std::int64_t> integral(const Node& n) {
+  if (n.kind == Kind::kBool || n.kind == Kind::kInt) return n.i;
+  if (n.kind == Kind::kFloat && std::isfinite(n.f) && std::floor(n.f) == n.f && n.f >= -9.2e18 && n.f <= 9.2e18) {
+    return static_cast<std::int64_t>(n.f);
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+ValueRef ValueStore::push(Node n) {
+  nodes_.push_back(n);
+  return static_cast<ValueRef>(nodes_.size() - 1);
+}
+
+ValueRef ValueStore::scalar(Kind kind, std::uint64_t offset, std::int64_t i, double f, std::string_view text) {
+  Node n;
+  n.kind = kind;
+  n.offset = offset;
+  if (kind == Kind::kFloat) {
+    n.f = f;
+  } else {
+    n.i = i;
+  }
+  n.text = text;
+  return push(n);
+}
+
+ValueRef ValueStore::tuple(std::uint64_t offset, const ValueRef* items, std::size_t n) {
+  Node node;
+  node.kind = Kind::kTuple;
+  node.offset = offset;
+  node.aux = static_cast<std::uint32_t>(sequences_.size());
+  auto& seq = sequences_.emplace_back();
+  seq.items.assign(items, items + n);
+  std::uint64_t h = mix(0x7475706c65ULL + n);
+  std::uint32_t depth = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const Node& item = nodes_[items[k]];
+    depth = std::max(depth, item.depth);
+    if (!hashable(items[k])) node.unhashable = true;
+    if (!node.unhashable) h = mix(h ^ (hash(items[k]) + 0x9e3779b97f4a7c15ULL + (h << 6)));
+  }
+  node.depth = depth + 1;
+  node.i = static_cast<std::int64_t>(h);
+  return push(node);
+}
+
+ValueRef ValueStore::list(std::uint64_t offset, const ValueRef* items, std::size_t n) {
+  Node node;
+  node.kind = Kind::kList;
+  node.offset = offset;
+  node.aux = static_cast<std::uint32_t>(sequences_.size());
+  auto& seq = sequences_.emplace_back();
+  seq.items.assign(items, items + n);
+  std::uint32_t depth = 0;
+  for (std::size_t k = 0; k < n; ++k) depth = std::max(depth, nodes_[items[k]].depth);
+  node.depth = depth + 1;
+  return push(node);
+}
+
+ValueRef ValueStore::dict(std::uint64_t offset) {
+  Node node;
+  node.kind = Kind::kDict;
+  node.offset = offset;
+  node.depth = 1;
+  node.aux = static_cast<std::uint32_t>(mappings_.size());
+  mappings_.emplace_back();
+  return push(node);
+}
+
+ValueRef ValueStore::set(std::uint64_t offset, bool frozen) {
+  Node node;
+  node.kind = frozen ? Kind::kFrozenSet : Kind::kSet;
+  node.offset = offset;
+  node.depth = 1;
+  node.aux = static_cast<std::uint32_t>(sequences_.size());
+  node.i = static_cast<std::int64_t>(mix(0x66726f7aULL));
+  sequences_.emplace_back();
+  return push(node);
+}
+
+ValueRef ValueStore::global(GlobalRec rec) {
+  Node node;
+  node.kind = Kind::kGlobal;
+  node.offset = rec.offset;
+  node.aux = static_cast<std::uint32_t>(globals_.size());
+  globals_.push_back(rec);
+  return push(node);
+}
+
+ValueRef ValueStore::call(CallRec rec) {
+  Node node;
+  node.kind = Kind::kCall;
+  node.offset = rec.offset;
+  node.aux = static_cast<std::uint32_t>(calls_.size());
+  calls_.push_back(rec);
+  return push(node);
+}
+
+ValueRef ValueStore::persistent(PersistentRec rec) {
+  Node node;
+  node.kind = Kind::kPersistent;
+  node.offset = rec.offset;
+  node.aux = static_cast<std::uint32_t>(persistents_.size());
+  persistents_.push_back(rec);
+  return push(node);
+}
+
+void ValueStore::list_extend(ValueRef list, const ValueRef* items, std::size_t n) {
+  Node& node = nodes_[list];
+  auto& seq = sequences_[node.aux];
+  seq.items.insert(seq.items.end(), items, items + n);
+  for (std::size_t k = 0; k < n; ++k) node.depth = std::max(node.depth, nodes_[items[k]].depth + 1);
+}
+
+void ValueStore::list_set(ValueRef list, std::size_t index, ValueRef value) {
+  Node& node = nodes_[list];
+  sequences_[node.aux].items[index] = value;
+  node.depth = std::max(node.depth, nodes_[value].depth + 1);
+}
+
+bool ValueStore::dict_set(ValueRef dict, ValueRef key, ValueRef value, bool& replaced) {
+  replaced = false;
+  if (!hashable(key)) return false;
+  const std::uint64_t h = hash(key);
+  Node& node = nodes_[dict];
+  auto& map = mappings_[node.aux];
+  auto range = map.index.equal_range(h);
+  for (auto it = range.first; it != range.second; ++it) {
+    auto& entry = map.entries[it->second];
+    if (equal(entry.first, key)) {
+      entry.second = value;
+      replaced = true;
+      node.depth = std::max(node.depth, nodes_[value].depth + 1);
+      return true;
+    }
+  }
+  map.index.emplace(h, static_cast<std::uint32_t>(map.entries.size()));
+  map.entries.emplace_back(key, value);
+  node.depth = std::max({node.depth, nodes_[value].depth + 1, nodes_[key].depth + 1});
+  return true;
+}
+
+bool ValueStore::set_add(ValueRef set, ValueRef item) {
+  if (!hashable(item)) return false;
+  const std::uint64_t h = hash(item);
+  Node& node = nodes_[set];
+  auto& seq = sequences_[node.aux];
+  auto range = seq.index.equal_range(h);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (equal(seq.items[it->second], item)) return true;
+  }
+  seq.index.emplace(h, static_cast<std::uint32_t>(seq.items.size()));
+  seq.items.push_back(item);
+  node.i = static_cast<std::int64_t>(static_cast<std::uint64_t>(node.i) ^ mix(h));  // order-independent
+  node.depth = std::max(node.depth, nodes_[item].depth + 1);
+  return true;
+}
+
+std::span<const ValueRef> ValueStore::items(ValueRef ref) const {
+  const Node& n = nodes_[ref];
+  switch (n.kind) {
+    case Kind::kTuple:
+    case Kind::kList:
+    case Kind::kSet:
+    case Kind::kFrozenSet:
+      return sequences_[n.aux].items;
+    default:
+      return {};
+  }
+}
+
+std::span<const std::pair<ValueRef, ValueRef>> ValueStore::entries(ValueRef ref) const {
+  const Node& n = nodes_[ref];
+  if (n.kind != Kind::kDict) return {};
+  return mappings_[n.aux].entries;
+}
+
+bool ValueStore::hashable(ValueRef ref) const {
+  const Node& n = nodes_[ref];
+  switch (n.kind) {
+    case Kind::kList:
+    case Kind::kDict:
+    case Kind::kSet:
+    case Kind::kByteArray:
+      return false;
+    case Kind::kTuple:
+      return !n.unhashable;
+    default:
+      return true;
+  }
+}
+
+std::uint64_t ValueStore::hash(ValueRef ref) const {
+  const Node& n = nodes_[ref];
+  switch (n.kind) {
+    case Kind::kNone: return mix(kTagNone);
+    case Kind::kBool:
+    case Kind::kInt:
+      return mix(kTagNum ^ mix(static_cast<std::uint64_t>(n.i)));
+    case Kind::kFloat:
+      if (auto v = integral(n)) return mix(kTagNum ^ mix(static_cast<std::uint64_t>(*v)));
+      {
+        std::uint64_t bits;
+        std::memcpy(&bits, &n.f, sizeof bits);
+        return mix(kTagFloat ^ bits);
+      }
+    case Kind::kBigInt: return hash_bytes(n.text, kTagBig);
+    case Kind::kStr: return hash_bytes(n.text, kTagStr);
+    case Kind::kPy2Str: return hash_bytes(n.text, core::is_ascii(n.text) ? kTagStr : kTagPy2);
+    case Kind::kBytes: return hash_bytes(n.text, kTagBytes);
+    case Kind::kTuple:
+    case Kind::kFrozenSet:
+      return static_cast<std::uint64_t>(n.i);
+    case Kind::kGlobal: {
+      const GlobalRec& g = globals_[n.aux];
+      if (!g.resolved) return mix(kTagId ^ ref);
+      return hash_bytes(g.name, hash_bytes(g.module, kTagGlobal));
+    }
+    default:
+      return mix(kTagId ^ ref);
+  }
+}
+
+bool ValueStore::equal(ValueRef a, ValueRef b) const {
+  // Explicit worklist: tuples nest, and nesting comes from the input.
+  std::vector<std::pair<ValueRef, ValueRef>> work{{a, b}};
+  while (!work.empty()) {
+    auto [x, y] = work.back();
+    work.pop_back();
+    if (x == y) continue;
+    const Node& nx = nodes_[x];
+    const Node& ny = nodes_[y];
+    const auto ix = integral(nx), iy = integral(ny);
+    if (ix && iy) {
+      if (*ix != *iy) return false;
+      continue;
+    }
+    if (nx.kind == Kind::kFloat && ny.kind == Kind::kFloat) {
+      if (!(nx.f == ny.f)) return false;
+      continue;
+    }
+    auto text_kind = [](const Node& n) {
+      if (n.kind == Kind::kStr) return 1;
+      if (n.kind == Kind::kPy2Str) return core::is_ascii(n.text) ? 1 : 2;
+      return 0;
+    };
+    if (text_kind(nx) != 0 || text_kind(ny) != 0) {
+      if (text_kind(nx) != text_kind(ny) || nx.text != ny.text) return false;
+      continue;
+    }
+    if (nx.kind != ny.kind) return false;
+    switch (nx.kind) {
+      case Kind::kNone: continue;
+      case Kind::kBigInt:
+      case Kind::kBytes:
+        if (nx.text != ny.text) return false;
+        continue;
+      case Kind::kTuple: {
+        const auto& ia = sequences_[nx.aux].items;
+        const auto& ib = sequences_[ny.aux].items;
+        if (ia.size() != ib.size() || nx.i != ny.i) return false;
+        for (std::size_t k = 0; k < ia.size(); ++k) work.emplace_back(ia[k], ib[k]);
+        continue;
+      }
+      case Kind::kFrozenSet: {
+        const auto& sa = sequences_[nx.aux];
+        const auto& sb = sequences_[ny.aux];
+        if (sa.items.size() != sb.items.size() || nx.i != ny.i) return false;
+        for (ValueRef item : sa.items) {
+          bool found = false;
+          auto range = sb.index.equal_range(hash(item));
+          for (auto it = range.first; it != range.second && !found; ++it) found = equal(sb.items[it->second], item);
+          if (!found) return false;
+        }
+        continue;
+      }
+      case Kind::kGlobal: {
+        const GlobalRec& ga = globals_[nx.aux];
+        const GlobalRec& gb = globals_[ny.aux];
+        if (!ga.resolved || !gb.resolved || ga.module != gb.module || ga.name != gb.name) return false;
+        continue;
+      }
+      default:
+        return false;  // identity only, and x != y
+    }
+  }
+  return true;
+}
+
+std::optional<std::string_view> ValueStore::as_text(ValueRef ref) const {
+  const Node& n = nodes_[ref];
+  if (n.kind == Kind::kStr) return n.text;
+  if (n.kind == Kind::kPy2Str && core::is_ascii(n.text)) return n.text;
+  return std::nullopt;
+}
+
+}  // namespace brine::pickle

@@ -1,0 +1,166 @@
+// Symbolic values: what an unpickler would build, without building or calling anything.
+//
+// Values live in one ValueStore per pickle and are referred to by index (ValueRef). A memo GET
+// or DUP shares the reference — exactly like CPython shares the object — so a GET/DUP bomb costs
+// one stack slot per opcode, never a copy. Containers are mutable the way Python's are: an
+// APPEND to a list reached through the memo changes every place that list appears.
+//
+// Calls are records: kCall nodes say "this callable would be called with these arguments at
+// this offset"; the result is an opaque object that later opcodes may give state (BUILD) or
+// items (SETITEM/APPEND), and those are recorded too.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "pickle/opcode.hpp"
+
+namespace brine::pickle {
+
+using ValueRef = std::uint32_t;
+inline constexpr ValueRef kNoValue = UINT32_MAX;
+
+enum class Kind : std::uint8_t {
+  kNone,
+  kBool,
+  kInt,        ///< fits in int64
+  kBigInt,     ///< little-endian two's-complement bytes in `text`
+  kFloat,
+  kStr,        ///< WTF-8 text
+  kBytes,
+  kPy2Str,     ///< STRING/BINSTRING: the loader turns these bytes into str (or bytes with encoding='bytes')
+  kByteArray,
+  kTuple,
+  kList,
+  kDict,
+  kSet,
+  kFrozenSet,
+  kGlobal,      ///< what find_class(module, name) returns
+  kCall,        ///< the result of calling or instantiating something
+  kPersistent,  ///< what persistent_load(pid) returns
+  kExt,         ///< an EXT1/2/4 extension-registry reference
+  kBuffer,      ///< an out-of-band buffer (NEXT_BUFFER)
+};
+
+std::string_view kind_name(Kind kind);
+
+/// How a kCall came about.
+enum class CallKind : std::uint8_t {
+  kReduce,     ///< REDUCE: callable(*args)
+  kNewObj,     ///< NEWOBJ: cls.__new__(cls, *args)
+  kNewObjEx,   ///< NEWOBJ_EX: cls.__new__(cls, *args, **kwargs)
+  kInst,       ///< INST: cls(*args) (or cls.__new__(cls) with no args)
+  kObj,        ///< OBJ: same as INST, class from the stack
+};
+
+struct GlobalRec {
+  std::string_view module;
+  std::string_view name;
+  std::uint64_t offset;
+  Op op;                    ///< GLOBAL, STACK_GLOBAL or INST
+  std::uint8_t protocol;    ///< the protocol in force when it was resolved (PROTO seen so far)
+  bool resolved = true;     ///< false: STACK_GLOBAL operands were not constant strings
+  ValueRef module_value = kNoValue;  ///< for unresolved STACK_GLOBALs: the operands
+  ValueRef name_value = kNoValue;
+};
+
+struct CallRec {
+  ValueRef callable;
+  ValueRef args;                 ///< normally a kTuple; anything if the pickle put something else there
+  ValueRef kwargs = kNoValue;    ///< NEWOBJ_EX only
+  CallKind kind;
+  Op op;
+  std::uint64_t offset;
+};
+
+struct PersistentRec {
+  ValueRef pid;
+  std::uint64_t offset;
+  Op op;
+};
+
+/// One value. Scalars are stored inline; containers and records index a side table.
+struct Node {
+  Kind kind = Kind::kNone;
+  bool readonly = false;       ///< READONLY_BUFFER applied
+  bool unhashable = false;     ///< tuples: some item cannot be hashed
+  std::uint32_t depth = 0;     ///< container nesting depth when last changed (scalars: 0)
+  std::uint32_t aux = 0;       ///< index into the kind's side table
+  union {
+    std::int64_t i = 0;        ///< kBool, kInt, kExt (code); kTuple/kFrozenSet: cached hash
+    double f;                  ///< kFloat
+  };
+  std::string_view text;       ///< kStr, kBytes, kPy2Str, kByteArray, kBigInt
+  std::uint64_t offset = 0;    ///< offset of the opcode that created the value
+};
+
+class ValueStore {
+ public:
+  // --- creation ---
+  ValueRef scalar(Kind kind, std::uint64_t offset, std::int64_t i = 0, double f = 0, std::string_view text = {});
+  ValueRef tuple(std::uint64_t offset, const ValueRef* items, std::size_t n);
+  ValueRef list(std::uint64_t offset, const ValueRef* items, std::size_t n);
+  ValueRef dict(std::uint64_t offset);
+  ValueRef set(std::uint64_t offset, bool frozen);
+  ValueRef global(GlobalRec rec);
+  ValueRef call(CallRec rec);
+  ValueRef persistent(PersistentRec rec);
+
+  // --- containers (Python semantics) ---
+  /// Appends to a kList.
+  void list_extend(ValueRef list, const ValueRef* items, std::size_t n);
+  /// list[index] = value on a kList (index already bounds-checked).
+  void list_set(ValueRef list, std::size_t index, ValueRef value);
+  /// d[key] = value on a kDict; returns false if the key is unhashable (the loader raises).
+  /// Sets `replaced` when the key was already present (CPython keeps the first key object).
+  bool dict_set(ValueRef dict, ValueRef key, ValueRef value, bool& replaced);
+  /// Adds to a kSet/kFrozenSet under construction; false if the item is unhashable.
+  bool set_add(ValueRef set, ValueRef item);
+
+  // --- access ---
+  [[nodiscard]] const Node& node(ValueRef ref) const { return nodes_[ref]; }
+  [[nodiscard]] Node& node(ValueRef ref) { return nodes_[ref]; }
+  [[nodiscard]] std::size_t size() const { return nodes_.size(); }
+  /// Items of a kTuple, kList, kSet or kFrozenSet.
+  [[nodiscard]] std::span<const ValueRef> items(ValueRef ref) const;
+  /// Entries of a kDict, in insertion order.
+  [[nodiscard]] std::span<const std::pair<ValueRef, ValueRef>> entries(ValueRef ref) const;
+  [[nodiscard]] const GlobalRec& global_rec(ValueRef ref) const { return globals_[nodes_[ref].aux]; }
+  [[nodiscard]] const CallRec& call_rec(ValueRef ref) const { return calls_[nodes_[ref].aux]; }
+  [[nodiscard]] const PersistentRec& persistent_rec(ValueRef ref) const { return persistents_[nodes_[ref].aux]; }
+
+  /// True for kinds Python can hash (tuples only if all their items can).
+  [[nodiscard]] bool hashable(ValueRef ref) const;
+  /// Python == for hashable values (numbers across int/bool/float, str vs ASCII py2 str,
+  /// tuples item by item); other values compare by identity.
+  [[nodiscard]] bool equal(ValueRef a, ValueRef b) const;
+  [[nodiscard]] std::uint64_t hash(ValueRef ref) const;
+
+  /// The value as text if it is a str (or a py2 str that every encoding reads the same way).
+  [[nodiscard]] std::optional<std::string_view> as_text(ValueRef ref) const;
+
+ private:
+  struct Sequence {
+    std::vector<ValueRef> items;
+    std::unordered_multimap<std::uint64_t, std::uint32_t> index;  // sets: hash -> position
+  };
+  struct Mapping {
+    std::vector<std::pair<ValueRef, ValueRef>> entries;
+    std::unordered_multimap<std::uint64_t, std::uint32_t> index;  // hash -> position
+  };
+  ValueRef push(Node n);
+
+  std::vector<Node> nodes_;
+  std::vector<Sequence> sequences_;   // tuples, lists, sets
+  std::vector<Mapping> mappings_;
+  std::vector<GlobalRec> globals_;
+  std::vector<CallRec> calls_;
+  std::vector<PersistentRec> persistents_;
+  std::vector<std::uint64_t> tuple_hash_;  // per sequence: cached tuple hash (tuples only)
+};
+
+}  // namespace brine::pickle

@@ -1,0 +1,69 @@
+#include <nlohmann/json.hpp>
+
+#include "report/report.hpp"
+
+namespace brine::report {
+
+using nlohmann::json;
+
+Summary summarize(const std::vector<scan::FileReport>& files, std::uint64_t skipped, double seconds) {
+  Summary s;
+  s.files = files.size();
+  s.skipped = skipped;
+  s.seconds = seconds;
+  for (const auto& f : files) {
+    switch (f.verdict) {
+      case analysis::Verdict::kClean: ++s.clean; break;
+      case analysis::Verdict::kUnapproved: ++s.unapproved; break;
+      case analysis::Verdict::kError: ++s.errors; break;
+      case analysis::Verdict::kMalicious: ++s.malicious; break;
+    }
+  }
+  return s;
+}
+
+void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary) {
+  json doc;
+  doc["brine_version"] = BRINE_VERSION;
+  json& arr = doc["files"] = json::array();
+  for (const auto& f : files) {
+    json jf;
+    jf["path"] = f.path;
+    jf["size"] = f.size;
+    jf["sha256"] = f.sha256.empty() ? json(nullptr) : json(f.sha256);
+    jf["container"] = f.container;
+    jf["verdict"] = std::string(analysis::verdict_name(f.verdict));
+    jf["pickles"] = f.pickles;
+    jf["opcodes"] = f.opcodes;
+    json& findings = jf["findings"] = json::array();
+    for (const auto& x : f.findings) {
+      findings.push_back({
+          {"rule", x.rule},
+          {"severity", std::string(rules::severity_name(x.severity))},
+          {"impact", std::string(analysis::verdict_name(x.impact))},
+          {"global", x.global.empty() ? json(nullptr) : json(x.global)},
+          {"use", x.use.empty() ? json(nullptr) : json(x.use)},
+          {"call", x.call.empty() ? json(nullptr) : json(x.call)},
+          {"member", x.member.empty() ? json(nullptr) : json(x.member)},
+          {"offset", x.offset},
+          {"opcode", x.opcode.empty() ? json(nullptr) : json(x.opcode)},
+          {"message", x.message},
+          {"count", x.count},
+      });
+    }
+    json& members = jf["members"] = json::array();
+    for (const auto& m : f.members) {
+      members.push_back({{"name", m.name}, {"format", m.format}, {"size", m.size}, {"scanned", m.scanned}});
+    }
+    arr.push_back(std::move(jf));
+  }
+  doc["summary"] = {
+      {"files", summary.files}, {"clean", summary.clean}, {"unapproved", summary.unapproved},
+      {"malicious", summary.malicious}, {"error", summary.errors}, {"skipped", summary.skipped},
+      {"seconds", summary.seconds},
+  };
+  // Pickle strings may hold lone surrogates or arbitrary bytes: replace what is not UTF-8.
+  out << doc.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+}
+
+}  // namespace brine::report

@@ -1,0 +1,28 @@
+// Report writers: text for people, JSON for tools (schema in docs/json-report.md).
+// Only this layer and the CLI know about output formats.
+#pragma once
+
+#include <ostream>
+#include <vector>
+
+#include "scan/scanner.hpp"
+
+namespace brine::report {
+
+struct Summary {
+  std::uint64_t files = 0, clean = 0, unapproved = 0, malicious = 0, errors = 0, skipped = 0;
+  double seconds = 0;
+};
+Summary summarize(const std::vector<scan::FileReport>& files, std::uint64_t skipped, double seconds);
+
+struct TextOptions {
+  bool quiet = false;    ///< only files that are not clean, and the summary
+  bool color = false;
+  bool verbose = false;  ///< also informational findings and members
+};
+void write_text(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary, const TextOptions& options);
+
+/// {"files": [...], "summary": {...}} — see docs/json-report.md.
+void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary);
+
+}  // namespace brine::report

@@ -1,0 +1,58 @@
+#include <fmt/format.h>
+
+#include "report/report.hpp"
+
+namespace brine::report {
+
+namespace {
+std::string_view color_of(analysis::Verdict v) {
+  switch (v) {
+    case analysis::Verdict::kClean: return "\033[32m";
+    case analysis::Verdict::kUnapproved: return "\033[33m";
+    case analysis::Verdict::kError: return "\033[35m";
+    case analysis::Verdict::kMalicious: return "\033[1;31m";
+  }
+  return "";
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+  return out;
+}
+}  // namespace
+
+void write_text(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary, const TextOptions& options) {
+  for (const auto& f : files) {
+    if (options.quiet && f.verdict == analysis::Verdict::kClean) continue;
+    const std::string verdict = upper(analysis::verdict_name(f.verdict));
+    const std::string_view on = options.color ? color_of(f.verdict) : "";
+    const std::string_view off = options.color ? "\033[0m" : "";
+    out << fmt::format("{}: {}{}{} ({}, {} bytes, {} pickle{})\n", f.path, on, verdict, off, f.container, f.size, f.pickles,
+                       f.pickles == 1 ? "" : "s");
+    for (const auto& x : f.findings) {
+      if (x.impact == analysis::Verdict::kClean && !options.verbose) continue;
+      std::string where = x.member.empty() ? fmt::format("offset {}", x.offset) : fmt::format("{} offset {}", x.member, x.offset);
+      if (!x.opcode.empty()) where += fmt::format(" ({})", x.opcode);
+      out << fmt::format("  {:<8} {}", rules::severity_name(x.severity), x.rule);
+      if (!x.global.empty()) out << fmt::format("  {}", x.global);
+      if (!x.use.empty()) out << fmt::format("  [{}]", x.use);
+      out << fmt::format("  at {}", where);
+      if (x.count > 1) out << fmt::format("  (x{})", x.count);
+      out << '\n';
+      if (!x.call.empty()) out << fmt::format("           {}\n", x.call);
+      out << fmt::format("           {}\n", x.message);
+    }
+    if (options.verbose) {
+      for (const auto& m : f.members) {
+        out << fmt::format("  member {} ({}, {} bytes{})\n", m.name, m.format, m.size, m.scanned ? ", scanned" : "");
+      }
+    }
+  }
+  out << fmt::format("{} file{}: {} clean, {} unapproved, {} malicious, {} error{}", summary.files, summary.files == 1 ? "" : "s",
+                     summary.clean, summary.unapproved, summary.malicious, summary.errors, summary.errors == 1 ? "" : "s");
+  if (summary.skipped != 0) out << fmt::format(", {} skipped (not pickles)", summary.skipped);
+  out << fmt::format(" in {:.3f}s\n", summary.seconds);
+}
+
+}  // namespace brine::report

@@ -1,0 +1,36 @@
+// A JSON document tree that remembers the line each value starts on, so that a rule file's
+// semantic errors ("unknown use 'cal'") can name the line, not just the file.
+//
+// Parsing uses nlohmann's SAX interface (no exceptions: parse errors come back as values).
+// Duplicate object keys are an error: in a rule file they would silently drop a rule.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace brine::rules {
+
+struct JsonNode {
+  enum class Type : std::uint8_t { kNull, kBool, kInt, kFloat, kString, kArray, kObject };
+  Type type = Type::kNull;
+  bool boolean = false;
+  std::int64_t integer = 0;
+  double number = 0;
+  std::string string;
+  std::vector<JsonNode> array;
+  std::vector<std::pair<std::string, JsonNode>> object;
+  std::uint32_t line = 0;
+
+  [[nodiscard]] const JsonNode* find(std::string_view key) const;
+  [[nodiscard]] std::string_view type_name() const;
+};
+
+/// Parses `text`; errors are kRules with "<file>:<line>: ..." in detail.
+core::Result<JsonNode> parse_json(std::string_view text, std::string_view file);
+
+}  // namespace brine::rules

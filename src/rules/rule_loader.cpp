@@ -1,0 +1,416 @@
+#include "rules/rule_loader.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "rules/json_tree.hpp"
+
+namespace brine::rules {
+
+namespace {
+
+using core::ErrorCode;
+using Type = JsonNode::Type;
+
+core::Unexpected rule_error(std::string_view source, std::uint32_t line, std::string message) {
+  return core::fail(core::Error{ErrorCode::kRules, 0, {}, {}, fmt::format("{}:{}: {}", source, line, message)});
+}
+
+bool valid_dotted(std::string_view s) {
+  if (s.empty() || s.front() == '.' || s.back() == '.' || s.find("..") != std::string_view::npos) return false;
+  for (char c : s) {
+    if (c == ' ' || c == '\n' || c == '\t' || c == '\0') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct RuleSetBuilder::State {
+  RuleSet rules;
+
+  core::Status check_keys(const JsonNode& obj, std::string_view source, std::initializer_list<std::string_view> allowed,
+                          std::string_view what) {
+    for (const auto& [key, value] : obj.object) {
+      bool ok = false;
+      for (auto a : allowed) ok = ok || key == a;
+      if (!ok) return rule_error(source, value.line, fmt::format("unknown key \"{}\" in {}", key, what));
+    }
+    return {};
+  }
+
+  core::Result<std::string> get_string(const JsonNode& obj, std::string_view key, std::string_view source, bool required) {
+    const JsonNode* v = obj.find(key);
+    if (v == nullptr) {
+      if (required) return rule_error(source, obj.line, fmt::format("missing \"{}\"", key));
+      return std::string();
+    }
+    if (v->type != Type::kString) return rule_error(source, v->line, fmt::format("\"{}\" must be a string, not {}", key, v->type_name()));
+    return v->string;
+  }
+
+  core::Result<UseMask> parse_uses(const JsonNode& node, std::string_view source) {
+    std::vector<const JsonNode*> items;
+    if (node.type == Type::kString) {
+      items.push_back(&node);
+    } else if (node.type == Type::kArray && !node.array.empty()) {
+      for (const auto& item : node.array) items.push_back(&item);
+    } else {
+      return rule_error(source, node.line, "\"use\" must be a use name or a non-empty list of them");
+    }
+    UseMask m = mask(Use::kReference);
+    for (const JsonNode* item : items) {
+      if (item->type != Type::kString) return rule_error(source, item->line, "a use must be a string");
+      auto u = use_from_name(item->string);
+      if (!u) {
+        return rule_error(source, item->line,
+                          fmt::format("unknown use \"{}\" (expected reference, call, instantiate, build, setitem or append)", item->string));
+      }
+      m |= mask(*u);
+    }
+    return m;
+  }
+
+  core::Result<std::vector<std::string>> parse_names(const JsonNode& node, std::string_view source) {
+    if (node.type != Type::kArray) return rule_error(source, node.line, "\"names\" must be a list of module.qualname strings");
+    std::vector<std::string> out;
+    for (const auto& item : node.array) {
+      if (item.type != Type::kString || !valid_dotted(item.string) || item.string.find('.') == std::string::npos) {
+        return rule_error(source, item.line, "\"names\" entries must be module.qualname strings");
+      }
+      out.push_back(item.string);
+    }
+    return out;
+  }
+
+  core::Result<int> parse_spec(const JsonNode& node, std::string_view source, int depth = 0) {
+    if (depth > 16) return rule_error(source, node.line, "argument spec nested too deeply");
+    if (node.type != Type::kObject) return rule_error(source, node.line, "an argument spec must be an object with a \"type\"");
+    BRINE_TRY_ASSIGN(std::string type, get_string(node, "type", source, true));
+    static const std::pair<std::string_view, SpecNode::Type> kTypes[] = {
+        {"any", SpecNode::Type::kAny}, {"none", SpecNode::Type::kNone}, {"bool", SpecNode::Type::kBool},
+        {"int", SpecNode::Type::kInt}, {"float", SpecNode::Type::kFloat}, {"number", SpecNode::Type::kNumber},
+        {"str", SpecNode::Type::kStr}, {"bytes", SpecNode::Type::kBytes}, {"tuple", SpecNode::Type::kTuple},
+        {"list", SpecNode::Type::kList}, {"dict", SpecNode::Type::kDict}, {"set", SpecNode::Type::kSet},
+        {"persistent_id", SpecNode::Type::kPersistentId}, {"global", SpecNode::Type::kGlobal},
+        {"call", SpecNode::Type::kCall}, {"one_of", SpecNode::Type::kOneOf},
+    };
+    SpecNode spec;
+    bool found = false;
+    for (const auto& [name, t] : kTypes) {
+      if (name == type) {
+        spec.type = t;
+        found = true;
+      }
+    }
+    if (!found) return rule_error(source, node.line, fmt::format("unknown argument type \"{}\"", type));
+    switch (spec.type) {
+      case SpecNode::Type::kTuple:
+      case SpecNode::Type::kList:
+      case SpecNode::Type::kSet:
+      case SpecNode::Type::kDict:
+        BRINE_TRY(check_keys(node, source, {"type", "of", "keys", "max_len"}, "a container spec"));
+        if (spec.type != SpecNode::Type::kDict && node.find("keys")) {
+          return rule_error(source, node.find("keys")->line, "\"keys\" applies to dict specs only");
+        }
+        break;
+      case SpecNode::Type::kStr:
+      case SpecNode::Type::kBytes:
+        BRINE_TRY(check_keys(node, source, {"type", "max_len", "values"}, "a string spec"));
+        break;
+      case SpecNode::Type::kGlobal:
+        BRINE_TRY(check_keys(node, source, {"type", "names", "use"}, "a global spec"));
+        break;
+      case SpecNode::Type::kCall:
+        BRINE_TRY(check_keys(node, source, {"type", "names", "empty"}, "a call spec"));
+        break;
+      case SpecNode::Type::kOneOf:
+        BRINE_TRY(check_keys(node, source, {"type", "options"}, "a one_of spec"));
+        break;
+      default:
+        BRINE_TRY(check_keys(node, source, {"type"}, fmt::format("a {} spec", type)));
+    }
+    if (const JsonNode* of = node.find("of")) {
+      BRINE_TRY_ASSIGN(spec.of, parse_spec(*of, source, depth + 1));
+    }
+    if (const JsonNode* keys = node.find("keys")) {
+      BRINE_TRY_ASSIGN(spec.keys, parse_spec(*keys, source, depth + 1));
+    }
+    if (const JsonNode* ml = node.find("max_len")) {
+      if (ml->type != Type::kInt || ml->integer < 0) return rule_error(source, ml->line, "\"max_len\" must be a non-negative integer");
+      spec.max_len = ml->integer;
+    }
+    if (const JsonNode* values = node.find("values")) {
+      if (values->type != Type::kArray) return rule_error(source, values->line, "\"values\" must be a list of strings");
+      for (const auto& v : values->array) {
+        if (v.type != Type::kString) return rule_error(source, v.line, "\"values\" must be a list of strings");
+        spec.values.push_back(v.string);
+      }
+    }
+    if (const JsonNode* names = node.find("names")) {
+      BRINE_TRY_ASSIGN(spec.names, parse_names(*names, source));
+    }
+    if (const JsonNode* use = node.find("use")) {
+      BRINE_TRY_ASSIGN(spec.use, parse_uses(*use, source));
+    }
+    if (const JsonNode* empty = node.find("empty")) {
+      if (empty->type != Type::kBool) return rule_error(source, empty->line, "\"empty\" must be true or false");
+      spec.empty = empty->boolean;
+    }
+    if (spec.type == SpecNode::Type::kOneOf) {
+      const JsonNode* options = node.find("options");
+      if (options == nullptr || options->type != Type::kArray || options->array.empty()) {
+        return rule_error(source, node.line, "\"one_of\" needs a non-empty \"options\" list");
+      }
+      for (const auto& option : options->array) {
+        BRINE_TRY_ASSIGN(int idx, parse_spec(option, source, depth + 1));
+        spec.options.push_back(idx);
+      }
+    }
+    rules.specs_.push_back(std::move(spec));
+    return static_cast<int>(rules.specs_.size() - 1);
+  }
+
+  core::Result<ArgsSpec> parse_args(const JsonNode& node, std::string_view source) {
+    if (node.type != Type::kObject) return rule_error(source, node.line, "\"args\" must be an object");
+    BRINE_TRY(check_keys(node, source, {"min", "max", "items", "rest"}, "\"args\""));
+    ArgsSpec args;
+    for (auto [key, target] : {std::pair<std::string_view, int*>{"min", &args.min}, {"max", &args.max}}) {
+      if (const JsonNode* v = node.find(key)) {
+        if (v->type != Type::kInt || v->integer < 0 || v->integer > 255) {
+          return rule_error(source, v->line, fmt::format("\"{}\" must be an integer from 0 to 255", key));
+        }
+        *target = static_cast<int>(v->integer);
+      }
+    }
+    if (args.min >= 0 && args.max >= 0 && args.min > args.max) return rule_error(source, node.line, "\"min\" is larger than \"max\"");
+    if (const JsonNode* items = node.find("items")) {
+      if (items->type != Type::kArray) return rule_error(source, items->line, "\"items\" must be a list of argument specs");
+      for (const auto& item : items->array) {
+        BRINE_TRY_ASSIGN(int idx, parse_spec(item, source));
+        args.items.push_back(idx);
+      }
+    }
+    if (const JsonNode* rest = node.find("rest")) {
+      BRINE_TRY_ASSIGN(args.rest, parse_spec(*rest, source));
+    }
+    return args;
+  }
+
+  core::Status target(const JsonNode& entry, std::string_view source, std::string& out, bool& is_module) {
+    const JsonNode* g = entry.find("global");
+    const JsonNode* m = entry.find("module");
+    if ((g == nullptr) == (m == nullptr)) return rule_error(source, entry.line, "an entry needs exactly one of \"global\" or \"module\"");
+    const JsonNode* t = g ? g : m;
+    if (t->type != Type::kString || !valid_dotted(t->string)) {
+      return rule_error(source, t->line, "the target must be a dotted Python name");
+    }
+    if (g && t->string.find('.') == std::string::npos) {
+      return rule_error(source, t->line, fmt::format("\"global\" must be module.qualname, got \"{}\"", t->string));
+    }
+    out = t->string;
+    is_module = m != nullptr;
+    return {};
+  }
+
+  core::Status add_allow_entry(const JsonNode& entry, std::string_view source) {
+    if (entry.type != Type::kObject) return rule_error(source, entry.line, "an allow entry must be an object");
+    BRINE_TRY(check_keys(entry, source, {"global", "module", "use", "args", "result", "note"}, "an allow entry"));
+    AllowEntry a;
+    BRINE_TRY(target(entry, source, a.target, a.is_module));
+    const JsonNode* use = entry.find("use");
+    if (use == nullptr) return rule_error(source, entry.line, "an allow entry needs \"use\"");
+    BRINE_TRY_ASSIGN(a.uses, parse_uses(*use, source));
+    if (const JsonNode* args = entry.find("args")) {
+      if ((a.uses & (mask(Use::kCall) | mask(Use::kInstantiate))) == 0) {
+        return rule_error(source, args->line, "\"args\" needs use \"call\" or \"instantiate\"");
+      }
+      BRINE_TRY_ASSIGN(a.args, parse_args(*args, source));
+    }
+    if (const JsonNode* result = entry.find("result")) {
+      if (result->type != Type::kString || result->string != "arg0") {
+        return rule_error(source, result->line, "\"result\" can only be \"arg0\"");
+      }
+      a.result_is_arg0 = true;
+    }
+    BRINE_TRY_ASSIGN(a.note, get_string(entry, "note", source, false));
+    a.source = fmt::format("{}:{}", source, entry.line);
+    const std::size_t idx = rules.allow_.size();
+    (a.is_module ? rules.allow_module_ : rules.allow_exact_).emplace(a.target, idx);
+    rules.allow_.push_back(std::move(a));
+    return {};
+  }
+
+  core::Status add_deny_entry(const JsonNode& entry, std::string_view source) {
+    if (entry.type != Type::kObject) return rule_error(source, entry.line, "a deny entry must be an object");
+    BRINE_TRY(check_keys(entry, source, {"id", "global", "module", "severity", "message", "advisory"}, "a deny entry"));
+    DenyEntry d;
+    BRINE_TRY(target(entry, source, d.target, d.is_module));
+    BRINE_TRY_ASSIGN(std::string severity, get_string(entry, "severity", source, true));
+    auto sev = severity_from_name(severity);
+    if (!sev || *sev == Severity::kInfo) {
+      return rule_error(source, entry.find("severity")->line,
+                        fmt::format("severity must be critical, high, medium or low, not \"{}\"", severity));
+    }
+    d.severity = *sev;
+    BRINE_TRY_ASSIGN(d.message, get_string(entry, "message", source, true));
+    if (d.message.empty() || d.message.find('\n') != std::string::npos) {
+      return rule_error(source, entry.find("message")->line, "\"message\" must be one non-empty line");
+    }
+    BRINE_TRY_ASSIGN(d.advisory, get_string(entry, "advisory", source, false));
+    BRINE_TRY_ASSIGN(d.id, get_string(entry, "id", source, false));
+    if (d.id.empty()) d.id = "deny:" + d.target;
+    d.source = fmt::format("{}:{}", source, entry.line);
+    auto& index = d.is_module ? rules.deny_module_ : rules.deny_exact_;
+    if (index.count(d.target) != 0) {
+      return rule_error(source, entry.line, fmt::format("\"{}\" is denied twice (first at {})", d.target, rules.deny_[index[d.target]].source));
+    }
+    index.emplace(d.target, rules.deny_.size());
+    rules.deny_.push_back(std::move(d));
+    return {};
+  }
+
+  core::Status add_aliases(const JsonNode& node, std::string_view source) {
+    if (node.type != Type::kObject) return rule_error(source, node.line, "\"aliases\" must be an object");
+    BRINE_TRY(check_keys(node, source, {"py2_names", "py2_modules", "modules"}, "\"aliases\""));
+    for (const auto& [key, table] : node.object) {
+      if (table.type != Type::kObject) return rule_error(source, table.line, fmt::format("\"{}\" must be an object", key));
+      for (const auto& [from, to] : table.object) {
+        if (to.type != Type::kString || !valid_dotted(to.string) || !valid_dotted(from)) {
+          return rule_error(source, to.line, fmt::format("alias \"{}\" must map a dotted name to a dotted name", from));
+        }
+        if (key == "py2_names") {
+          if (from.find('.') == std::string::npos || to.string.find('.') == std::string::npos) {
+            return rule_error(source, to.line, "py2_names maps module.name to module.name");
+          }
+          rules.py2_names_[from] = to.string;
+        } else if (key == "py2_modules") {
+          rules.py2_modules_[from] = to.string;
+        } else {
+          rules.module_aliases_[from] = to.string;
+        }
+      }
+    }
+    return {};
+  }
+};
+
+RuleSetBuilder::RuleSetBuilder() : state_(std::make_unique<State>()) {}
+RuleSetBuilder::RuleSetBuilder(RuleSetBuilder&&) noexcept = default;
+RuleSetBuilder::~RuleSetBuilder() = default;
+
+core::Status RuleSetBuilder::add_file(std::string_view text, std::string_view source) {
+  BRINE_TRY_ASSIGN(JsonNode root, parse_json(text, source));
+  if (root.type != Type::kObject) return rule_error(source, root.line, "a rule file must be a JSON object");
+  BRINE_TRY(state_->check_keys(root, source, {"schema", "name", "description", "allow", "deny", "aliases"}, "a rule file"));
+  const JsonNode* schema = root.find("schema");
+  if (schema == nullptr || schema->type != Type::kString || schema->string != "brine-rules/1") {
+    return rule_error(source, schema ? schema->line : root.line, "\"schema\" must be \"brine-rules/1\"");
+  }
+  for (std::string_view key : {"name", "description"}) {
+    if (const JsonNode* v = root.find(key); v && v->type != Type::kString) {
+      return rule_error(source, v->line, fmt::format("\"{}\" must be a string", key));
+    }
+  }
+  if (const JsonNode* allow = root.find("allow")) {
+    if (allow->type != Type::kArray) return rule_error(source, allow->line, "\"allow\" must be a list");
+    for (const auto& entry : allow->array) BRINE_TRY(state_->add_allow_entry(entry, source));
+  }
+  if (const JsonNode* deny = root.find("deny")) {
+    if (deny->type != Type::kArray) return rule_error(source, deny->line, "\"deny\" must be a list");
+    for (const auto& entry : deny->array) BRINE_TRY(state_->add_deny_entry(entry, source));
+  }
+  if (const JsonNode* aliases = root.find("aliases")) BRINE_TRY(state_->add_aliases(*aliases, source));
+  state_->rules.sources_.emplace_back(source);
+  return {};
+}
+
+core::Status RuleSetBuilder::add_allow(std::string_view spec) {
+  std::string_view target = spec;
+  std::string_view uses;
+  if (const auto colon = spec.find(':'); colon != std::string_view::npos) {
+    target = spec.substr(0, colon);
+    uses = spec.substr(colon + 1);
+  }
+  const std::string source = fmt::format("--allow {}", spec);
+  if (!valid_dotted(target) || target.find('.') == std::string_view::npos) {
+    return core::fail(core::Error{ErrorCode::kUsage, 0, {}, {}, fmt::format("--allow needs module.qualname[:use,...], got \"{}\"", spec)});
+  }
+  AllowEntry a;
+  a.target = std::string(target);
+  a.source = source;
+  if (uses.empty()) {
+    a.uses = 0x3F;  // every use
+  } else {
+    a.uses = mask(Use::kReference);
+    std::size_t start = 0;
+    while (start <= uses.size()) {
+      const auto comma = uses.find(',', start);
+      const std::string_view one = uses.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+      auto u = use_from_name(one);
+      if (!u) return core::fail(core::Error{ErrorCode::kUsage, 0, {}, {}, fmt::format("--allow: unknown use \"{}\"", one)});
+      a.uses |= mask(*u);
+      if (comma == std::string_view::npos) break;
+      start = comma + 1;
+    }
+  }
+  state_->rules.allow_exact_.emplace(a.target, state_->rules.allow_.size());
+  state_->rules.allow_.push_back(std::move(a));
+  return {};
+}
+
+std::shared_ptr<const RuleSet> RuleSetBuilder::build() && {
+  return std::make_shared<const RuleSet>(std::move(state_->rules));
+}
+
+std::vector<std::string> builtin_pack_names() {
+  std::vector<std::string> names;
+  for (const auto& f : builtin_rule_files()) {
+    if (f.name.starts_with("packs/")) names.emplace_back(f.name.substr(6));
+  }
+  return names;
+}
+
+core::Result<std::shared_ptr<const RuleSet>> load_rules(const RuleOptions& options) {
+  RuleSetBuilder builder;
+  auto builtin = [](std::string_view name) -> const BuiltinRuleFile* {
+    for (const auto& f : builtin_rule_files()) {
+      if (f.name == name) return &f;
+    }
+    return nullptr;
+  };
+  for (std::string_view name : {"aliases", "denylist"}) {
+    const BuiltinRuleFile* f = builtin(name);
+    if (f == nullptr) return core::fail(core::Error{ErrorCode::kRules, 0, {}, {}, fmt::format("built-in rules/{}.json is missing", name)});
+    BRINE_TRY(builder.add_file(f->text, fmt::format("rules/{}.json", name)));
+  }
+  if (options.use_default) BRINE_TRY(builder.add_file(builtin("default")->text, "rules/default.json"));
+  std::set<std::string> loaded;
+  for (const std::string& file : options.rule_files) {
+    if (!loaded.insert(file).second) continue;
+    if (const BuiltinRuleFile* pack = builtin("packs/" + file)) {
+      BRINE_TRY(builder.add_file(pack->text, fmt::format("rules/packs/{}.json", file)));
+      continue;
+    }
+    std::error_code ec;
+    std::ifstream in;
+    if (!std::filesystem::is_directory(file, ec)) in.open(file, std::ios::binary);
+    if (!in) {
+      return core::fail(core::Error{ErrorCode::kRules, 0, {}, {},
+                                    fmt::format("{}: not a built-in pack ({}) and not a readable file", file,
+                                                fmt::join(builtin_pack_names(), ", "))});
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    BRINE_TRY(builder.add_file(text.str(), file));
+  }
+  for (const std::string& allow : options.allow) BRINE_TRY(builder.add_allow(allow));
+  return std::move(builder).build();
+}
+
+}  // namespace brine::rules

@@ -1,0 +1,190 @@
+#include "rules/rule_set.hpp"
+
+#include <array>
+
+namespace brine::rules {
+
+namespace {
+constexpr std::array<std::pair<std::string_view, Use>, 6> kUseNames = {{
+    {"reference", Use::kReference},
+    {"call", Use::kCall},
+    {"instantiate", Use::kInstantiate},
+    {"build", Use::kBuild},
+    {"setitem", Use::kSetItem},
+    {"append", Use::kAppend},
+}};
+constexpr std::array<std::string_view, 5> kSeverityNames = {"info", "low", "medium", "high", "critical"};
+
+std::vector<std::string_view> split_dots(std::string_view s) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = s.find('.', start);
+    parts.push_back(s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+bool is_dunder(std::string_view s) { return s.size() > 4 && s.starts_with("__") && s.ends_with("__"); }
+
+/// Module-level dunder globals that are ordinary functions, not attribute traversal.
+bool benign_dunder_global(std::string_view s) {
+  return s == "__newobj__" || s == "__newobj_ex__" || s == "__import__" || s == "__build_class__";
+}
+
+std::string join(std::string_view a, std::string_view b) {
+  std::string out(a);
+  out += '.';
+  out += b;
+  return out;
+}
+}  // namespace
+
+std::string_view use_name(Use use) {
+  for (const auto& [name, u] : kUseNames) {
+    if (u == use) return name;
+  }
+  return "?";
+}
+
+std::optional<Use> use_from_name(std::string_view name) {
+  for (const auto& [n, u] : kUseNames) {
+    if (n == name) return u;
+  }
+  return std::nullopt;
+}
+
+std::string uses_to_string(UseMask m) {
+  std::string out;
+  for (const auto& [name, u] : kUseNames) {
+    if ((m & mask(u)) == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
+std::string_view severity_name(Severity s) { return kSeverityNames[static_cast<std::size_t>(s)]; }
+
+std::optional<Severity> severity_from_name(std::string_view name) {
+  for (std::size_t i = 0; i < kSeverityNames.size(); ++i) {
+    if (kSeverityNames[i] == name) return static_cast<Severity>(i);
+  }
+  return std::nullopt;
+}
+
+std::string RuleSet::alias_module(std::string_view module) const {
+  // Longest prefix (on dot boundaries) that has an alias.
+  std::string_view prefix = module;
+  for (;;) {
+    auto it = module_aliases_.find(std::string(prefix));
+    if (it != module_aliases_.end()) {
+      std::string out = it->second;
+      out += module.substr(prefix.size());
+      return out;
+    }
+    const auto dot = prefix.rfind('.');
+    if (dot == std::string_view::npos) return std::string(module);
+    prefix = prefix.substr(0, dot);
+  }
+}
+
+const DenyEntry* RuleSet::deny_for_path(std::string_view dotted) const {
+  if (auto it = deny_exact_.find(std::string(dotted)); it != deny_exact_.end()) return &deny_[it->second];
+  std::string_view prefix = dotted;
+  for (;;) {
+    if (auto it = deny_module_.find(std::string(prefix)); it != deny_module_.end()) return &deny_[it->second];
+    const auto dot = prefix.rfind('.');
+    if (dot == std::string_view::npos) return nullptr;
+    prefix = prefix.substr(0, dot);
+  }
+}
+
+Resolution RuleSet::resolve(std::string_view module, std::string_view name, int protocol) const {
+  Resolution r;
+  r.written_name = join(module, name);
+
+  // The py2 rename pickle applies (name mapping first, else module mapping), whatever the
+  // protocol: for deny purposes every form counts; for approval only the loader's form.
+  std::string py2_module(module), py2_name(name);
+  if (auto it = py2_names_.find(r.written_name); it != py2_names_.end()) {
+    const auto dot = it->second.rfind('.');
+    py2_module = it->second.substr(0, dot);
+    py2_name = it->second.substr(dot + 1);
+  } else if (auto mit = py2_modules_.find(std::string(module)); mit != py2_modules_.end()) {
+    py2_module = mit->second;
+  }
+  const bool loader_maps = protocol < 3;
+  r.loader_name = join(alias_module(loader_maps ? py2_module : std::string(module)), loader_maps ? py2_name : name);
+
+  // Every form the name can take, each checked whole and component by component. The form the
+  // loader imports comes first, so that a hit is reported under the name that would run.
+  std::vector<std::pair<std::string, std::string>> forms = {
+      {alias_module(loader_maps ? py2_module : std::string(module)), std::string(loader_maps ? py2_name : name)},
+      {std::string(module), std::string(name)},
+      {py2_module, py2_name},
+      {alias_module(module), std::string(name)},
+      {alias_module(py2_module), py2_name},
+  };
+  for (const auto& [m, n] : forms) {
+    const auto parts = split_dots(n);
+    // Attribute traversal: a dunder component after the first, or a first component that is a
+    // dunder attribute rather than a module-level function.
+    for (std::size_t i = 0; i < parts.size() && r.traversal.empty(); ++i) {
+      if (is_dunder(parts[i]) && !(i == 0 && benign_dunder_global(parts[i]))) r.traversal = std::string(parts[i]);
+    }
+    if (r.deny) continue;
+    // module.c1, module.c1.c2, ... (the whole name last)
+    std::string path = m;
+    for (const auto& part : parts) {
+      path = join(path, part);
+      if (const DenyEntry* d = deny_for_path(path)) {
+        r.deny = d;
+        r.deny_form = path;
+        break;
+      }
+    }
+    if (!r.deny) {
+      if (const DenyEntry* d = deny_for_path(m)) {
+        r.deny = d;
+        r.deny_form = join(m, n);
+      }
+    }
+    // A component reached as an attribute may itself be a module: torch + "os.system" resolves
+    // through torch.os to os.system. Every suffix of two or more components is checked as a path.
+    // (A single trailing component is not: "jit.trace" is not the trace module, and a module
+    // object obtained that way is still unapproved and can only act through a flagged call.)
+    for (std::size_t i = 0; i + 1 < parts.size() && !r.deny; ++i) {
+      std::string suffix = alias_module(parts[i]);
+      for (std::size_t k = i + 1; k < parts.size(); ++k) suffix = join(suffix, parts[k]);
+      if (const DenyEntry* d = deny_for_path(suffix)) {
+        r.deny = d;
+        r.deny_form = suffix;
+      }
+    }
+  }
+
+  // Allow: exact loader-form matches first, then module entries for single plain identifiers.
+  auto [lo, hi] = allow_exact_.equal_range(r.loader_name);
+  for (auto it = lo; it != hi; ++it) r.allow.push_back(&allow_[it->second]);
+  const auto dot = r.loader_name.rfind('.');
+  const std::string_view loader_module = std::string_view(r.loader_name).substr(0, dot);
+  const std::string_view loader_qual = loader_maps ? std::string_view(py2_name) : name;
+  const bool plain = loader_qual.find('.') == std::string_view::npos && !loader_qual.empty() &&
+                     loader_qual.front() != '_';
+  if (plain) {
+    std::string_view prefix = loader_module;
+    for (;;) {
+      auto [mlo, mhi] = allow_module_.equal_range(std::string(prefix));
+      for (auto it = mlo; it != mhi; ++it) r.allow.push_back(&allow_[it->second]);
+      const auto pdot = prefix.rfind('.');
+      if (pdot == std::string_view::npos) break;
+      prefix = prefix.substr(0, pdot);
+    }
+  }
+  return r;
+}
+
+}  // namespace brine::rules

@@ -20,22 +20,31 @@ class Decoder {
   Decoder(core::Bytes data, std::uint64_t start, StringArena& arena, const core::Limits& limits)
       : reader_(data, start), arena_(arena), limits_(limits) {}
 
-  /// The next instruction, or the error CPython would raise reading it.
-  core::Result<Instruction> next();
+  /// Decodes the next instruction into `out`. On false, error() holds what CPython would raise.
+  /// (A bool and a stored error, not a Result: this runs once per opcode.)
+  bool next(Instruction& out);
+  [[nodiscard]] const core::Error& error() const { return error_; }
+  /// Convenience wrapper for callers outside hot loops.
+  core::Result<Instruction> next_result() {
+    Instruction ins;
+    if (!next(ins)) return core::fail(error_);
+    return ins;
+  }
 
   [[nodiscard]] std::uint64_t pos() const { return reader_.pos(); }
   [[nodiscard]] bool at_end() const { return reader_.at_end(); }
 
  private:
-  core::Status read_arg(Instruction& ins);
-  core::Status read_counted(Instruction& ins, unsigned width, Arg::Kind kind);
-  core::Result<std::string_view> read_line(const Instruction& ins);
-  core::Unexpected error(core::ErrorCode code, const Instruction& ins, std::string detail) const;
+  bool read_arg(Instruction& ins);
+  bool read_counted(Instruction& ins, unsigned width, Arg::Kind kind);
+  bool read_line(const Instruction& ins, std::string_view& out);
+  bool fail(core::ErrorCode code, const Instruction& ins, std::string detail);
 
   core::ByteReader reader_;
   StringArena& arena_;
   const core::Limits& limits_;
   std::uint64_t frame_end_ = 0;  ///< end of the current FRAME, 0 when outside one
+  core::Error error_;
 };
 
 }  // namespace brine::pickle

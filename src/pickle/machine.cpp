@@ -104,26 +104,23 @@ class Machine {
         fail_at(decoder_.pos(), ErrorCode::kTimeout, {}, "max-time: the file's time budget is spent");
         return;
       }
-      auto ins = decoder_.next();
-      if (!ins) {
-        run_.error = std::move(ins.error());
+      if (!decoder_.next(ins_)) {
+        run_.error = decoder_.error();
         run_.end = run_.error->offset;
         return;
       }
-      ins_ = &*ins;
-      if (ins->frame_violation) {
+      if (ins_.frame_violation) {
         anomaly(Anomaly::Kind::kFrameViolation,
-                ins->op == Op::FRAME ? "a FRAME begins before the previous frame ends"
+                ins_.op == Op::FRAME ? "a FRAME begins before the previous frame ends"
                                      : "the opcode runs past the end of its FRAME");
       }
-      if (ins->noncanonical) anomaly(Anomaly::Kind::kNoncanonical, "argument text is not in the form CPython's pickler writes");
-      const bool ok = execute(*ins);
-      if (!ok) {
-        run_.end = ins->offset;
+      if (ins_.noncanonical) anomaly(Anomaly::Kind::kNoncanonical, "argument text is not in the form CPython's pickler writes");
+      if (!execute(ins_)) {
+        run_.end = ins_.offset;
         return;
       }
       if (run_.stopped) {
-        run_.end = ins->end();
+        run_.end = ins_.end();
         return;
       }
       if (!check_budgets()) return;
@@ -137,7 +134,7 @@ class Machine {
     run_.end = offset;
   }
   bool fail(ErrorCode code, std::string detail) {
-    fail_at(ins_->offset, code, name(ins_->op), std::move(detail));
+    fail_at(ins_.offset, code, name(ins_.op), std::move(detail));
     return false;
   }
   bool underflow(std::size_t need) {
@@ -145,10 +142,10 @@ class Machine {
                 fmt::format("needs {} item(s) above the current MARK, has {}", need, stack_.size() - fence()));
   }
   void anomaly(Anomaly::Kind kind, std::string detail) {
-    run_.anomalies.push_back(Anomaly{kind, ins_->offset, ins_->op, std::move(detail)});
+    run_.anomalies.push_back(Anomaly{kind, ins_.offset, ins_.op, std::move(detail)});
   }
   void event(Event::Kind kind, ValueRef subject, ValueRef arg = kNoValue, ValueRef arg2 = kNoValue) {
-    run_.events.push_back(Event{kind, ins_->op, ins_->offset, subject, arg, arg2});
+    run_.events.push_back(Event{kind, ins_.op, ins_.offset, subject, arg, arg2});
     run_.effects = true;
   }
 
@@ -190,7 +187,7 @@ class Machine {
     return true;
   }
   ValueRef make_tuple_from(std::size_t start) {
-    const ValueRef t = v_.tuple(ins_->offset, stack_.data() + start, stack_.size() - start);
+    const ValueRef t = v_.tuple(ins_.offset, stack_.data() + start, stack_.size() - start);
     stack_.resize(start);
     return t;
   }
@@ -554,7 +551,7 @@ class Machine {
       return check_depth(target);
     }
     if (is_literal(k)) return fail(ErrorCode::kTypeError, fmt::format("'{}' object has no attribute 'extend' or 'append'", kind_name(k)));
-    const ValueRef items = v_.list(ins_->offset, stack_.data() + x, len - x);
+    const ValueRef items = v_.list(ins_.offset, stack_.data() + x, len - x);
     stack_.resize(x);
     event(Event::Kind::kAppend, target, items);
     return true;
@@ -611,7 +608,7 @@ class Machine {
       return check_depth(target);
     }
     if (is_literal(k)) return fail(ErrorCode::kTypeError, fmt::format("'{}' object has no attribute 'add'", kind_name(k)));
-    const ValueRef items = v_.list(ins_->offset, stack_.data() + mark, len - mark);
+    const ValueRef items = v_.list(ins_.offset, stack_.data() + mark, len - mark);
     stack_.resize(mark);
     event(Event::Kind::kAppend, target, items);
     return true;
@@ -643,7 +640,7 @@ class Machine {
   std::chrono::steady_clock::time_point deadline_;
   PickleRun& run_;
   ValueStore& v_;
-  const Instruction* ins_ = nullptr;
+  Instruction ins_;
   std::vector<ValueRef> stack_;
   std::vector<std::size_t> marks_;
   Memo memo_;

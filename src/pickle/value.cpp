@@ -64,7 +64,7 @@ std::optional<std::int64_t> integral(const Node& n) {
 }
 }  // namespace
 
-ValueRef ValueStore::push(Node n) {
+ValueRef ValueStore::push(const Node& n) {
   nodes_.push_back(n);
   return static_cast<ValueRef>(nodes_.size() - 1);
 }
@@ -182,18 +182,21 @@ bool ValueStore::dict_set(ValueRef dict, ValueRef key, ValueRef value, bool& rep
   const std::uint64_t h = hash(key);
   Node& node = nodes_[dict];
   auto& map = mappings_[node.aux];
-  auto range = map.index.equal_range(h);
-  for (auto it = range.first; it != range.second; ++it) {
-    auto& entry = map.entries[it->second];
-    if (equal(entry.first, key)) {
-      entry.second = value;
-      replaced = true;
-      node.depth = std::max(node.depth, nodes_[value].depth + 1);
-      return true;
-    }
+  std::uint32_t found = UINT32_MAX;
+  map.index.find(h, map.entries.size(), [&](std::uint32_t pos) {
+    if (!equal(map.entries[pos].first, key)) return false;
+    found = pos;
+    return true;
+  });
+  if (found != UINT32_MAX) {
+    map.entries[found].second = value;
+    replaced = true;
+    node.depth = std::max(node.depth, nodes_[value].depth + 1);
+    return true;
   }
-  map.index.emplace(h, static_cast<std::uint32_t>(map.entries.size()));
   map.entries.emplace_back(key, value);
+  map.index.insert(h, static_cast<std::uint32_t>(map.entries.size() - 1), map.entries.size(),
+                   [&](std::size_t i) { return hash(map.entries[i].first); });
   node.depth = std::max({node.depth, nodes_[value].depth + 1, nodes_[key].depth + 1});
   return true;
 }
@@ -203,12 +206,11 @@ bool ValueStore::set_add(ValueRef set, ValueRef item) {
   const std::uint64_t h = hash(item);
   Node& node = nodes_[set];
   auto& seq = sequences_[node.aux];
-  auto range = seq.index.equal_range(h);
-  for (auto it = range.first; it != range.second; ++it) {
-    if (equal(seq.items[it->second], item)) return true;
-  }
-  seq.index.emplace(h, static_cast<std::uint32_t>(seq.items.size()));
+  const bool present = seq.index.find(h, seq.items.size(), [&](std::uint32_t pos) { return equal(seq.items[pos], item); });
+  if (present) return true;
   seq.items.push_back(item);
+  seq.index.insert(h, static_cast<std::uint32_t>(seq.items.size() - 1), seq.items.size(),
+                   [&](std::size_t i) { return hash(seq.items[i]); });
   node.i = static_cast<std::int64_t>(static_cast<std::uint64_t>(node.i) ^ mix(h));  // order-independent
   node.depth = std::max(node.depth, nodes_[item].depth + 1);
   return true;
@@ -280,6 +282,14 @@ std::uint64_t ValueStore::hash(ValueRef ref) const {
 }
 
 bool ValueStore::equal(ValueRef a, ValueRef b) const {
+  if (a == b) return true;
+  {
+    // Fast path for the usual keys (str, int): no worklist.
+    const Node& na = nodes_[a];
+    const Node& nb = nodes_[b];
+    if (na.kind == Kind::kStr && nb.kind == Kind::kStr) return na.text == nb.text;
+    if (na.kind == Kind::kInt && nb.kind == Kind::kInt) return na.i == nb.i;
+  }
   // Explicit worklist: tuples nest, and nesting comes from the input.
   std::vector<std::pair<ValueRef, ValueRef>> work{{a, b}};
   while (!work.empty()) {
@@ -325,9 +335,7 @@ bool ValueStore::equal(ValueRef a, ValueRef b) const {
         const auto& sb = sequences_[ny.aux];
         if (sa.items.size() != sb.items.size() || nx.i != ny.i) return false;
         for (ValueRef item : sa.items) {
-          bool found = false;
-          auto range = sb.index.equal_range(hash(item));
-          for (auto it = range.first; it != range.second && !found; ++it) found = equal(sb.items[it->second], item);
+          const bool found = sb.index.find(hash(item), sb.items.size(), [&](std::uint32_t pos) { return equal(sb.items[pos], item); });
           if (!found) return false;
         }
         continue;

@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/chunked_vector.hpp"
+#include "pickle/hash_index.hpp"
 #include "pickle/opcode.hpp"
 
 namespace brine::pickle {
@@ -146,21 +148,20 @@ class ValueStore {
  private:
   struct Sequence {
     std::vector<ValueRef> items;
-    std::unordered_multimap<std::uint64_t, std::uint32_t> index;  // sets: hash -> position
+    HashIndex index;  // sets only
   };
   struct Mapping {
     std::vector<std::pair<ValueRef, ValueRef>> entries;
-    std::unordered_multimap<std::uint64_t, std::uint32_t> index;  // hash -> position
+    HashIndex index;
   };
-  ValueRef push(Node n);
+  ValueRef push(const Node& n);
 
-  std::vector<Node> nodes_;
-  std::vector<Sequence> sequences_;   // tuples, lists, sets
-  std::vector<Mapping> mappings_;
-  std::vector<GlobalRec> globals_;
-  std::vector<CallRec> calls_;
-  std::vector<PersistentRec> persistents_;
-  std::vector<std::uint64_t> tuple_hash_;  // per sequence: cached tuple hash (tuples only)
+  core::ChunkedVector<Node> nodes_;
+  core::ChunkedVector<Sequence, 12> sequences_;   // tuples, lists, sets
+  core::ChunkedVector<Mapping, 12> mappings_;
+  core::ChunkedVector<GlobalRec, 10> globals_;
+  core::ChunkedVector<CallRec, 12> calls_;
+  core::ChunkedVector<PersistentRec, 10> persistents_;
 };
 
 }  // namespace brine::pickle

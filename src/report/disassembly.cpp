@@ -95,7 +95,8 @@ class Lister {
   bool looks_like_pickle(core::Bytes data, std::uint64_t pos) {
     pickle::StringArena arena;
     pickle::Decoder d(data, pos, arena, options_.limits);
-    return d.next().has_value();
+    pickle::Instruction ins;
+    return d.next(ins);
   }
 
   void note(const std::string& member, std::uint64_t pos, const std::string& text) {
@@ -120,7 +121,7 @@ class Lister {
         error = fmt::format("more than {} opcodes", options_.limits.max_opcodes);
         break;
       }
-      auto ins = decoder.next();
+      auto ins = decoder.next_result();
       if (!ins) {
         error = ins.error().describe();
         break;

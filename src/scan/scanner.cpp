@@ -115,7 +115,9 @@ class FileScan {
     while (pos < data.size()) {
       // Probe first: trailing bytes that are no pickle at all are reported as such, not as an error.
       pickle::PickleRun probe = pickle::run_pickle(data, pos, options_.limits, deadline_);
-      if (!probe.stopped && !probe.effects) {
+      const bool limit_hit = probe.error && (probe.error->code == core::ErrorCode::kLimitExceeded ||
+                                             probe.error->code == core::ErrorCode::kTimeout);
+      if (!probe.stopped && !probe.effects && !limit_hit) {
         add(simple_finding("unapproved:trailing-data", Severity::kMedium, Verdict::kUnapproved, member, pos,
                            fmt::format("{} bytes follow the last STOP; pickle.load ignores them, other readers may not",
                                        data.size() - pos)));
@@ -141,7 +143,9 @@ class FileScan {
     if (!take_pickle_budget(member, 0)) return;
     const std::size_t before = report_.findings.size();
     pickle::PickleRun run = run_one(data, 0, member, storages);
-    if (first_is_probe && member.empty() && !run.stopped && !run.effects) {
+    const bool limit_hit = run.error && (run.error->code == core::ErrorCode::kLimitExceeded ||
+                                         run.error->code == core::ErrorCode::kTimeout);
+    if (first_is_probe && member.empty() && !run.stopped && !run.effects && !limit_hit) {
       // Starts with an opcode byte but is no pickle: nothing would run before the loader fails.
       report_.findings.resize(before);
       report_.container = "unknown";

@@ -1,0 +1,107 @@
+// Hostile-input robustness over the corpus: every sample truncated at every byte, and byte-flipped
+// at many points, must give a verdict or an error — never a crash, never a hang — and a truncated
+// sample is never `clean` unless the cut falls exactly at the end of a complete pickle.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "pickle/machine.hpp"
+#include "rules/rule_loader.hpp"
+#include "scan/scanner.hpp"
+
+namespace fs = std::filesystem;
+using namespace brine;
+
+namespace {
+
+std::vector<std::string> corpus_files() {
+  std::vector<std::string> out;
+  for (const char* sub : {"benign", "malicious"}) {
+    const fs::path dir = fs::path(BRINE_CORPUS_DIR) / sub;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const auto ext = e.path().extension();
+      if (e.is_regular_file() && ext != ".json" && ext != ".py") out.push_back(e.path().string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const scan::Scanner& scanner() {
+  static const scan::Scanner s = [] {
+    auto rules = rules::load_rules({});
+    if (!rules) throw std::runtime_error(rules.error().detail);
+    scan::ScanOptions o;
+    o.compute_sha256 = false;
+    o.limits.max_file_time = std::chrono::seconds(5);
+    return scan::Scanner(*rules, o);
+  }();
+  return s;
+}
+
+/// A prefix that is exactly one or more complete pickles may legitimately be clean.
+bool ends_at_stop(std::string_view data) {
+  std::uint64_t pos = 0;
+  while (pos < data.size()) {
+    auto run = pickle::run_pickle(core::as_bytes(data), pos, core::Limits{}, std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    if (!run.stopped) return false;
+    pos = run.end;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("every corpus sample truncated at every byte is never clean and never crashes") {
+  std::size_t scans = 0;
+  for (const auto& path : corpus_files()) {
+    const std::string data = read(path);
+    CAPTURE(path);
+    for (std::size_t len = 0; len < data.size(); ++len) {
+      const std::string_view prefix(data.data(), len);
+      auto r = scanner().scan_bytes(core::as_bytes(prefix), path);
+      ++scans;
+      if (r.verdict == analysis::Verdict::kClean) {
+        CAPTURE(len);
+        CHECK(ends_at_stop(prefix));
+      }
+      for (const auto& f : r.findings) {
+        if (f.impact == analysis::Verdict::kError && f.member.empty()) CHECK(f.offset <= len);
+      }
+    }
+  }
+  MESSAGE("truncated scans: " << scans);
+  CHECK(scans > 10000);
+}
+
+TEST_CASE("byte flips at many points give a verdict, quickly") {
+  std::size_t scans = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (const auto& path : corpus_files()) {
+    std::string data = read(path);
+    const std::size_t step = std::max<std::size_t>(1, data.size() / 256);
+    for (std::size_t pos = 0; pos < data.size(); pos += step) {
+      for (unsigned char mask : {0xFFu, 0x01u, 0x80u}) {
+        data[pos] = static_cast<char>(data[pos] ^ mask);
+        auto r = scanner().scan_bytes(core::as_bytes(data), path);
+        CHECK(r.seconds < 5.0);
+        data[pos] = static_cast<char>(data[pos] ^ mask);
+        ++scans;
+      }
+    }
+  }
+  MESSAGE("flipped scans: " << scans << " in "
+                            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << "s");
+  CHECK(scans > 10000);
+}

@@ -1,0 +1,183 @@
+// The opcode decoder: every argument encoding, offsets, and every way an argument can be bad.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "helpers.hpp"
+#include "pickle/decoder.hpp"
+#include "pickle/numbers.hpp"
+
+using namespace brine;
+using pickle::Arg;
+using pickle::Op;
+
+namespace {
+
+struct Decoded {
+  std::vector<pickle::Instruction> ins;
+  std::optional<core::Error> error;
+};
+
+Decoded decode_all(std::string_view data, const core::Limits& limits = {}) {
+  static pickle::StringArena arena;  // kept alive: instructions view into it
+  pickle::Decoder d(test::bytes(data), 0, arena, limits);
+  Decoded out;
+  for (;;) {
+    pickle::Instruction ins;
+    if (!d.next(ins)) {
+      out.error = d.error();
+      break;
+    }
+    out.ins.push_back(ins);
+    if (ins.op == Op::STOP) break;
+  }
+  return out;
+}
+
+template <std::size_t N>
+Decoded decode_all(const char (&data)[N], const core::Limits& limits = {}) {
+  return decode_all(test::lit(data), limits);
+}
+
+pickle::Instruction one(std::string_view data) {
+  auto d = decode_all(data);
+  REQUIRE_FALSE(d.error);
+  REQUIRE(!d.ins.empty());
+  return d.ins[0];
+}
+
+core::ErrorCode error_of(std::string_view data) {
+  auto d = decode_all(data);
+  REQUIRE(d.error);
+  return d.error->code;
+}
+template <std::size_t N>
+pickle::Instruction one(const char (&data)[N]) { return one(test::lit(data)); }
+template <std::size_t N>
+core::ErrorCode error_of(const char (&data)[N]) { return error_of(test::lit(data)); }
+
+}  // namespace
+
+TEST_CASE("the opcode table has the 68 opcodes of protocols 0-5") {
+  CHECK(pickle::kOpCount == 68);
+  CHECK(pickle::op_from_byte('c') == Op::GLOBAL);
+  CHECK(pickle::op_from_byte(0x93) == Op::STACK_GLOBAL);
+  CHECK(pickle::op_from_byte(0x98) == Op::READONLY_BUFFER);
+  CHECK_FALSE(pickle::op_from_byte(0x99));
+  CHECK_FALSE(pickle::op_from_byte('#'));
+  CHECK(pickle::name(Op::NEWOBJ_EX) == "NEWOBJ_EX");
+}
+
+TEST_CASE("fixed-width integers") {
+  CHECK(one("K\xff.").arg.i == 255);
+  CHECK(one("M\x01\x02.").arg.i == 0x0201);
+  CHECK(one(std::string_view("J\xfe\xff\xff\xff.", 6)).arg.i == -2);
+  CHECK(one(std::string_view("j\x00\x00\x00\x80.", 6)).arg.i == 0x80000000LL);  // LONG_BINGET is unsigned
+  CHECK(one(std::string_view("\x82\x05.", 3)).arg.i == 5);                        // EXT1
+  CHECK(one(std::string_view("\x84\xff\xff\xff\xff.", 6)).arg.i == -1);           // EXT4 is signed
+}
+
+TEST_CASE("LONG1/LONG4 give int64 when it fits, bytes otherwise") {
+  auto small = one(std::string_view("\x8a\x02\xff\x00.", 5));
+  CHECK(small.arg.kind == Arg::Kind::kInt);
+  CHECK(small.arg.i == 255);
+  auto zero = one(std::string_view("\x8a\x00.", 3));
+  CHECK(zero.arg.i == 0);
+  auto big = one(std::string_view("\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01.", 12));
+  CHECK(big.arg.kind == Arg::Kind::kBigInt);
+  CHECK(pickle::le_bytes_to_decimal(big.arg.a) == "18446744073709551616");
+  CHECK(error_of(std::string_view("\x8b\xff\xff\xff\xff.", 6)) == core::ErrorCode::kBadArgument);  // negative count
+}
+
+TEST_CASE("text forms: INT, LONG, FLOAT, STRING, UNICODE, GLOBAL, PERSID, GET/PUT") {
+  CHECK(one("I123\n.").arg.i == 123);
+  CHECK(one("I01\n.").arg.kind == Arg::Kind::kBool);
+  CHECK(one("L5L\n.").arg.i == 5);
+  CHECK(one("F2.5\n.").arg.f == 2.5);
+  auto s = one("S'a\\x42'\n.");
+  CHECK(s.arg.kind == Arg::Kind::kBytes);
+  CHECK(s.arg.a == "aB");
+  CHECK(one("V\\u0041\n.").arg.a == "A");
+  auto g = one("cos\nsystem\n.");
+  CHECK(g.arg.kind == Arg::Kind::kPair);
+  CHECK(g.arg.a == "os");
+  CHECK(g.arg.b == "system");
+  CHECK(g.length == 11);
+  CHECK(one("P0\n.").arg.a == "0");
+  CHECK(one("g12\n.").arg.i == 12);
+  CHECK(one("p 3\n.").noncanonical);
+}
+
+TEST_CASE("length-prefixed strings, bytes and bytearrays") {
+  CHECK(one(std::string_view("U\x03" "abc.", 6)).arg.a == "abc");
+  CHECK(one(std::string_view("T\x02\x00\x00\x00" "ab.", 8)).arg.a == "ab");
+  CHECK(one(std::string_view("C\x01z.", 4)).arg.a == "z");
+  CHECK(one(std::string_view("B\x01\x00\x00\x00z.", 7)).arg.a == "z");
+  CHECK(one(std::string_view("\x8e\x01\x00\x00\x00\x00\x00\x00\x00z.", 11)).arg.a == "z");
+  CHECK(one(std::string_view("\x96\x01\x00\x00\x00\x00\x00\x00\x00z.", 11)).arg.a == "z");
+  CHECK(one(std::string_view("\x8c\x03h\xc3\xa9.", 6)).arg.kind == Arg::Kind::kText);
+  CHECK(one(std::string_view("X\x03\x00\x00\x00\xed\xa0\x80.", 9)).arg.a == "\xed\xa0\x80");  // surrogatepass
+  CHECK(one(std::string_view("\x8d\x01\x00\x00\x00\x00\x00\x00\x00" "a.", 11)).arg.a == "a");
+  CHECK(one("G\x3f\xf8\x00\x00\x00\x00\x00\x00.").arg.f == 1.5);  // BINFLOAT is big-endian
+}
+
+TEST_CASE("every instruction carries its offset and length") {
+  auto d = decode_all(std::string_view("\x80\x02K\x01X\x01\x00\x00\x00" "a\x86q\x00.", 15));
+  REQUIRE_FALSE(d.error);
+  std::vector<std::uint64_t> offsets;
+  for (auto& i : d.ins) offsets.push_back(i.offset);
+  CHECK(offsets == std::vector<std::uint64_t>{0, 2, 4, 10, 11, 13});
+  CHECK(d.ins[2].length == 6);
+}
+
+TEST_CASE("bad input: each is an error with the offset of the opcode") {
+  using core::ErrorCode;
+  CHECK(error_of("") == ErrorCode::kNoStop);
+  CHECK(error_of("N") == ErrorCode::kNoStop);
+  CHECK(error_of("#") == ErrorCode::kUnknownOpcode);
+  CHECK(error_of("K") == ErrorCode::kTruncated);
+  CHECK(error_of("I12") == ErrorCode::kTruncated);              // no newline
+  CHECK(error_of("Iab\n.") == ErrorCode::kBadArgument);
+  CHECK(error_of("S'abc\n.") == ErrorCode::kBadArgument);       // mismatched quotes
+  CHECK(error_of("Sabc\n.") == ErrorCode::kBadArgument);        // unquoted
+  CHECK(error_of("c\nx\n.") == ErrorCode::kBadArgument);        // empty module line
+  CHECK(error_of("cos\xff\nx\n.") == ErrorCode::kBadArgument);  // GLOBAL names are UTF-8
+  CHECK(error_of("ios\xc3\xa9\nx\n.") == ErrorCode::kBadArgument);  // INST names are ASCII
+  CHECK(error_of("P\xff\n.") == ErrorCode::kBadArgument);       // PERSID is ASCII
+  CHECK(error_of(std::string_view("X\x02\x00\x00\x00\xc0\x80.", 8)) == ErrorCode::kBadArgument);  // overlong UTF-8
+  CHECK(error_of("g0x1\n.") == ErrorCode::kBadArgument);
+  // A length prefix larger than the data: nothing is allocated, the claim is refused.
+  auto d = decode_all(std::string_view("N\x8e\xff\xff\xff\xff\xff\xff\x00\x00.", 11));
+  REQUIRE(d.error);
+  CHECK(d.error->code == ErrorCode::kTruncated);
+  CHECK(d.error->offset == 1);
+  CHECK(d.error->opcode == "BINBYTES8");
+}
+
+TEST_CASE("max-string limits a single argument") {
+  core::Limits limits;
+  limits.max_string_length = 4;
+  auto d = decode_all(std::string_view("C\x05" "abcde.", 8), limits);
+  REQUIRE(d.error);
+  CHECK(d.error->code == core::ErrorCode::kLimitExceeded);
+  CHECK(d.error->detail.starts_with("max-string"));
+}
+
+TEST_CASE("FRAME: the length is checked, straddling instructions are marked") {
+  // FRAME claims more than remains
+  CHECK(error_of(std::string_view("\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00N.", 13)) == core::ErrorCode::kBadFrame);
+  // A well-formed frame holding "N."
+  auto ok = decode_all(std::string_view("\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00N.", 13));
+  REQUIRE_FALSE(ok.error);
+  for (auto& i : ok.ins) CHECK_FALSE(i.frame_violation);
+  // Frame of 2 bytes ends inside the 3-byte BININT2 that follows N
+  auto bad = decode_all(std::string_view("\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00NM\x01\x00.", 16));
+  REQUIRE_FALSE(bad.error);
+  CHECK(bad.ins[3].op == Op::BININT2);
+  CHECK(bad.ins[3].frame_violation);
+  // A FRAME inside a frame
+  auto nested = decode_all(std::string_view("\x95\x0a\x00\x00\x00\x00\x00\x00\x00\x95\x01\x00\x00\x00\x00\x00\x00\x00N.", 20));
+  REQUIRE_FALSE(nested.error);
+  CHECK(nested.ins[1].frame_violation);
+}

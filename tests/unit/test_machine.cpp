@@ -1,0 +1,228 @@
+// The symbolic VM: stack, mark and memo semantics of _pickle.c, records instead of execution,
+// and the limits.
+#include <doctest/doctest.h>
+
+#include "analysis/call_repr.hpp"
+#include "helpers.hpp"
+
+using namespace brine;
+using pickle::Event;
+using pickle::Kind;
+
+namespace {
+std::string root_repr(const pickle::PickleRun& r) {
+  REQUIRE(r.stopped);
+  return analysis::repr_value(r.values, r.root);
+}
+core::ErrorCode err(const pickle::PickleRun& r) {
+  REQUIRE(r.error);
+  return r.error->code;
+}
+}  // namespace
+
+TEST_CASE("builds containers the way CPython does") {
+  CHECK(root_repr(test::run("(I1\nI2\nl.")) == "[1, 2]");
+  CHECK(root_repr(test::run("(I1\nt.")) == "(1,)");
+  CHECK(root_repr(test::run("(S'a'\nI1\nd.")) == "{'a': 1}");
+  CHECK(root_repr(test::run("]K\x01K\x02\x86\x86.")) == "([], (1, 2))");
+  CHECK(root_repr(test::run("\x80\x04\x8f(K\x01K\x02K\x01\x90.")) == "{1, 2}");
+  CHECK(root_repr(test::run("\x80\x04(K\x01\x91.")) == "frozenset({1})");
+  CHECK(root_repr(test::run("}K\x01K\x02sK\x03K\x04s.")) == "{1: 2, 3: 4}");
+  CHECK(root_repr(test::run("](K\x01K\x02" "e.")) == "[1, 2]");
+}
+
+TEST_CASE("dict keys follow Python equality: 1 == True == 1.0, a later value replaces") {
+  auto r = test::run("}(K\x01K\x0a\x88K\x0bG\x3f\xf0\x00\x00\x00\x00\x00\x00K\x0cu.");
+  CHECK(root_repr(r) == "{1: 12}");
+  bool dup = false;
+  for (auto& a : r.anomalies) dup = dup || a.kind == pickle::Anomaly::Kind::kDuplicateKey;
+  CHECK(dup);
+  CHECK(err(test::run("}]K\x01s.")) == core::ErrorCode::kTypeError);  // unhashable key
+}
+
+TEST_CASE("SETITEM on a list assigns by index; out of range raises") {
+  CHECK(root_repr(test::run("(K\x01K\x02lK\x00K\x09s.")) == "[9, 2]");
+  CHECK(root_repr(test::run("(K\x01K\x02lJ\xff\xff\xff\xffK\x09s.")) == "[1, 9]");
+  CHECK(err(test::run("(K\x01lK\x05K\x09s.")) == core::ErrorCode::kTypeError);
+}
+
+TEST_CASE("memo GET shares the value instead of copying it") {
+  // A list stored in the memo, fetched twice, then appended to: both references see the change.
+  auto r = test::run("]q\x00h\x00h\x00K\x07" "a\x86.");
+  CHECK(root_repr(r) == "([7], [7])");
+  CHECK(r.values.items(r.root)[0] == r.values.items(r.root)[1]);
+}
+
+TEST_CASE("a GET/DUP bomb costs a stack slot per opcode, not a copy") {
+  // A 1000-element list, then 20000 DUPs, then one LIST: the VM creates one list of references.
+  std::string p = "(";
+  for (int i = 0; i < 1000; ++i) p += "K\x01";
+  p += "l";
+  for (int i = 0; i < 20000; ++i) p += "2";
+  p = "(" + p + "l.";
+  auto r = test::run(p);
+  REQUIRE(r.stopped);
+  CHECK(r.values.size() < 1100);  // 1000 ints + 2 lists, not 20 million nodes
+  CHECK(r.values.items(r.root).size() == 20001);
+}
+
+TEST_CASE("MEMOIZE uses the number of memo entries, like _pickle.c") {
+  // PUT 5 then MEMOIZE stores at index 1 (one entry so far), so GET 1 finds the second value.
+  auto r = test::run("\x80\x04K\x0aq\x05" "0K\x0b\x94" "0h\x01.");
+  CHECK(root_repr(r) == "11");
+}
+
+TEST_CASE("the MARK fence: ordinary opcodes cannot reach below the last MARK") {
+  // Two items on the stack, then MARK: TUPLE2 finds nothing above the fence.
+  CHECK(err(test::run("K\x01K\x02(\x86.")) == core::ErrorCode::kStackUnderflow);
+  CHECK(err(test::run("K\x01(2.")) == core::ErrorCode::kStackUnderflow);  // DUP cannot copy across it
+  CHECK(err(test::run("]K\x01(a.")) == core::ErrorCode::kStackUnderflow);  // APPEND's list is below it
+}
+
+TEST_CASE("POP discards a MARK that is on top, as _pickle.c load_pop does") {
+  auto r = test::run("K\x01(0.");
+  REQUIRE(r.stopped);
+  CHECK(root_repr(r) == "1");
+}
+
+TEST_CASE("underflows, missing marks and memo misses are errors at the right offset") {
+  auto r = test::run("(R.");
+  CHECK(err(r) == core::ErrorCode::kStackUnderflow);
+  CHECK(r.error->offset == 1);
+  CHECK(r.error->opcode == "REDUCE");
+  CHECK(err(test::run("K\x01t.")) == core::ErrorCode::kMarkMissing);
+  CHECK(err(test::run("h\x03.")) == core::ErrorCode::kMemoMiss);
+  CHECK(err(test::run("(.")) == core::ErrorCode::kStackUnderflow);  // STOP cannot pop through the fence
+  CHECK(err(test::run("(K\x01K\x02K\x03" "d.")) == core::ErrorCode::kTypeError);  // odd DICT
+  CHECK(err(test::run("\x80\x06.")) == core::ErrorCode::kUnsupportedProtocol);
+  CHECK(err(test::run("K\x01" "p-1\n.")) == core::ErrorCode::kBadMemoIndex);
+  CHECK(err(test::run("NK\x01R.")) == core::ErrorCode::kTypeError);  // None is not callable
+}
+
+TEST_CASE("globals and calls are recorded, never executed") {
+  auto r = test::run("cos\nsystem\n(S'echo hi'\ntR.");
+  REQUIRE(r.stopped);
+  REQUIRE(r.events.size() == 2);
+  CHECK(r.events[0].kind == Event::Kind::kGlobal);
+  CHECK(r.events[0].offset == 0);
+  CHECK(r.events[1].kind == Event::Kind::kCall);
+  CHECK(r.events[1].offset == 24);
+  CHECK(analysis::repr_value(r.values, r.events[1].subject) == "os.system('echo hi')");
+  const auto& g = r.values.global_rec(r.events[0].subject);
+  CHECK(g.module == "os");
+  CHECK(g.name == "system");
+  CHECK(g.protocol == 0);
+}
+
+TEST_CASE("calls through calls reconstruct as nested Python") {
+  auto r = test::run("cbuiltins\ngetattr\n(cbuiltins\n__import__\n(S'os'\ntRS'system'\ntR(S'id'\ntR.");
+  REQUIRE(r.stopped);
+  CHECK(analysis::repr_value(r.values, r.root) == "getattr(__import__('os'), 'system')('id')");
+}
+
+TEST_CASE("NEWOBJ, NEWOBJ_EX, INST, OBJ and BUILD are recorded with their kind") {
+  auto r = test::run("\x80\x04\x8c\x01m\x8c\x01" "C\x93)\x81}(\x8c\x01x\x4b\x01u" "b.");
+  REQUIRE(r.stopped);
+  CHECK(analysis::repr_value(r.values, r.root) == "m.C.__new__(m.C)");
+  bool build = false;
+  for (auto& e : r.events) build = build || e.kind == Event::Kind::kBuild;
+  CHECK(build);
+  auto inst = test::run("(S'x'\nimod\nCls\n.");
+  CHECK(analysis::repr_value(inst.values, inst.root) == "mod.Cls('x')");
+  auto obj = test::run("(cmod\nCls\nK\x02o.");
+  CHECK(analysis::repr_value(obj.values, obj.root) == "mod.Cls(2)");
+  auto ex = test::run("\x80\x04\x8c\x01m\x8c\x01" "C\x93)}\x8c\x01k\x4b\x01s\x92.");
+  CHECK(analysis::repr_value(ex.values, ex.root) == "m.C.__new__(m.C, **{'k': 1})");
+}
+
+TEST_CASE("STACK_GLOBAL takes its operands from the real stack, memo included") {
+  // Strings put in the memo early, fetched with GET much later: no look-back guessing.
+  auto r = test::run("\x80\x04\x8c\x02os\x94\x8c\x06system\x94" "00" "N0h\x00h\x01\x93.");
+  REQUIRE(r.stopped);
+  const auto& g = r.values.global_rec(r.root);
+  CHECK(g.resolved);
+  CHECK(g.module == "os");
+  CHECK(g.name == "system");
+  CHECK(g.op == pickle::Op::STACK_GLOBAL);
+}
+
+TEST_CASE("STACK_GLOBAL with a computed operand is unresolved; with bytes it is a type error") {
+  auto r = test::run("\x80\x04\x8c\x01m\x8c\x01" "f\x93)R\x8c\x01x\x93.");
+  REQUIRE(r.stopped);
+  CHECK_FALSE(r.values.global_rec(r.root).resolved);
+  CHECK(err(test::run("\x80\x04\x43\x02os\x8c\x01x\x93.")) == core::ErrorCode::kTypeError);
+}
+
+TEST_CASE("PROTO records the protocol in force for each global") {
+  auto r = test::run("\x80\x02" "ca\nb\n0\x80\x04" "ca\nb\n.");
+  REQUIRE(r.stopped);
+  CHECK(r.values.global_rec(r.root).protocol == 4);
+  bool switched = false;
+  for (auto& a : r.anomalies) switched = switched || a.kind == pickle::Anomaly::Kind::kProtoSwitch;
+  CHECK(switched);
+}
+
+TEST_CASE("leftover stack at STOP and a frame violation are anomalies") {
+  auto r = test::run("K\x01K\x02.");
+  REQUIRE(r.stopped);
+  REQUIRE_FALSE(r.anomalies.empty());
+  CHECK(r.anomalies[0].kind == pickle::Anomaly::Kind::kLeftoverStack);
+}
+
+TEST_CASE("persistent loads, EXT codes and out-of-band buffers are recorded") {
+  auto r = test::run("\x80\x05(\x8c\x07storage\x8c\x01kK\x01tQ\x82\x07\x97\x87.");
+  REQUIRE(r.stopped);
+  std::vector<Event::Kind> kinds;
+  for (auto& e : r.events) kinds.push_back(e.kind);
+  CHECK(kinds == std::vector<Event::Kind>{Event::Kind::kPersistentLoad, Event::Kind::kExtension, Event::Kind::kOutOfBandBuffer});
+  CHECK(err(test::run(std::string_view("\x82\x00.", 3))) == core::ErrorCode::kBadArgument);  // EXT code 0
+}
+
+TEST_CASE("a payload before a malformed opcode is still recorded") {
+  auto r = test::run("cos\nsystem\n(S'id'\ntR\xff");
+  CHECK(err(r) == core::ErrorCode::kUnknownOpcode);
+  CHECK(r.error->offset == 20);
+  CHECK(r.events.size() == 2);
+}
+
+TEST_CASE("limits stop the run with a named limit") {
+  core::Limits l;
+  l.max_opcodes = 10;
+  std::string many(50, 'N');
+  auto r = test::run(many + ".", l);
+  CHECK(err(r) == core::ErrorCode::kLimitExceeded);
+  CHECK(r.error->detail.starts_with("max-opcodes"));
+
+  core::Limits s;
+  s.max_stack_depth = 5;
+  CHECK(test::run(many + ".", s).error->detail.starts_with("max-stack"));
+
+  core::Limits n;
+  n.max_nesting = 3;
+  CHECK(test::run("((((((.", n).error->detail.starts_with("max-nesting"));
+  CHECK(test::run("]]]]]]aaaaa.", n).error->detail.starts_with("max-nesting"));
+
+  core::Limits m;
+  m.max_memo_entries = 2;
+  CHECK(test::run("Nq\x00q\x01q\x02.", m).error->detail.starts_with("max-memo"));
+
+  core::Limits v;
+  v.max_value_nodes = 3;
+  CHECK(test::run("NNNNN.", v).error->detail.starts_with("max-values"));
+
+  core::Limits t;
+  t.max_file_time = std::chrono::milliseconds(0);
+  std::string long_run(10000, 'N');
+  auto timed = pickle::run_pickle(test::bytes(long_run), 0, t, std::chrono::steady_clock::now());
+  CHECK(timed.error->code == core::ErrorCode::kTimeout);
+}
+
+TEST_CASE("a sparse memo index costs one entry, not an array that size") {
+  auto r = test::run("Nr\xff\xff\xff\xffj\xff\xff\xff\xff.");
+  CHECK(r.stopped);
+}
+
+TEST_CASE("recursive structures print without looping") {
+  auto r = test::run("]q\x00h\x00" "a.");
+  CHECK(root_repr(r) == "[<cycle>]");
+}

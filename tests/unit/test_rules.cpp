@@ -1,0 +1,123 @@
+// Rule files: schema validation with file:line errors, and name resolution (aliases, py2 names,
+// dotted qualnames, attribute traversal, module prefixes).
+#include <doctest/doctest.h>
+
+#include "helpers.hpp"
+#include "rules/json_tree.hpp"
+
+using namespace brine;
+
+namespace {
+std::string load_error(std::string_view text) {
+  rules::RuleSetBuilder b;
+  auto s = b.add_file(text, "t.json");
+  REQUIRE_FALSE(s.has_value());
+  return s.error().detail;
+}
+std::shared_ptr<const rules::RuleSet> from(std::string_view text) {
+  rules::RuleSetBuilder b;
+  auto s = b.add_file(text, "t.json");
+  if (!s) FAIL(s.error().detail);
+  return std::move(b).build();
+}
+}  // namespace
+
+TEST_CASE("JSON errors name the file and line") {
+  CHECK(load_error("{\n \"schema\": \"brine-rules/1\",\n \"allow\": [\n  {\"global\": \"a.b\" \"use\": [\"call\"]}\n ]\n}").starts_with("t.json:4:"));
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"schema\": \"x\"}").find("duplicate key") != std::string::npos);
+}
+
+TEST_CASE("schema errors name the line of the bad entry") {
+  const char* text =
+      "{\n"
+      " \"schema\": \"brine-rules/1\",\n"
+      " \"allow\": [\n"
+      "  {\"global\": \"a.b\", \"use\": [\"call\"]},\n"
+      "  {\"global\": \"c.d\", \"use\": [\"cal\"]}\n"
+      " ]\n"
+      "}\n";
+  const std::string e = load_error(text);
+  CHECK(e.starts_with("t.json:5:"));
+  CHECK(e.find("unknown use \"cal\"") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/2\"}").find("brine-rules/1") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"alow\": []}").find("unknown key \"alow\"") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"nodot\", \"use\": \"call\"}]}").find("module.qualname") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"module\": \"a\", \"use\": \"call\"}]}").find("exactly one") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"deny\": [{\"module\": \"os\", \"severity\": \"bad\", \"message\": \"m\"}]}").find("severity") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"call\", \"args\": {\"items\": [{\"type\": \"tupel\"}]}}]}").find("unknown argument type") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"reference\", \"args\": {}}]}").find("needs use") != std::string::npos);
+}
+
+TEST_CASE("the shipped rule files all load") {
+  auto r = test::builtin_rules({"torch-full-model", "sklearn", "training-checkpoint"});
+  CHECK(r->allow_entries().size() > 100);
+  CHECK(r->deny_entries().size() > 100);
+  CHECK(rules::builtin_pack_names().size() == 3);
+}
+
+TEST_CASE("a rule file that is not a pack or a readable file is an error") {
+  rules::RuleOptions o;
+  o.rule_files = {"/nonexistent/rules.json"};
+  auto r = rules::load_rules(o);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().detail.find("not a built-in pack") != std::string::npos);
+}
+
+TEST_CASE("--allow adds an exact entry, with all uses unless narrowed") {
+  rules::RuleOptions o;
+  o.allow = {"mymod.Thing", "other.fn:call"};
+  auto r = rules::load_rules(o);
+  REQUIRE(r);
+  auto thing = (*r)->resolve("mymod", "Thing", 2);
+  REQUIRE(thing.allow.size() == 1);
+  CHECK(thing.allow[0]->uses == 0x3F);
+  auto fn = (*r)->resolve("other", "fn", 2);
+  CHECK(fn.allow[0]->uses == (rules::mask(rules::Use::kReference) | rules::mask(rules::Use::kCall)));
+  rules::RuleOptions bad;
+  bad.allow = {"x.y:frobnicate"};
+  CHECK_FALSE(rules::load_rules(bad).has_value());
+}
+
+TEST_CASE("deny matching: module prefixes, aliases, py2 names, dotted components") {
+  auto r = test::builtin_rules();
+  CHECK(r->resolve("os", "system", 2).deny != nullptr);
+  CHECK(r->resolve("os.path", "join", 2).deny != nullptr);           // submodule of a denied module
+  auto posix = r->resolve("posix", "system", 4);
+  REQUIRE(posix.deny);
+  CHECK(posix.loader_name == "os.system");                           // alias
+  auto py2 = r->resolve("__builtin__", "eval", 2);
+  REQUIRE(py2.deny);
+  CHECK(py2.loader_name == "builtins.eval");
+  CHECK(r->resolve("__builtin__", "eval", 4).deny != nullptr);       // even where the loader would not map it
+  CHECK(r->resolve("commands", "getoutput", 0).loader_name == "subprocess.getoutput");
+  auto dotted = r->resolve("torch", "os.system", 4);
+  REQUIRE(dotted.deny);
+  CHECK(dotted.deny_form == "os.system");                            // reached through torch.os
+  CHECK(r->resolve("torch", "hub.load", 4).deny != nullptr);
+  CHECK(r->resolve("builtins", "eval", 4).deny != nullptr);
+  CHECK(r->resolve("builtins", "set", 4).deny == nullptr);           // builtins is not denied wholesale
+}
+
+TEST_CASE("a dunder component is attribute traversal") {
+  auto r = test::builtin_rules();
+  CHECK(r->resolve("collections", "OrderedDict.__init__.__globals__", 4).traversal == "__init__");
+  CHECK(r->resolve("builtins", "__dict__", 2).traversal == "__dict__");
+  CHECK(r->resolve("copyreg", "__newobj__", 2).traversal.empty());   // a real module-level function
+}
+
+TEST_CASE("allow matching uses the name the loader imports at that protocol") {
+  auto r = test::builtin_rules();
+  CHECK_FALSE(r->resolve("collections", "OrderedDict", 2).allow.empty());
+  CHECK_FALSE(r->resolve("__builtin__", "set", 2).allow.empty());    // protocol 2 writes py2 names
+  CHECK(r->resolve("__builtin__", "set", 3).allow.empty());          // protocol 3 does not map them
+  CHECK(r->resolve("collections", "OrderedDict.fromkeys", 4).allow.empty());
+  CHECK(r->resolve("torch._utils", "_rebuild_tensor_v2", 2).allow.size() == 1);
+}
+
+TEST_CASE("module entries approve single public names only") {
+  auto r = from("{\"schema\": \"brine-rules/1\", \"allow\": [{\"module\": \"pkg\", \"use\": [\"instantiate\"]}]}");
+  CHECK_FALSE(r->resolve("pkg.sub", "Thing", 2).allow.empty());
+  CHECK(r->resolve("pkg.sub", "_private", 2).allow.empty());
+  CHECK(r->resolve("pkg.sub", "Thing.attr", 4).allow.empty());
+  CHECK(r->resolve("pkgx", "Thing", 2).allow.empty());               // prefix on dot boundaries only
+}

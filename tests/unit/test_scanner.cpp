@@ -1,0 +1,131 @@
+// Containers: raw streams, torch zips (storage records are never read), the legacy torch stream.
+#include <doctest/doctest.h>
+
+#include "helpers.hpp"
+#include "zip_builder.hpp"
+
+using namespace brine;
+using analysis::Verdict;
+
+namespace {
+// data.pkl of torch.save({'w': tensor of 2 floats}) (protocol 2), storage key '0'.
+std::string state_dict_pickle(std::string_view key = "0", int numel = 2) {
+  std::string p(test::lit("\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n("));
+  p += test::lit("(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX");
+  p += static_cast<char>(key.size());
+  p += std::string("\x00\x00\x00", 3);
+  p += key;
+  p += test::lit("X\x03\x00\x00\x00" "cpuK");
+  p += static_cast<char>(numel);
+  p += test::lit("tQK\x00K\x02\x85K\x01\x85\x89" "ccollections\nOrderedDict\n)RtRs.");
+  return p;
+}
+
+std::string torch_zip(const std::string& data_pkl, std::string storage = std::string(8, '\0')) {
+  test::ZipBuilder z;
+  z.add("archive/data.pkl", data_pkl);
+  z.add("archive/data/0", std::move(storage));
+  z.add("archive/version", "3\n");
+  return z.build();
+}
+}  // namespace
+
+TEST_CASE("a torch zip state dict is clean and its storages are not read") {
+  auto r = test::scan(torch_zip(state_dict_pickle()));
+  CHECK(r.verdict == Verdict::kClean);
+  CHECK(r.container == "torch-zip");
+  CHECK(r.pickles == 1);
+  bool saw_storage = false;
+  for (const auto& m : r.members) {
+    if (m.name == "archive/data/0") {
+      saw_storage = true;
+      CHECK(m.format == "storage");
+      CHECK_FALSE(m.scanned);
+    }
+  }
+  CHECK(saw_storage);
+}
+
+TEST_CASE("storage records must exist and be large enough") {
+  auto missing = test::scan(torch_zip(state_dict_pickle("7")));
+  CHECK(missing.verdict == Verdict::kError);
+  CHECK(test::has_rule(missing, "malformed:missing-storage"));
+  auto small = test::scan(torch_zip(state_dict_pickle("0", 100)));
+  CHECK(test::has_rule(small, "malformed:storage-size"));
+}
+
+TEST_CASE("a payload in any .pkl member is found, with the member named") {
+  test::ZipBuilder z;
+  z.add("archive/data.pkl", state_dict_pickle());
+  z.add("archive/data/0", std::string(8, '\0'));
+  z.add("archive/extra.pkl", "cos\nsystem\n(S'id'\ntR.");
+  auto r = test::scan(z.build());
+  CHECK(r.verdict == Verdict::kMalicious);
+  const auto* f = test::finding(r, "deny:os");
+  REQUIRE(f);
+  CHECK(f->member == "archive/extra.pkl");
+}
+
+TEST_CASE("a member that starts with PROTO is scanned whatever its name") {
+  test::ZipBuilder z;
+  z.add("archive/data.pkl", state_dict_pickle());
+  z.add("archive/data/0", std::string(8, '\0'));
+  z.add("archive/notes.txt", "\x80\x02" "cos\nsystem\n(X\x02\x00\x00\x00idtR.");
+  CHECK(test::scan(z.build()).verdict == Verdict::kMalicious);
+}
+
+TEST_CASE("entries outside the archive prefix are flagged") {
+  test::ZipBuilder z;
+  z.add("archive/data.pkl", state_dict_pickle());
+  z.add("archive/data/0", std::string(8, '\0'));
+  z.add("other/readme", "x");
+  auto r = test::scan(z.build());
+  CHECK(r.verdict == Verdict::kUnapproved);
+  CHECK(test::has_rule(r, "unapproved:outside-prefix"));
+}
+
+TEST_CASE("a zip without pickles is clean; a broken zip is an error") {
+  test::ZipBuilder z;
+  z.add("readme.txt", "hello");
+  auto r = test::scan(z.build());
+  CHECK(r.container == "zip");
+  CHECK(r.verdict == Verdict::kClean);
+  std::string broken = torch_zip(state_dict_pickle());
+  broken.resize(broken.size() - 10);
+  CHECK(test::scan(broken).verdict == Verdict::kError);
+}
+
+TEST_CASE("the legacy torch stream: five pickles, then raw storages skipped by size") {
+  // magic, protocol version, sys_info, object, keys, then numel (int64) + 2 floats for key '0'.
+  std::string f = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e";
+  f += "\x80\x02M\xe9\x03.";
+  f += "\x80\x02}.";
+  std::string obj = state_dict_pickle();
+  // legacy persistent ids have a sixth item (view metadata, None)
+  obj.replace(obj.find(test::lit("K\x02tQ")), 4, test::lit("K\x02NtQ"));
+  f += obj;
+  f += test::lit("\x80\x02]X\x01\x00\x00\x00" "0a.");
+  f += std::string("\x02\x00\x00\x00\x00\x00\x00\x00", 8) + std::string(8, '\0');
+  auto r = test::scan(f);
+  CHECK(r.container == "torch-legacy");
+  CHECK(r.pickles == 5);
+  CHECK(r.verdict == Verdict::kClean);
+  // One more byte after the storages: trailing data.
+  CHECK(test::scan(f + "x").verdict == Verdict::kUnapproved);
+  // A storage claiming more than the file holds: an error, not an allocation.
+  std::string lying = f;
+  lying[lying.size() - 16] = '\x7f';
+  CHECK(test::scan(lying).verdict == Verdict::kError);
+}
+
+TEST_CASE("content, not the name, decides the format") {
+  CHECK(test::scan("").verdict == Verdict::kError);
+  auto unknown = test::scan("# just text\n");
+  CHECK_FALSE(unknown.recognized);
+  CHECK(unknown.verdict == Verdict::kError);
+  auto text = test::scan("Introduction to the model\n");  // 'I' is INT but the line is no number
+  CHECK_FALSE(text.recognized);
+  auto p0 = test::scan("(lp0\nI1\na.");  // protocol 0 starts with no PROTO
+  CHECK(p0.recognized);
+  CHECK(p0.verdict == Verdict::kClean);
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what is missing (Debian 12 packages only) and builds brine into ./build.
+#   scripts/setup.sh build   — what `brine` itself needs to build and run
+#   scripts/setup.sh test    — plus what the test suites use (torch, numpy, scikit-learn, joblib)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode="${1:-build}"
+build_pkgs=(meson ninja-build pkg-config cmake g++ libzip-dev libfmt-dev nlohmann-json3-dev doctest-dev
+            libssl-dev libcli11-dev zlib1g-dev python3)
+test_pkgs=(python3-torch python3-numpy python3-sklearn python3-joblib)
+
+pkgs=("${build_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=debugoptimized >/dev/null
+fi
+ninja -C build >/dev/null
+echo "setup: built $(./build/src/brine --version)"

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the brine command line: help, exit codes, report formats, directories,
+stdin, rule packs and --allow, limits, disasm, and rule-file errors.
+
+Usage: e2e_test.py BRINE REPO_ROOT      Ends with the line "N passed, N failed".
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+
+BRINE = sys.argv[1]
+ROOT = sys.argv[2]
+CORPUS = os.path.join(ROOT, "corpus")
+BENIGN = os.path.join(CORPUS, "benign")
+MALICIOUS = os.path.join(CORPUS, "malicious")
+
+OS_SYSTEM = b"cos\nsystem\n(S'echo brine-test'\ntR."
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def brine(*args, stdin=None):
+    p = subprocess.run([BRINE, *args], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def write(dirpath, name, data):
+    path = os.path.join(dirpath, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+@test
+def help_is_complete():
+    rc, out, _ = brine("--help")
+    assert rc == 0
+    for word in ("scan", "disasm", "rules", "Exit codes"):
+        assert word in out, word
+    rc, out, _ = brine("scan", "--help")
+    assert rc == 0
+    for flag in ("--format", "--output", "--rules", "--allow", "--no-default-rules", "--quiet", "--verbose", "--jobs",
+                 "--no-hash", "--follow-symlinks", "--max-opcodes", "--max-stack", "--max-nesting", "--max-memo",
+                 "--max-values", "--max-value-bytes", "--max-string", "--max-pickles", "--max-member-bytes", "--timeout"):
+        assert flag in out, flag
+    rc, out, _ = brine("--version")
+    assert rc == 0 and out.startswith("brine ")
+
+
+@test
+def exit_codes():
+    with tempfile.TemporaryDirectory() as d:
+        clean = write(d, "clean.pkl", b"\x80\x02}q\x00.")
+        bad = write(d, "payload.bin", OS_SYSTEM)
+        unapproved = write(d, "u.pkl", b"cevil_pkg\nrun\n(tR.")
+        broken = write(d, "broken.pt", b"\x80\x02]q\x00(K\x01")
+        assert brine("scan", clean)[0] == 0
+        assert brine("scan", bad)[0] == 1
+        assert brine("scan", unapproved)[0] == 1
+        assert brine("scan", broken)[0] == 2
+        assert brine("scan", clean, bad, broken)[0] == 1          # findings outrank errors
+        assert brine("scan", "--no-such-flag", clean)[0] == 2      # bad usage
+        assert brine("scan")[0] == 2                               # no path
+
+
+@test
+def unreadable_file_is_an_error_and_the_scan_goes_on():
+    with tempfile.TemporaryDirectory() as d:
+        bad = write(d, "payload.pkl", OS_SYSTEM)
+        rc, out, _ = brine("scan", "--format", "json", os.path.join(d, "missing.pkl"), bad)
+        report = json.loads(out)
+        verdicts = {os.path.basename(f["path"]): f["verdict"] for f in report["files"]}
+        assert verdicts == {"missing.pkl": "error", "payload.pkl": "malicious"}, verdicts
+        assert rc == 1
+
+
+@test
+def json_report_shape():
+    with tempfile.TemporaryDirectory() as d:
+        bad = write(d, "payload.pkl", OS_SYSTEM)
+        rc, out, _ = brine("scan", "--format", "json", bad)
+        doc = json.loads(out)
+        f = doc["files"][0]
+        assert set(("path", "size", "sha256", "container", "verdict", "findings")) <= set(f)
+        assert len(f["sha256"]) == 64 and f["size"] == len(OS_SYSTEM)
+        x = f["findings"][0]
+        assert set(("rule", "severity", "global", "use", "call", "member", "offset", "message")) <= set(x)
+        assert x["global"] == "os.system" and x["call"] == "os.system('echo brine-test')"
+        assert x["rule"] == "deny:os" and x["severity"] == "critical" and x["offset"] == 32
+        assert doc["summary"]["malicious"] == 1 and doc["summary"]["files"] == 1
+        rc, out, _ = brine("scan", "--format", "json", "--no-hash", bad)
+        assert json.loads(out)["files"][0]["sha256"] is None
+
+
+@test
+def text_report_and_output_file():
+    with tempfile.TemporaryDirectory() as d:
+        bad = write(d, "payload.pkl", OS_SYSTEM)
+        clean = write(d, "clean.pkl", b"N.")
+        rc, out, _ = brine("scan", bad, clean)
+        assert "MALICIOUS" in out and "os.system('echo brine-test')" in out and "CLEAN" in out
+        rc, out, _ = brine("scan", "-q", bad, clean)
+        assert "CLEAN" not in out and "MALICIOUS" in out
+        target = os.path.join(d, "report.json")
+        rc, out, _ = brine("scan", "--format", "json", "-o", target, bad)
+        assert out == "" and json.load(open(target))["files"][0]["verdict"] == "malicious"
+
+
+@test
+def directories_are_walked_by_content_and_sorted():
+    with tempfile.TemporaryDirectory() as d:
+        write(d, "b/model.txt", OS_SYSTEM)          # a pickle named .txt is still a pickle
+        write(d, "a/weights.pt", b"\x80\x02}q\x00.")
+        write(d, "README.md", b"# not a pickle\n")  # skipped, not reported
+        os.symlink(os.path.join(d, "b", "model.txt"), os.path.join(d, "link.pkl"))
+        rc, out, _ = brine("scan", "--format", "json", d)
+        doc = json.loads(out)
+        paths = [os.path.relpath(f["path"], d) for f in doc["files"]]
+        assert paths == ["a/weights.pt", "b/model.txt"], paths   # sorted; symlink not followed
+        assert doc["summary"]["skipped"] == 1
+        rc, out, _ = brine("scan", "--format", "json", "--follow-symlinks", d)
+        assert len(json.loads(out)["files"]) == 3
+        # the same verdicts whatever the number of jobs
+        one = json.loads(brine("scan", "--format", "json", "--no-hash", "-j", "1", CORPUS)[1])
+        two = json.loads(brine("scan", "--format", "json", "--no-hash", "-j", "2", CORPUS)[1])
+        assert [(f["path"], f["verdict"]) for f in one["files"]] == [(f["path"], f["verdict"]) for f in two["files"]]
+
+
+@test
+def stdin():
+    rc, out, _ = brine("scan", "-", stdin=OS_SYSTEM)
+    assert rc == 1 and "MALICIOUS" in out
+
+
+@test
+def packs_and_allow():
+    ckpt = os.path.join(BENIGN, "torch_training_checkpoint.ckpt")
+    assert brine("scan", ckpt)[0] == 1
+    assert brine("scan", "--rules", "training-checkpoint", ckpt)[0] == 0
+    with tempfile.TemporaryDirectory() as d:
+        p = write(d, "custom.pkl", b"\x80\x02cmylib.layers\nBlock\n)\x81}b.")
+        assert brine("scan", p)[0] == 1
+        assert brine("scan", "--allow", "mylib.layers.Block:instantiate,build", p)[0] == 0
+        assert brine("scan", "--allow", "mylib.layers.Block:instantiate", p)[0] == 1   # build not granted
+        # a user rule file, loaded by path
+        rules = write(d, "mine.json", json.dumps({"schema": "brine-rules/1", "allow": [
+            {"global": "mylib.layers.Block", "use": ["instantiate", "build"]}]}).encode())
+        assert brine("scan", "--rules", rules, p)[0] == 0
+        # the denylist cannot be allowed away
+        bad = write(d, "payload.pkl", OS_SYSTEM)
+        assert brine("scan", "--allow", "os.system", bad)[0] == 1
+
+
+@test
+def bad_rule_file_names_file_and_line():
+    with tempfile.TemporaryDirectory() as d:
+        rules = write(d, "bad.json", b'{\n "schema": "brine-rules/1",\n "allow": [\n  {"global": "a.b", "use": ["cal"]}\n ]\n}\n')
+        rc, _, err = brine("scan", "--rules", rules, write(d, "x.pkl", b"N."))
+        assert rc == 2
+        assert f"{rules}:4:" in err and "unknown use" in err, err
+        rc, _, err = brine("scan", "--rules", "no-such-pack", write(d, "y.pkl", b"N."))
+        assert rc == 2 and "not a built-in pack" in err
+
+
+@test
+def limits_are_flags_and_findings():
+    f = os.path.join(BENIGN, "pickle_builtin_p2.pkl")
+    rc, out, _ = brine("scan", "--format", "json", "--max-opcodes", "10", f)
+    doc = json.loads(out)
+    assert rc == 2 and doc["files"][0]["verdict"] == "error"
+    assert any(x["rule"] == "limit:max-opcodes" for x in doc["files"][0]["findings"])
+    rc, out, _ = brine("scan", "--format", "json", "--max-nesting", "2", f)
+    assert any(x["rule"] == "limit:max-nesting" for x in json.loads(out)["files"][0]["findings"])
+
+
+@test
+def disasm():
+    rc, out, _ = brine("disasm", os.path.join(BENIGN, "torch_state_dict_cnn.pt"))
+    assert rc == 0
+    assert "pickle at offset 0 in torch_state_dict_cnn/data.pkl" in out
+    assert "GLOBAL" in out and "'torch._utils _rebuild_tensor_v2'" in out
+    rc, out, _ = brine("disasm", "--json", os.path.join(BENIGN, "torchscript_mlp.pt"))
+    doc = json.loads(out)
+    members = [p["member"] for p in doc]
+    assert any(m.endswith("data.pkl") for m in members) and any(m.endswith("constants.pkl") for m in members)
+    with tempfile.TemporaryDirectory() as d:
+        rc, out, _ = brine("disasm", write(d, "t.pkl", b"\x80\x02K\x01"))
+        assert rc == 2 and "error" in out
+
+
+@test
+def rules_command():
+    rc, out, _ = brine("rules")
+    assert rc == 0 and "torch-full-model" in out and "sklearn" in out and "training-checkpoint" in out
+    rc, out, _ = brine("rules", "--show", "default")
+    assert rc == 0 and json.loads(out)["name"] == "default"
+
+
+@test
+def whole_corpus_main_job():
+    # What the README's main command runs: every sample gets a verdict, nothing crashes.
+    rc, out, _ = brine("scan", "--format", "json", "--no-hash", CORPUS)
+    doc = json.loads(out)
+    assert doc["summary"]["files"] >= 200 and rc == 1
+    assert all(f["verdict"] in ("clean", "unapproved", "malicious", "error") for f in doc["files"])
+
+
+def main():
+    passed = failed = 0
+    for t in TESTS:
+        try:
+            t()
+            passed += 1
+            print(f"ok   {t.__name__}")
+        except Exception:
+            failed += 1
+            print(f"FAIL {t.__name__}")
+            traceback.print_exc()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

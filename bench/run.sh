@@ -47,7 +47,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=disabled
 fi
 log "ninja -C $BUILD"
-ninja -C "$BUILD" >/dev/null
+ninja -C "$BUILD"
 [ -x "$B" ] || { echo "run.sh: no $B" >&2; exit 2; }
 
 rm -rf "$RES"

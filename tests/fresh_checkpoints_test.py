@@ -92,6 +92,17 @@ def make(outdir):
                          "big": 2 ** 100, "neg": -(2 ** 70), "c": 1 + 2j, "ba": bytearray(b"xy")}, f, protocol=proto)
         cases.append((path, "clean", {}))
 
+    # np.save: a plain array has no pickle; an object array is a pickle after the .npy header
+    path = os.path.join(outdir, "plain.npy")
+    np.save(path, np.arange(12, dtype=np.float32).reshape(3, 4))
+    cases.append((path, "clean", {}))
+    path = os.path.join(outdir, "objects.npy")
+    np.save(path, np.array(["a", 1, None, (2, 3)], dtype=object), allow_pickle=True)
+    cases.append((path, "clean", {}))
+    path = os.path.join(outdir, "arrays.npz")
+    np.savez(path, x=np.ones(3), y=np.array([{"k": 1}], dtype=object))
+    cases.append((path, "clean", {}))
+
     # scikit-learn
     from sklearn.datasets import make_classification
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier

@@ -49,6 +49,7 @@ import re
 import struct
 import subprocess
 import sys
+import warnings
 import zipfile
 
 # torch.save's legacy (non-zip) format starts with the pickled magic number 0x1950a86a20f9469cfc6c.
@@ -128,6 +129,16 @@ _DIGITS = {2: rb"[01]", 8: rb"[0-7]", 10: rb"[0-9]", 16: rb"[0-9a-fA-F]"}
 MAX_STR_DIGITS = 4300  # sys.int_info.default_max_str_digits; applies to base 10 only
 
 
+def decimal(v):
+    """str(v) without the int-to-str digit limit (LONG1/LONG4 values may exceed it)."""
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        return str(v)
+    finally:
+        sys.set_int_max_str_digits(old)
+
+
 def cut_at_nul(b):
     """C string functions see the line only up to its first NUL."""
     return b.split(b"\0", 1)[0]
@@ -159,10 +170,14 @@ def py_long_from_string(s, base):
 
 def c_int(line):
     """load_int: strtol(s, &end, 0); if it overflows or stops before the newline / NUL,
-    PyLong_FromString(s, NULL, 0).  A 3-byte line (with its newline) worth 0 or 1 is a bool."""
+    PyLong_FromString(s, NULL, 0).  A 3-byte line (with its newline) worth 0 or 1 is a bool.
+    There is no `end == s` check: a line starting with NUL is 0 (strtol converts nothing and
+    *end is the NUL)."""
     if not line:
         raise CRejects("bad readline (len < 2)")
     s = cut_at_nul(line)
+    if not s:
+        return {"bool": False} if len(line) == 2 else {"int": "0"}
     m = re.match(_WS + rb"([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", s)
     if m and m.end() == len(s):
         text = m.group(2)
@@ -177,8 +192,8 @@ def c_int(line):
         if -(2 ** 63) <= v < 2 ** 63:  # else strtol sets ERANGE and PyLong_FromString runs
             if len(line) == 2 and v in (0, 1):
                 return {"bool": bool(v)}
-            return {"int": str(v)}
-    return {"int": str(py_long_from_string(s, 0))}
+            return {"int": decimal(v)}
+    return {"int": decimal(py_long_from_string(s, 0))}
 
 
 def c_long(line):
@@ -187,7 +202,7 @@ def c_long(line):
         raise CRejects("bad readline (len < 2)")
     if line.endswith(b"L"):
         line = line[:-1]
-    return {"int": str(py_long_from_string(cut_at_nul(line), 0))}
+    return {"int": decimal(py_long_from_string(cut_at_nul(line), 0))}
 
 
 def c_float(line):
@@ -223,7 +238,7 @@ def c_memo_index(line):
     v = py_long_from_string(cut_at_nul(line), 10)
     if not -(2 ** 63) <= v < 2 ** 63:
         raise CRejects("OverflowError: Python int too large to convert to C ssize_t")
-    return {"int": str(v)}
+    return {"int": decimal(v)}
 
 
 def read_line(data, pos):
@@ -304,7 +319,7 @@ def expected_arg(op, arg, data, pos):
         # value is a bool (GET/PUT "01" is memo index 1).
         return {"bool": arg} if name == "INT" else {"int": str(int(arg))}
     if isinstance(arg, int):
-        return {"int": str(arg)}
+        return {"int": decimal(arg)}
     if isinstance(arg, float):
         return {"float_bits": struct.pack(">d", arg).hex()}
     if isinstance(arg, (bytes, bytearray)):
@@ -535,6 +550,10 @@ def check_file(tally, brine, path, display):
 
 
 def main():
+    # PyBytes_DecodeEscape (STRING, escape_decode) warns about invalid escapes such as \q.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    # INT/LONG text beyond 4300 decimal digits is refused by CPython's default limit.
+    sys.set_int_max_str_digits(sys.int_info.default_max_str_digits)
     if len(sys.argv) not in (3, 4):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2

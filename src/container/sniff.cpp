@@ -9,6 +9,7 @@ namespace brine::container {
 Format sniff(core::Bytes data) {
   if (data.empty()) return Format::kEmpty;
   if (data.size() >= 4 && std::memcmp(data.data(), "PK\x03\x04", 4) == 0) return Format::kZip;
+  if (data.size() >= 6 && std::memcmp(data.data(), "\x93NUMPY", 6) == 0) return Format::kNpy;
   if (data[0] == 0x80 && data.size() >= 2 && data[1] <= 5) return Format::kPickle;
   if (pickle::op_from_byte(data[0])) return Format::kMaybePickle;
   return Format::kUnknown;
@@ -18,6 +19,7 @@ std::string_view format_name(Format f) {
   switch (f) {
     case Format::kEmpty: return "empty";
     case Format::kZip: return "zip";
+    case Format::kNpy: return "npy";
     case Format::kPickle: return "pickle";
     case Format::kMaybePickle: return "pickle";
     case Format::kUnknown: return "unknown";

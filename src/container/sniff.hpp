@@ -11,6 +11,7 @@ namespace brine::container {
 enum class Format : std::uint8_t {
   kEmpty,
   kZip,          ///< PK\3\4: torch >= 1.6 checkpoints, TorchScript, npz...
+  kNpy,          ///< \x93NUMPY: numpy .npy (an object dtype carries a pickle)
   kPickle,       ///< starts with PROTO 0-5 (binary protocols)
   kMaybePickle,  ///< starts with another opcode byte: protocol 0/1 streams have no PROTO
   kUnknown,      ///< first byte is no opcode: pickle.load would fail before doing anything

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "container/npy.hpp"
 #include "container/sniff.hpp"
 #include "container/zip_archive.hpp"
 #include "core/text.hpp"
@@ -193,6 +194,20 @@ bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& p
     case container::Format::kEmpty:
       out << path << ": empty file\n";
       return false;
+    case container::Format::kNpy: {
+      auto header = container::parse_npy_header(data);
+      if (!header) {
+        out << "error: " << header.error().describe() << '\n';
+        return false;
+      }
+      if (!header->has_object) {
+        out << fmt::format("{}: .npy array of dtype {}: no pickle\n", path, header->descr);
+        return true;
+      }
+      // Offsets in this listing are relative to the pickle, which starts after the header.
+      ok = lister.stream(data.subspan(header->data_offset), fmt::format("npy data at offset {}", header->data_offset));
+      break;
+    }
     default:
       ok = lister.stream(data, {}, container::is_torch_legacy_magic(data) ? 5 : UINT64_MAX);
   }

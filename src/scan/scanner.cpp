@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "analysis/analyzer.hpp"
+#include "container/npy.hpp"
 #include "container/sniff.hpp"
 #include "container/zip_archive.hpp"
 #include "core/mapped_file.hpp"
@@ -66,6 +67,10 @@ class FileScan {
         return;
       case container::Format::kZip:
         scan_zip(data);
+        return;
+      case container::Format::kNpy:
+        report_.container = "npy";
+        scan_npy(data, {});
         return;
       case container::Format::kUnknown:
         report_.container = "unknown";
@@ -210,6 +215,20 @@ class FileScan {
     scan_after_stop(data, reader.pos(), {}, nullptr);
   }
 
+  /// .npy: only an object dtype carries a pickle (what np.load(allow_pickle=True) would unpickle).
+  void scan_npy(core::Bytes data, const std::string& member) {
+    auto header = container::parse_npy_header(data);
+    if (!header) {
+      add(analysis::error_finding(header.error(), member));
+      return;
+    }
+    if (!header->has_object) return;  // plain array data: nothing to unpickle
+    // The pickle follows the header; offsets in findings stay relative to the whole file/member.
+    if (!take_pickle_budget(member, header->data_offset)) return;
+    pickle::PickleRun run = run_one(data, header->data_offset, member, nullptr);
+    if (run.stopped) scan_after_stop(data, run.end, member, nullptr);
+  }
+
   void scan_zip(core::Bytes data) {
     report_.container = "zip";
     auto archive = container::ZipArchive::open(data);
@@ -253,10 +272,9 @@ class FileScan {
           const core::Bytes h(head->data(), head->size());
           if (container::sniff(h) == container::Format::kPickle) {
             scan = true;
-          } else if (h.size() >= 6 && std::equal(h.begin(), h.begin() + 6, "\x93NUMPY")) {
+          } else if (container::is_npy(h)) {
             info.format = "npy";
-            add(simple_finding("unapproved:unscanned-member", Severity::kMedium, Verdict::kUnapproved, e.name, 0,
-                               "a .npy member may embed a pickle (object arrays); brine does not read npy members yet"));
+            scan_npz_member(*archive, e);
           } else if (container::sniff(h) == container::Format::kZip) {
             info.format = "zip";
             add(simple_finding("unapproved:unscanned-member", Severity::kMedium, Verdict::kUnapproved, e.name, 0,
@@ -280,6 +298,27 @@ class FileScan {
     if (!any_pickle) {
       add(simple_finding("info:no-pickle", Severity::kInfo, Verdict::kClean, {}, 0, "the archive holds no pickle member"));
     }
+  }
+
+  /// An .npy inside a zip (npz): read the header first, and the whole member only for object arrays.
+  void scan_npz_member(const container::ZipArchive& archive, const container::ZipEntry& e) {
+    auto head = archive.read_prefix(e, 1 << 16);
+    if (!head) {
+      add(analysis::error_finding(head.error(), e.name));
+      return;
+    }
+    auto header = container::parse_npy_header(core::Bytes(head->data(), head->size()));
+    if (!header) {
+      add(analysis::error_finding(header.error(), e.name));
+      return;
+    }
+    if (!header->has_object) return;
+    auto bytes = archive.read(e, options_.limits.max_member_bytes);
+    if (!bytes) {
+      add(analysis::error_finding(bytes.error(), e.name));
+      return;
+    }
+    scan_npy(core::Bytes(bytes->data(), bytes->size()), e.name);
   }
 
   void scan_zip_pickle(const container::ZipArchive& archive, const container::ZipEntry& e, const std::string& prefix,

@@ -129,3 +129,42 @@ TEST_CASE("content, not the name, decides the format") {
   CHECK(p0.recognized);
   CHECK(p0.verdict == Verdict::kClean);
 }
+
+namespace {
+std::string npy(std::string_view descr, std::string_view body) {
+  std::string header = "{'descr': " + std::string(descr) + ", 'fortran_order': False, 'shape': (1,), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string out = "\x93NUMPY\x01";
+  out += '\0';
+  out += static_cast<char>(header.size() & 0xFF);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + std::string(body);
+}
+}  // namespace
+
+TEST_CASE(".npy: object arrays carry a pickle, other dtypes carry none") {
+  auto plain = test::scan(npy("'<f4'", std::string(4, '\0')));
+  CHECK(plain.container == "npy");
+  CHECK(plain.verdict == Verdict::kClean);
+  CHECK(plain.pickles == 0);
+  auto payload = test::scan(npy("'|O'", "cos\nsystem\n(S'id'\ntR."));
+  CHECK(payload.verdict == Verdict::kMalicious);
+  CHECK(test::finding(payload, "deny:os")->offset == 128 + 19);  // offsets count from the file start
+  auto structured = test::scan(npy("[('a', '<i4'), ('b', '|O')]", "cos\nsystem\n(S'id'\ntR."));
+  CHECK(structured.verdict == Verdict::kMalicious);
+  auto field_named_o = test::scan(npy("[('O', '<f8')]", std::string(8, '\0')));
+  CHECK(field_named_o.verdict != Verdict::kClean);  // ambiguous name: fail closed (scanned as a pickle)
+  std::string truncated = npy("'<f4'", "");
+  truncated.resize(20);
+  CHECK(test::scan(truncated).verdict == Verdict::kError);
+}
+
+TEST_CASE("npz members are read only when their dtype holds objects") {
+  test::ZipBuilder z;
+  z.add("a.npy", npy("'<f4'", std::string(4, '\0')));
+  z.add("b.npy", npy("'|O'", "cos\nsystem\n(S'id'\ntR."));
+  auto r = test::scan(z.build());
+  CHECK(r.verdict == Verdict::kMalicious);
+  CHECK(test::finding(r, "deny:os")->member == "b.npy");
+}

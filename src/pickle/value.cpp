@@ -136,32 +136,19 @@ ValueRef ValueStore::set(std::uint64_t offset, bool frozen) {
   return push(node);
 }
 
-ValueRef ValueStore::global(GlobalRec rec) {
+template <typename Table, typename Rec>
+ValueRef ValueStore::record(Kind kind, Table& table, Rec rec) {
   Node node;
-  node.kind = Kind::kGlobal;
+  node.kind = kind;
   node.offset = rec.offset;
-  node.aux = static_cast<std::uint32_t>(globals_.size());
-  globals_.push_back(rec);
+  node.aux = static_cast<std::uint32_t>(table.size());
+  table.push_back(std::move(rec));
   return push(node);
 }
 
-ValueRef ValueStore::call(CallRec rec) {
-  Node node;
-  node.kind = Kind::kCall;
-  node.offset = rec.offset;
-  node.aux = static_cast<std::uint32_t>(calls_.size());
-  calls_.push_back(rec);
-  return push(node);
-}
-
-ValueRef ValueStore::persistent(PersistentRec rec) {
-  Node node;
-  node.kind = Kind::kPersistent;
-  node.offset = rec.offset;
-  node.aux = static_cast<std::uint32_t>(persistents_.size());
-  persistents_.push_back(rec);
-  return push(node);
-}
+ValueRef ValueStore::global(GlobalRec rec) { return record(Kind::kGlobal, globals_, rec); }
+ValueRef ValueStore::call(CallRec rec) { return record(Kind::kCall, calls_, rec); }
+ValueRef ValueStore::persistent(PersistentRec rec) { return record(Kind::kPersistent, persistents_, rec); }
 
 void ValueStore::list_extend(ValueRef list, const ValueRef* items, std::size_t n) {
   Node& node = nodes_[list];

@@ -155,6 +155,9 @@ class ValueStore {
     HashIndex index;
   };
   ValueRef push(const Node& n);
+  /// A node for a record kept in a side table (globals, calls, persistent loads).
+  template <typename Table, typename Rec>
+  ValueRef record(Kind kind, Table& table, Rec rec);
 
   core::ChunkedVector<Node> nodes_;
   core::ChunkedVector<Sequence, 12> sequences_;   // tuples, lists, sets

@@ -955,6 +955,13 @@ add("tech_numpy_object_array_payload.pkl",
     "malicious", ["os.system"],
     "numpy object array (ndarray _reconstruct + BUILD) whose object list holds an os.system call result")
 
+# A tensor pickled with plain pickle keeps its storage as torch.storage._load_from_bytes(b'...'):
+# torch.load runs on those bytes with the full unpickler, so a payload can hide inside them.
+add("tech_load_from_bytes_nested_payload.pkl",
+    p2(call(glob("torch.storage", "_load_from_bytes"), by(proto(2) + os_system_call() + STOP))),
+    "malicious", ["os.system"],
+    "payload inside the bytes torch.storage._load_from_bytes hands to torch.load (a file inside the pickle)")
+
 # ---- torch.save-style zip archives -----------------------------------------------------------
 _payload_state = p2(od((xu("weight"), tensor()), (xu("brine"), os_system_call())))
 _zip_payload = torch_zip([("archive/data.pkl", _payload_state), ("archive/data/0", FLOATS),

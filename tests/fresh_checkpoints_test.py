@@ -92,6 +92,13 @@ def make(outdir):
                          "big": 2 ** 100, "neg": -(2 ** 70), "c": 1 + 2j, "ba": bytearray(b"xy")}, f, protocol=proto)
         cases.append((path, "clean", {}))
 
+    # tensors pickled with plain pickle: storages are torch.storage._load_from_bytes(<a torch.save file>)
+    for proto in (2, 4):
+        path = os.path.join(outdir, f"plain_pickle_tensors_p{proto}.pkl")
+        with open(path, "wb") as f:
+            pickle.dump({"w": torch.randn(3, 3), "b": torch.zeros(3, dtype=torch.int64)}, f, protocol=proto)
+        cases.append((path, "clean", {}))
+
     # np.save: a plain array has no pickle; an object array is a pickle after the .npy header
     path = os.path.join(outdir, "plain.npy")
     np.save(path, np.arange(12, dtype=np.float32).reshape(3, 4))

@@ -12,7 +12,10 @@ HOOKS = {"type": "one_of", "options": [
     {"type": "dict", "max_len": 0},
     {"type": "none"},
 ]}
-STORAGE = {"type": "persistent_id"}
+# A storage is a persistent id (torch.save), or torch.storage._load_from_bytes(b'...') when the
+# tensor was pickled with plain pickle (the bytes are a whole torch.save file, scanned in place).
+STORAGE = {"type": "one_of", "options": [{"type": "persistent_id"},
+                                         {"type": "call", "names": ["torch.storage._load_from_bytes"]}]}
 TORCH_DTYPES = [
     "float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool",
     "complex128", "complex64", "complex32", "qint8", "quint8", "qint32", "quint4x2", "quint2x4",
@@ -116,6 +119,11 @@ def torch_rules():
         a(allow(f"torch.{q}", ["reference"], "quantization scheme"))
     for l in ["sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc", "strided"]:
         a(allow(f"torch.{l}", ["reference"], "tensor layout object"))
+    entry = allow("torch.storage._load_from_bytes", ["call"],
+                  "storage of a tensor pickled with plain pickle: torch.load of the embedded bytes, which brine scans as a file",
+                  {"min": 1, "max": 1, "items": [{"type": "one_of", "options": [{"type": "bytes"}, {"type": "call", "names": ["_codecs.encode"]}]}]})
+    entry["loads"] = "arg0"
+    a(entry)
     a(allow("torch.Size", ["call"], "torch.Size((...)): a tuple of ints",
             {"min": 1, "max": 1, "items": [INT_TUPLE]}))
     a(allow("torch.device", ["call"], "torch.device('cuda', 0)",

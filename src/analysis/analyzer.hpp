@@ -24,6 +24,14 @@ struct StorageRef {
   std::uint64_t offset = 0;     ///< of the persistent load
 };
 
+/// Bytes an approved callee would deserialize as a whole file (rules: "loads"), e.g. the
+/// torch.save stream inside torch.storage._load_from_bytes(b'...'). The scanner scans them in place.
+struct NestedPayload {
+  std::string data;
+  std::string loader;           ///< loader name of the callee
+  std::uint64_t offset = 0;     ///< of the call
+};
+
 struct PickleContext {
   std::string member;           ///< container member, for findings ("" for a raw stream)
 };
@@ -31,6 +39,7 @@ struct PickleContext {
 struct PickleAnalysis {
   std::vector<Finding> findings;
   std::vector<StorageRef> storages;
+  std::vector<NestedPayload> nested;
 };
 
 PickleAnalysis analyze_pickle(const pickle::PickleRun& run, const rules::RuleSet& rules, const PickleContext& context);

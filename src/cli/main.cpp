@@ -42,6 +42,8 @@ struct LimitFlags {
     app.add_option("--max-string", limits.max_string_length, "length of one string/bytes argument")->group(g)->capture_default_str();
     app.add_option("--max-pickles", limits.max_pickles_per_file, "pickle streams per file")->group(g)->capture_default_str();
     app.add_option("--max-member-bytes", limits.max_member_bytes, "bytes read from one archive member")->group(g)->capture_default_str();
+    app.add_option("--max-nested-depth", limits.max_nested_depth, "files inside files (bytes an approved loader deserializes)")
+        ->group(g)->capture_default_str();
     app.add_option("--timeout", timeout_seconds, "wall-time seconds per file")->group(g)->capture_default_str()->check(CLI::PositiveNumber);
   }
   brine::core::Limits get() const {

@@ -47,6 +47,10 @@ struct Limits {
   /// Pickles per file: raw streams can hold many consecutive pickles, zips many .pkl members.
   std::uint64_t max_pickles_per_file = 4096;
 
+  /// Files nested inside files: bytes an approved loader deserializes (torch.storage._load_from_bytes)
+  /// are scanned as files themselves, at most this deep.
+  std::uint64_t max_nested_depth = 4;
+
   /// Bytes read out of one container member to scan it (decompressed size of data.pkl...).
   std::uint64_t max_member_bytes = 4ull << 30;
 

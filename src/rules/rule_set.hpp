@@ -67,6 +67,7 @@ struct AllowEntry {
   UseMask uses = 0;
   std::optional<ArgsSpec> args;
   bool result_is_arg0 = false;      ///< the call returns an instance of its first argument
+  int loads_arg = -1;               ///< the callee deserializes this argument as a file: scan it in place
   std::string source;               ///< "default.json:12"
   std::string note;
 };

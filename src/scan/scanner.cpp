@@ -55,8 +55,10 @@ Finding simple_finding(std::string rule, Severity sev, Verdict impact, std::stri
 class FileScan {
  public:
   FileScan(const rules::RuleSet& rules, const ScanOptions& options, FileReport& report)
-      : rules_(rules), options_(options), report_(report),
-        deadline_(std::chrono::steady_clock::now() + options.limits.max_file_time) {}
+      : FileScan(rules, options, report, std::chrono::steady_clock::now() + options.limits.max_file_time, 0) {}
+  FileScan(const rules::RuleSet& rules, const ScanOptions& options, FileReport& report,
+           std::chrono::steady_clock::time_point deadline, std::uint64_t depth)
+      : rules_(rules), options_(options), report_(report), deadline_(deadline), depth_(depth) {}
 
   void run(core::Bytes data) {
     switch (container::sniff(data)) {
@@ -110,7 +112,28 @@ class FileScan {
     auto result = analysis::analyze_pickle(run, rules_, analysis::PickleContext{member});
     for (auto& f : result.findings) add(std::move(f));
     if (storages != nullptr) storages->insert(storages->end(), result.storages.begin(), result.storages.end());
+    for (const auto& nested : result.nested) scan_nested(nested, member);
     return run;
+  }
+
+  /// A file inside the file: scanned like any file, its findings folded in under
+  /// "<member>!<loader>@<offset>[/<inner member>]".
+  void scan_nested(const analysis::NestedPayload& nested, const std::string& member) {
+    const std::string where = member.empty() ? fmt::format("{}@{}", nested.loader, nested.offset)
+                                             : fmt::format("{}!{}@{}", member, nested.loader, nested.offset);
+    if (depth_ + 1 > options_.limits.max_nested_depth) {
+      add(simple_finding("limit:max-nested-depth", Severity::kHigh, Verdict::kError, member, nested.offset,
+                         fmt::format("files nested more than {} deep", options_.limits.max_nested_depth)));
+      return;
+    }
+    FileReport inner;
+    FileScan(rules_, options_, inner, deadline_, depth_ + 1).run(core::as_bytes(nested.data));
+    report_.pickles += inner.pickles;
+    report_.opcodes += inner.opcodes;
+    for (auto& f : inner.findings) {
+      f.member = f.member.empty() ? where : where + "/" + f.member;
+      add(std::move(f));
+    }
   }
 
   /// Everything after the first pickle of a stream: more pickles (each one an evasion
@@ -357,6 +380,7 @@ class FileScan {
   const ScanOptions& options_;
   FileReport& report_;
   std::chrono::steady_clock::time_point deadline_;
+  std::uint64_t depth_ = 0;
 };
 
 }  // namespace

@@ -168,3 +168,37 @@ TEST_CASE("npz members are read only when their dtype holds objects") {
   CHECK(r.verdict == Verdict::kMalicious);
   CHECK(test::finding(r, "deny:os")->member == "b.npy");
 }
+
+namespace {
+/// torch.storage._load_from_bytes(<inner>) as protocol 4 writes it.
+std::string load_from_bytes(std::string_view inner) {
+  std::string p(test::lit("\x80\x04" "ctorch.storage\n_load_from_bytes\nB"));
+  const auto n = static_cast<std::uint32_t>(inner.size());
+  for (int k = 0; k < 4; ++k) p += static_cast<char>((n >> (8 * k)) & 0xFF);
+  p += inner;
+  p += "\x85R.";
+  return p;
+}
+}  // namespace
+
+TEST_CASE("bytes an approved loader deserializes are scanned as a file in place") {
+  auto clean = test::scan(load_from_bytes("N."));
+  CHECK(clean.verdict == Verdict::kClean);
+  CHECK(clean.pickles == 2);
+  auto evil = test::scan(load_from_bytes("cos\nsystem\n(S'id'\ntR."));
+  CHECK(evil.verdict == Verdict::kMalicious);
+  const auto* f = test::finding(evil, "deny:os");
+  REQUIRE(f);
+  CHECK(f->member == "torch.storage._load_from_bytes@61");  // the REDUCE that calls it
+  CHECK(f->offset == 19);
+}
+
+TEST_CASE("nesting is bounded") {
+  std::string p = "N.";
+  for (int depth = 0; depth < 4; ++depth) p = load_from_bytes(p);
+  CHECK(test::scan(p).verdict == Verdict::kClean);
+  p = load_from_bytes(p);
+  auto deep = test::scan(p);
+  CHECK(deep.verdict == Verdict::kError);
+  CHECK(test::has_rule(deep, "limit:max-nested-depth"));
+}

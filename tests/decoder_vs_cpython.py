@@ -101,7 +101,9 @@ add("INT beyond a C long: strtol sets ERANGE, PyLong_FromString gives a big int"
      b"-9223372036854775809", b"18446744073709551615", b"18446744073709551616",
      b"99999999999999999999999999999999999999", b"-" + b"9" * 100, b"0x" + b"f" * 40,
      b"-0x1" + b"0" * 32, b"0o" + b"7" * 60, b"0b" + b"1" * 200, b"1" + b"0" * 30 + b" ",
-     b"0x" + b"f" * 5000],  # power-of-two bases are not subject to the digit limit
+     b"0x" + b"f" * 5000,  # power-of-two bases are not subject to the digit limit
+     # leading zeros do not overflow strtol however many there are
+     b"0x" + b"0" * 40 + b"1", b"0" * 40, b"0" * 40 + b"7", b"-" + b"0" * 60 + b"1"],
     line_op(b"I"))
 add("INT decimal digit limit: CPython refuses more than 4300 digits",
     [b"1" * 4300, b"1" * 4301, b"-" + b"9" * 4300, b"-" + b"9" * 4301, b"1_" * 4300 + b"1",
@@ -149,7 +151,7 @@ add("FLOAT partial syntax", [b"+1.5", b".5", b"5.", b".", b"-.5", b"+.5", b"1e",
                              b"e5", b"1.0e", b"1..0", b"1.0.0", b"1,5", b"1.5f", b"1.5L", b"1d5",
                              b"", b"\x00", b"1.5\x00junk", b"1e\x00"], line_op(b"F"))
 add("FLOAT refused by PyOS_string_to_double though float() accepts",
-    [b" 1.0", b"1.0 ", b"\t1.0", b"1_0.0", b"1.0_0", b"0x1p3", b"0x10", b"\xd9\xa1.5", b" inf"], line_op(b"F"))
+    [b" 1.0", b"1.0 ", b"\t1.0", b"1.5\r", b"1_0.0", b"1.0_0", b"0x1p3", b"0x10", b"\xd9\xa1.5", b" inf"], line_op(b"F"))
 CASES.append(Case("FLOAT missing newline (truncated)", b"F1.5"))
 
 # ----------------------------------------------------------------------------------------------
@@ -164,7 +166,7 @@ add("STRING quoting", [b"'abc'", b'"abc"', b"''", b'""', b"'", b'"', b"'abc\"", 
 add("STRING escapes", [b"'\\x41'", b"'\\x4a\\x4B'", b"'\\101'", b"'\\0'", b"'\\00'", b"'\\000'",
                        b"'\\0000'", b"'\\777'", b"'\\400'", b"'\\8'", b"'\\18'", b"'\\q'", b"'\\\"'",
                        b"'\\''", b"'\\\\'", b"'\\n\\t\\r'", b"'\\a\\b\\f\\v'", b"'\\u0041'", b"'\\N{DASH}'",
-                       b"'\\xe9'", b"'\\xff\\x00'", b"'\\ '", b"'\\\\x41'"],
+                       b"'\\xe9'", b"'\\xff\\x00'", b"'\\ '", b"'\\\\x41'", b"'\\\xe9'"],
     line_op(b"S"), also_default_encoding=True)
 add("STRING bad escapes", [b"'\\x4'", b"'\\x'", b"'\\x4g'", b"'\\xZZ'", b"'\\'", b"'a\\'", b"'\\\\\\'"],
     line_op(b"S"), also_default_encoding=True)
@@ -246,6 +248,13 @@ add("BINFLOAT", [bytes.fromhex(h) for h in (
     "0000000000000001", "800fffffffffffff", "7fefffffffffffff", "3fb999999999999a")],
     lambda b: (b"G" + b + b".", 0))
 CASES.append(Case("BINFLOAT truncated", b"G\x3f\xf8\x00"))
+
+# FRAME: load_frame reads the 8-byte length (above PY_SSIZE_T_MAX -> OverflowError) and then
+# the whole frame at once, so a frame longer than the remaining data is an error; a frame that
+# ends early is not (_pickle.c does not check frame boundaries).
+add("FRAME length", [3, 1, 0, 2, 4, 100, 2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1],
+    lambda n: (b"\x80\x04\x95" + n.to_bytes(8, "little") + b"K\x05.", 2), kind="frame")
+CASES.append(Case("FRAME length truncated", b"\x80\x04\x95\x03\x00\x00", target=2, kind="frame"))
 
 # ----------------------------------------------------------------------------------------------
 # GET / PUT: load_get / load_put read the line with PyLong_FromString(s, NULL, 10) (explicit
@@ -355,8 +364,12 @@ def error_at_target(b, target):
     return m is None or int(m.group(1)) == target
 
 
-def decoded_cleanly(b):
-    return b.error is None and b.ins is not None and b.stream["instructions"][-1]["op"] == "STOP"
+def decoded_cleanly(b, data):
+    """No error, the target decoded, and STOP found at the last byte: brine consumed exactly
+    the argument bytes CPython did."""
+    last = b.stream["instructions"][-1] if b.stream["instructions"] else None
+    return (b.error is None and b.ins is not None and last is not None and last["op"] == "STOP"
+            and last["offset"] == len(data) - 1)
 
 
 def check_value(case, b):
@@ -366,7 +379,7 @@ def check_value(case, b):
         if not error_at_target(b, case.target):
             return f"CPython {describe(outcome)}; brine {b.describe()}"
         return None
-    if not decoded_cleanly(b):
+    if not decoded_cleanly(b, case.data):
         return f"CPython {describe(outcome)}; brine {b.describe()}"
     want = as_brine_arg(outcome[1])
     if not same_arg(want, b.ins["arg"]):
@@ -415,7 +428,7 @@ def check_put(case, b):
         if not error_at_target(b, case.target):
             return f"CPython {describe(outcome)}; brine {b.describe()}"
         return None
-    if not decoded_cleanly(b) or b.ins["op"] != "PUT" or "int" not in b.ins["arg"]:
+    if not decoded_cleanly(b, case.data) or b.ins["op"] != "PUT" or "int" not in b.ins["arg"]:
         return f"CPython {describe(outcome)}; brine {b.describe()}"
     n = b.ins["arg"]["int"]
     back = cpython(case.data[:-1] + b"0g" + n.encode() + b"\n.")
@@ -424,7 +437,20 @@ def check_put(case, b):
     return None
 
 
-CHECKS = {"value": check_value, "get": check_get, "put": check_put}
+def check_frame(case, b):
+    """b"PROTO 4, FRAME n, BININT1 5, STOP": the value is 5 whenever CPython reads the FRAME."""
+    outcome = cpython(case.data)
+    if outcome[0] == "raise":
+        if not error_at_target(b, case.target):
+            return f"CPython {describe(outcome)}; brine {b.describe()}"
+        return None
+    want = {"int": str(int.from_bytes(case.data[3:11], "little"))}
+    if not decoded_cleanly(b, case.data) or b.ins["op"] != "FRAME" or b.ins["arg"] != want:
+        return f"CPython {describe(outcome)} with FRAME {want['int']}; brine {b.describe()}"
+    return None
+
+
+CHECKS = {"value": check_value, "get": check_get, "put": check_put, "frame": check_frame}
 
 
 def main():

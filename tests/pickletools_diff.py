@@ -181,12 +181,11 @@ def c_int(line):
     m = re.match(_WS + rb"([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", s)
     if m and m.end() == len(s):
         text = m.group(2)
-        if text[:2] in (b"0x", b"0X"):
-            v = int(text[2:], 16)
-        elif text.startswith(b"0"):
-            v = int(text, 8)
-        else:
-            v = int(text, 10)
+        base = 16 if text[:2] in (b"0x", b"0X") else 8 if text.startswith(b"0") else 10
+        digits = (text[2:] if base == 16 else text).lstrip(b"0") or b"0"
+        # more than 22 significant digits overflow a C long in every base (and would trip
+        # Python's own int-to-str digit limit); strtol then sets ERANGE
+        v = int(digits, base) if len(digits) <= 22 else 2 ** 64
         if m.group(1) == b"-":
             v = -v
         if -(2 ** 63) <= v < 2 ** 63:  # else strtol sets ERANGE and PyLong_FromString runs
@@ -252,6 +251,8 @@ def c_decode(data, pos):
     """(brine-style JSON argument, end offset) of the opcode at `pos` as _pickle.c reads it.
     Raises CRejects if _pickle.c raises; returns None for opcodes this model does not cover
     (no divergence is known for them, so none is accepted)."""
+    if pos >= len(data) or chr(data[pos]) not in pickletools.code2op:
+        return None
     name = pickletools.code2op[chr(data[pos])].name
     p = pos + 1
     if name in ("INT", "LONG", "FLOAT", "STRING", "GET", "PUT", "PERSID"):
@@ -367,7 +368,8 @@ def compare_stream(data, start, entry):
                     return f"pickletools fails at offset {at} ({why}), brine reports no error", justified, None
                 return error_offset_problem(err, at), justified, None
             b = ins[i]
-            if b["offset"] != at:
+            code = pickletools.code2op.get(chr(data[at])) if at < len(data) else None
+            if b["offset"] != at or code is None or b["op"] != code.name:
                 return (f"pickletools fails at offset {at} ({why}), brine's next instruction is "
                         f"{b['op']} at {b['offset']}"), justified, None
             # brine decoded what pickletools refuses: only fine if _pickle.c reads it as brine did.
@@ -442,7 +444,13 @@ def compare_stream(data, start, entry):
 
 def first_opcode_decodes(data, pos):
     """brine starts another stream after a STOP only if an opcode decodes there; otherwise the
-    rest is a 'trailing bytes' note."""
+    rest is a 'trailing bytes' note.  Where _pickle.c and pickletools disagree on that opcode,
+    _pickle.c's reading (the model) decides, as it does in compare_stream."""
+    try:
+        if c_decode(data, pos) is not None:
+            return True
+    except CRejects:
+        return False
     try:
         next(pickletools.genops(io.BytesIO(data[pos:])))
         return True

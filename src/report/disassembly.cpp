@@ -84,7 +84,7 @@ class Lister {
       if (!last_stopped_) break;
       pos = last_end_;
     }
-    if (count == max_pickles && pos < data.size()) note(member, pos, fmt::format("{} bytes of raw storage data follow", data.size() - pos));
+    if (count == max_pickles && last_stopped_ && pos < data.size()) note(member, pos, fmt::format("{} bytes of raw storage data follow", data.size() - pos));
     return ok;
   }
 

@@ -5,6 +5,9 @@
 // malformed input, a limit hit) or bad usage.
 #include <unistd.h>
 
+#include <cstdlib>
+#include <ctime>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <filesystem>
@@ -202,6 +205,11 @@ int run_rules(const brine::rules::RuleOptions& rule_options, const std::string& 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // libzip converts every entry's DOS time with mktime(); with TZ unset glibc re-reads
+  // /etc/localtime for each call under a process-wide lock. brine prints no local times.
+  ::setenv("TZ", "UTC", 0);
+  ::tzset();
+
   CLI::App app{
       "brine: reads pickle-based model files (.pt .pth .bin .ckpt .pkl, joblib, numpy) with a sandboxed\n"
       "symbolic pickle VM. Nothing in a file is ever executed: every import and call is recorded and\n"

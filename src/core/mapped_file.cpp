@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -45,6 +46,11 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   MappedFile file;
   file.size_ = static_cast<std::uint64_t>(st.st_size);
   if (file.size_ == 0) return file;
+  if (file.size_ <= kReadThreshold) {
+    // Small files are read, not mapped: unmapping costs a TLB shootdown on every other core
+    // running a scan thread, which made parallel scans of many small files slower than serial.
+    return read_stream(fd.get(), 2 * kReadThreshold, file.size_);
+  }
   void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
   if (p == MAP_FAILED) return io_error("cannot map");
   file.data_ = static_cast<const std::uint8_t*>(p);
@@ -52,8 +58,9 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   return file;
 }
 
-Result<MappedFile> MappedFile::read_stream(int fd, std::uint64_t max_bytes) {
+Result<MappedFile> MappedFile::read_stream(int fd, std::uint64_t max_bytes, std::uint64_t size_hint) {
   MappedFile file;
+  file.owned_.reserve(static_cast<std::size_t>(std::min(size_hint, max_bytes)));
   std::uint8_t chunk[1 << 16];
   for (;;) {
     ssize_t n = ::read(fd, chunk, sizeof chunk);

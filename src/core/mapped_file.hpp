@@ -16,10 +16,13 @@ namespace brine::core {
 
 class MappedFile {
  public:
+  /// Files up to this size are read into memory instead of mapped.
+  static constexpr std::uint64_t kReadThreshold = 1 << 20;
+
   /// Maps `path` read-only. Directories, missing and unreadable files are kIo errors.
   static Result<MappedFile> open(const std::string& path);
   /// Reads a stream (stdin) fully into memory, up to `max_bytes`.
-  static Result<MappedFile> read_stream(int fd, std::uint64_t max_bytes);
+  static Result<MappedFile> read_stream(int fd, std::uint64_t max_bytes, std::uint64_t size_hint = 0);
   /// Wraps an owned buffer (tests, decompressed members).
   static MappedFile from_buffer(std::vector<std::uint8_t> buffer);
 

@@ -7,7 +7,7 @@
 #   PICKLESCAN_SRC=/path/to/picklescan-checkout   also time `python3 -m picklescan --path FILE`
 #                                                 (PYTHONPATH=$PICKLESCAN_SRC/src; nothing is vendored)
 #   BENCH_COLD=0         skip the cold-page-cache group (it needs root to write /proc/sys/vm/drop_caches)
-#   BENCH_QUIET_WAIT=N   before each group, wait up to N seconds (default 120) for the CPUs to be idle
+#   BENCH_QUIET_WAIT=N   before each group, wait up to N seconds (default 300) for the CPUs to be idle
 #   BENCH_FAST_RUNS=N    runs of the fast commands (default 30)
 #
 # Writes bench/results/: hyperfine JSON + markdown exports per group, /usr/bin/time -v logs,
@@ -22,7 +22,7 @@ PY=/usr/bin/python3
 BUILD=$ROOT/build-release
 B=$BUILD/src/brine
 FAST_RUNS=${BENCH_FAST_RUNS:-30}
-QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
+QUIET_WAIT=${BENCH_QUIET_WAIT:-300}
 
 case "$OUT" in *" "*) echo "run.sh: OUTDIR must not contain spaces (hyperfine -N splits commands on them)" >&2; exit 2;; esac
 
@@ -115,15 +115,16 @@ wait_quiet() {  # others may be compiling on this machine: wait (bounded) for id
   done
   echo "$group: cpu busy ${busy}% before start (waited ${waited}s); loadavg $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RES/load.txt"
 }
+G="$PY $HERE/py_genops_scan.py"
 hf() {  # hf GROUP hyperfine-args...   (always -N: no intermediate shell)
   local group=$1; shift
   log "hyperfine: $group"
   wait_quiet "$group"
   hyperfine -N --style basic --export-json "$RES/$group.json" --export-markdown "$RES/$group.md" "$@" \
     2>&1 | tee "$RES/$group.txt"
+  echo "$group: loadavg after $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RES/load.txt"
 }
 
-G="$PY $HERE/py_genops_scan.py"
 TL="$PY -c \"import sys, torch; torch.load(sys.argv[1], weights_only=True)\""
 
 # ---------------------------------------------------------------- 1. checkpoints, fast commands
@@ -138,6 +139,21 @@ hf checkpoint --warmup 5 --runs "$FAST_RUNS" \
   -n "genops 1MB" "$G ckpt_1mb.pt" \
   -n "genops 1GB" "$G ckpt_1gb.pt" \
   -n "genops model-1GB" "$G model_1gb.pt"
+
+# ---------------------------------------------------------------- 1b. the same, interleaved
+# hyperfine runs one command's runs back to back; interleaving checks the 1 MB vs 1 GB ratio
+# against background load that drifts during the group.
+log "interleaved rounds: brine and genops, 1 MB vs 1 GB"
+wait_quiet interleaved
+$PY "$HERE/interleave.py" --rounds 60 --json "$RES/interleaved.json" \
+  "interleaved: brine --version=$B --version" \
+  "interleaved: brine scan 1MB=$B scan ckpt_1mb.pt" \
+  "interleaved: brine scan 1GB=$B scan ckpt_1gb.pt" \
+  "interleaved: brine scan model-1GB=$B scan model_1gb.pt" \
+  "interleaved: brine json --no-hash 1GB=$B scan --format json --no-hash ckpt_1gb.pt" \
+  "interleaved: genops 1MB=$G ckpt_1mb.pt" \
+  "interleaved: genops 1GB=$G ckpt_1gb.pt" \
+  "interleaved: genops model-1GB=$G model_1gb.pt" | tee "$RES/interleaved.txt"
 
 # ---------------------------------------------------------------- 2. checkpoints, slow commands
 hf checkpoint_slow --warmup 1 --runs 3 \

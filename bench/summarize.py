@@ -58,7 +58,7 @@ def main(argv):
         p(open(machine).read().rstrip())
         p("```\n")
 
-    p("## Times (hyperfine; warm page cache unless marked cold)\n")
+    p("## Times (hyperfine, and bench/interleave.py for `interleaved:` rows; warm page cache unless marked cold)\n")
     p("| command | group | runs | median | mean ± σ | min |")
     p("| --- | --- | ---: | ---: | ---: | ---: |")
     for name, x in r.items():
@@ -69,6 +69,14 @@ def main(argv):
     ratios = [
         ("brine, 1 GB vs 1 MB checkpoint (same pickle)", "brine scan 1GB", "brine scan 1MB"),
         ("brine, realistic 1 GB model (243 tensors) vs 1 MB checkpoint", "brine scan model-1GB", "brine scan 1MB"),
+        ("interleaved rounds: brine 1 GB vs 1 MB", "interleaved: brine scan 1GB", "interleaved: brine scan 1MB"),
+        ("interleaved rounds: brine model 1 GB vs 1 MB", "interleaved: brine scan model-1GB", "interleaved: brine scan 1MB"),
+        ("interleaved rounds: brine scan 1 MB vs brine --version", "interleaved: brine scan 1MB", "interleaved: brine --version"),
+        ("interleaved rounds: brine json --no-hash vs text, 1 GB", "interleaved: brine json --no-hash 1GB", "interleaved: brine scan 1GB"),
+        ("interleaved rounds: genops / brine, 1 MB", "interleaved: genops 1MB", "interleaved: brine scan 1MB"),
+        ("interleaved rounds: genops / brine, 1 GB", "interleaved: genops 1GB", "interleaved: brine scan 1GB"),
+        ("interleaved rounds: genops / brine, model 1 GB", "interleaved: genops model-1GB", "interleaved: brine scan model-1GB"),
+        ("interleaved rounds: genops 1 GB / its own 1 MB", "interleaved: genops 1GB", "interleaved: genops 1MB"),
         ("brine scan 1 MB vs brine --version (process start only)", "brine scan 1MB", "brine --version (process start only)"),
         ("brine --format json (sha256) vs text, 1 GB", "brine json 1GB (sha256)", "brine scan 1GB"),
         ("brine --format json (sha256) vs text, 1 MB", "brine json 1MB (sha256)", "brine scan 1MB"),

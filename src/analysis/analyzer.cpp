@@ -302,6 +302,10 @@ class Analyzer {
         }
       }
     }
+    if (ctx_.persistent_ids == PersistentIds::kTorchTar) {
+      // The tar format names storages and tensors by the decimal key of their record.
+      if (auto key = v_.as_text(pid); key && !key->empty() && key->find_first_not_of("0123456789") == std::string_view::npos) return;
+    }
     Finding f = make("unapproved:persistent-id", Severity::kMedium, Verdict::kUnapproved, e.offset, e.op,
                      "persistent id is not a torch storage reference: the loader's persistent_load decides what it returns");
     f.call = repr_value(v_, e.subject);

@@ -32,8 +32,15 @@ struct NestedPayload {
   std::uint64_t offset = 0;     ///< of the call
 };
 
+/// What the loader's persistent_load accepts.
+enum class PersistentIds : std::uint8_t {
+  kTorch,     ///< ('storage', storage_class, key, location, numel[, view]) — torch.load
+  kTorchTar,  ///< plus decimal-string keys of earlier records — torch 0.1.x tar checkpoints
+};
+
 struct PickleContext {
   std::string member;           ///< container member, for findings ("" for a raw stream)
+  PersistentIds persistent_ids = PersistentIds::kTorch;
 };
 
 struct PickleAnalysis {

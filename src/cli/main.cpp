@@ -45,6 +45,13 @@ struct LimitFlags {
     app.add_option("--max-string", limits.max_string_length, "length of one string/bytes argument")->group(g)->capture_default_str();
     app.add_option("--max-pickles", limits.max_pickles_per_file, "pickle streams per file")->group(g)->capture_default_str();
     app.add_option("--max-member-bytes", limits.max_member_bytes, "bytes read from one archive member")->group(g)->capture_default_str();
+    app.add_option("--max-container-depth", limits.max_container_depth, "containers inside containers (zip in tar in gzip...)")
+        ->group(g)->capture_default_str();
+    app.add_option("--max-archive-entries", limits.max_archive_entries, "entries in one archive")->group(g)->capture_default_str();
+    app.add_option("--max-compression-ratio", limits.max_compression_ratio,
+                   "decompressed/compressed size of a member (checked past 64 MiB)")->group(g)->capture_default_str();
+    app.add_option("--max-total-decompressed", limits.max_total_decompressed, "bytes decompressed for one file")
+        ->group(g)->capture_default_str();
     app.add_option("--max-nested-depth", limits.max_nested_depth, "files inside files (bytes an approved loader deserializes)")
         ->group(g)->capture_default_str();
     app.add_option("--timeout", timeout_seconds, "wall-time seconds per file")->group(g)->capture_default_str()->check(CLI::PositiveNumber);

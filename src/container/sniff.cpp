@@ -27,6 +27,12 @@ std::string_view format_name(Format f) {
   return "?";
 }
 
+std::optional<std::string_view> sniff_archive(core::Bytes data) {
+  if (data.size() >= 262 && std::memcmp(data.data() + 257, "ustar", 5) == 0) return "tar";
+  if (data.size() >= 6 && std::memcmp(data.data(), "7z\xbc\xaf\x27\x1c", 6) == 0) return "7z";
+  return std::nullopt;
+}
+
 bool is_torch_legacy_magic(core::Bytes data) {
   static constexpr std::uint8_t kMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
                                             0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};

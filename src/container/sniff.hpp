@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "core/byte_reader.hpp"
@@ -19,6 +20,9 @@ enum class Format : std::uint8_t {
 
 Format sniff(core::Bytes data);
 std::string_view format_name(Format f);
+
+/// "tar" (a ustar header: magic at offset 257) or "7z", if the data starts like one.
+std::optional<std::string_view> sniff_archive(core::Bytes data);
 
 /// True if `data` begins with the legacy torch magic-number pickle
 /// (PROTO 2, LONG1 0x1950a86a20f9469cfc6c, STOP).

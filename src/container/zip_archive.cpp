@@ -21,7 +21,7 @@ ZipArchive& ZipArchive::operator=(ZipArchive&&) noexcept = default;
 ZipArchive::~ZipArchive() = default;
 
 
-core::Result<ZipArchive> ZipArchive::open(core::Bytes data) {
+core::Result<ZipArchive> ZipArchive::open(core::Bytes data, bool strict) {
   zip_error_t error;
   zip_error_init(&error);
   zip_source_t* src = zip_source_buffer_create(data.data(), data.size(), 0, &error);
@@ -30,7 +30,7 @@ core::Result<ZipArchive> ZipArchive::open(core::Bytes data) {
     zip_error_fini(&error);
     return core::fail(core::Error{ErrorCode::kContainer, 0, {}, {}, "zip: " + text});
   }
-  zip_t* za = zip_open_from_source(src, ZIP_RDONLY, &error);
+  zip_t* za = zip_open_from_source(src, ZIP_RDONLY | (strict ? ZIP_CHECKCONS : 0), &error);
   if (za == nullptr) {
     std::string text = zip_error_strerror(&error);
     zip_error_fini(&error);

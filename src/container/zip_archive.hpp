@@ -25,8 +25,9 @@ struct ZipEntry {
 
 class ZipArchive {
  public:
-  /// Opens the archive; kContainer error if libzip cannot read its directory.
-  static core::Result<ZipArchive> open(core::Bytes data);
+  /// Opens the archive; kContainer error if libzip cannot read its directory. `strict` adds
+  /// libzip's consistency checks between local headers and the central directory.
+  static core::Result<ZipArchive> open(core::Bytes data, bool strict = false);
 
   ZipArchive(ZipArchive&&) noexcept;
   ZipArchive& operator=(ZipArchive&&) noexcept;

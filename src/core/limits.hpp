@@ -51,6 +51,20 @@ struct Limits {
   /// are scanned as files themselves, at most this deep.
   std::uint64_t max_nested_depth = 4;
 
+  /// Containers inside containers (a zip in a tar in a gzip...).
+  std::uint64_t max_container_depth = 8;
+
+  /// Entries in one archive (zip central directory, local headers, tar, 7z). A checkpoint has one
+  /// per tensor; tens of thousands of tiny entries are a CPU-exhaustion attempt past this.
+  std::uint64_t max_archive_entries = 100'000;
+
+  /// Decompressed / compressed size, checked once a member decompresses past 64 MiB: real
+  /// checkpoints compress by a few times at most, a zip bomb by thousands.
+  std::uint64_t max_compression_ratio = 1000;
+
+  /// Bytes decompressed for one file, over all its members and wrappers.
+  std::uint64_t max_total_decompressed = 16ull << 30;
+
   /// Bytes read out of one container member to scan it (decompressed size of data.pkl...).
   std::uint64_t max_member_bytes = 4ull << 30;
 

@@ -1,0 +1,257 @@
+#include "container/zip_layout.hpp"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "container/decompress.hpp"
+
+namespace brine::container {
+
+using core::ByteReader;
+using core::ErrorCode;
+
+namespace {
+
+constexpr std::uint32_t kLocalSig = 0x04034b50;
+constexpr std::uint32_t kCentralSig = 0x02014b50;
+constexpr std::uint32_t kEocdSig = 0x06054b50;
+constexpr std::uint32_t kEocd64Sig = 0x06064b50;
+constexpr std::uint32_t kLocator64Sig = 0x07064b50;
+constexpr std::uint32_t kDescriptorSig = 0x08074b50;
+
+std::uint32_t sig_at(core::Bytes d, std::uint64_t pos) {
+  if (pos + 4 > d.size()) return 0;
+  return static_cast<std::uint32_t>(d[pos]) | static_cast<std::uint32_t>(d[pos + 1]) << 8 |
+         static_cast<std::uint32_t>(d[pos + 2]) << 16 | static_cast<std::uint32_t>(d[pos + 3]) << 24;
+}
+
+/// The ZIP64 extended-information extra field (0x0001): each 64-bit value is present only when
+/// its 32-bit field is saturated, in the order usize, csize, offset.
+void apply_zip64_extra(core::Bytes extra, std::uint64_t& usize, std::uint64_t& csize, std::uint64_t* offset) {
+  ByteReader r(extra);
+  while (r.remaining() >= 4) {
+    const auto id = *r.uint_le(2);
+    const auto len = *r.uint_le(2);
+    auto body = r.bytes(len);
+    if (!body) return;
+    if (id != 0x0001) continue;
+    ByteReader z(*body);
+    if (usize == 0xFFFFFFFF) usize = z.uint_le(8).value_or(usize);
+    if (csize == 0xFFFFFFFF) csize = z.uint_le(8).value_or(csize);
+    if (offset != nullptr && *offset == 0xFFFFFFFF) *offset = z.uint_le(8).value_or(*offset);
+    return;
+  }
+}
+
+}  // namespace
+
+std::uint32_t crc32_of(core::Bytes data) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::uint64_t pos = 0;
+  while (pos < data.size()) {
+    const auto n = static_cast<uInt>(std::min<std::uint64_t>(data.size() - pos, 1u << 30));
+    crc = crc32(crc, data.data() + pos, n);
+    pos += n;
+  }
+  return static_cast<std::uint32_t>(crc);
+}
+
+std::optional<std::uint64_t> find_eocd(core::Bytes data) {
+  if (data.size() < 22) return std::nullopt;
+  const std::uint64_t lowest = data.size() > 22 + 65535 ? data.size() - (22 + 65535) : 0;
+  for (std::uint64_t pos = data.size() - 22 + 1; pos-- > lowest;) {
+    if (sig_at(data, pos) == kEocdSig) return pos;
+  }
+  return std::nullopt;
+}
+
+std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offset) {
+  ByteReader r(data, offset);
+  if (r.remaining() < 30 || sig_at(data, offset) != kLocalSig) return std::nullopt;
+  r.seek(offset + 4);
+  ZipLocal l;
+  l.offset = offset;
+  r.uint_le(2);  // version needed
+  l.flags = static_cast<std::uint16_t>(*r.uint_le(2));
+  l.method = static_cast<std::uint16_t>(*r.uint_le(2));
+  r.uint_le(4);  // time, date
+  l.crc = static_cast<std::uint32_t>(*r.uint_le(4));
+  l.compressed_size = *r.uint_le(4);
+  l.size = *r.uint_le(4);
+  const auto name_len = *r.uint_le(2);
+  const auto extra_len = *r.uint_le(2);
+  auto name = r.bytes(name_len);
+  auto extra = r.bytes(extra_len);
+  if (!name || !extra) return std::nullopt;
+  l.name = std::string(core::as_chars(*name));
+  apply_zip64_extra(*extra, l.size, l.compressed_size, nullptr);
+  l.data_offset = r.pos();
+  l.has_descriptor = (l.flags & 0x08) != 0;
+  return l;
+}
+
+core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries) {
+  auto eocd = find_eocd(data);
+  if (!eocd) return core::fail(core::Error{ErrorCode::kContainer, 0, {}, {}, "zip: no end-of-central-directory record"});
+  ZipLayout z;
+  z.eocd_offset = *eocd;
+  ByteReader r(data, *eocd + 4);
+  const auto disk = *r.uint_le(2);
+  const auto cd_disk = *r.uint_le(2);
+  const auto entries_disk = *r.uint_le(2);
+  z.declared_entries = *r.uint_le(2);
+  z.cd_size = *r.uint_le(4);
+  z.cd_offset = *r.uint_le(4);
+  const auto comment_len = *r.uint_le(2);
+  const std::uint64_t record_end = *eocd + 22 + comment_len;
+  if (record_end > data.size()) {
+    z.problems.push_back(fmt::format("the EOCD comment claims {} bytes, {} remain", comment_len, data.size() - *eocd - 22));
+  } else {
+    z.trailing = data.size() - record_end;
+  }
+  if (disk != 0 || cd_disk != 0 || entries_disk != z.declared_entries) {
+    z.problems.push_back("the EOCD describes a multi-disk archive");
+  }
+  std::uint64_t cd_end = *eocd;
+  // ZIP64: a locator right before the EOCD points at the ZIP64 EOCD record.
+  if (*eocd >= 20 && sig_at(data, *eocd - 20) == kLocator64Sig) {
+    ByteReader loc(data, *eocd - 20 + 8);
+    const std::uint64_t rec = *loc.uint_le(8);
+    if (sig_at(data, rec) == kEocd64Sig && rec + 56 <= data.size()) {
+      ByteReader z64(data, rec + 4 + 8 + 2 + 2 + 4 + 4);
+      z64.uint_le(8);  // entries on this disk
+      z.declared_entries = *z64.uint_le(8);
+      z.cd_size = *z64.uint_le(8);
+      z.cd_offset = *z64.uint_le(8);
+      z.zip64 = true;
+      cd_end = rec;
+      if (rec + 56 + 20 != *eocd) z.problems.push_back("bytes lie between the ZIP64 EOCD record and its locator");
+    } else {
+      z.problems.push_back("the ZIP64 locator points at no ZIP64 EOCD record");
+    }
+  }
+  if (z.cd_size > cd_end) {
+    return core::fail(core::Error{ErrorCode::kContainer, *eocd, {}, {},
+                                  fmt::format("zip: central directory of {} bytes cannot end at {}", z.cd_size, cd_end)});
+  }
+  const std::uint64_t cd_start = cd_end - z.cd_size;
+  z.prepended = static_cast<std::int64_t>(cd_start) - static_cast<std::int64_t>(z.cd_offset);
+
+  // Central directory: every record inside cd_size (Python's reading); the count may disagree (miniz's).
+  ByteReader c(data, cd_start);
+  while (c.pos() + 46 <= cd_end) {
+    if (z.central.size() >= max_entries) {
+      return core::fail(core::Error{ErrorCode::kLimitExceeded, c.pos(), {}, {},
+                                    fmt::format("max-archive-entries: more than {} entries", max_entries)});
+    }
+    if (sig_at(data, c.pos()) != kCentralSig) {
+      z.problems.push_back(fmt::format("no central directory record at offset {}", c.pos()));
+      break;
+    }
+    ZipCentral e;
+    e.offset = c.pos();
+    c.seek(c.pos() + 4 + 2 + 2);
+    e.flags = static_cast<std::uint16_t>(*c.uint_le(2));
+    e.method = static_cast<std::uint16_t>(*c.uint_le(2));
+    c.uint_le(4);
+    e.crc = static_cast<std::uint32_t>(*c.uint_le(4));
+    e.compressed_size = *c.uint_le(4);
+    e.size = *c.uint_le(4);
+    const auto name_len = *c.uint_le(2);
+    const auto extra_len = *c.uint_le(2);
+    const auto comment = *c.uint_le(2);
+    c.seek(c.pos() + 2 + 2 + 4);  // disk, internal and external attributes
+    e.local_offset = *c.uint_le(4);
+    auto name = c.bytes(name_len);
+    auto extra = c.bytes(extra_len);
+    auto comment_bytes = c.bytes(comment);
+    if (!name || !extra || !comment_bytes || c.pos() > cd_end) {
+      z.problems.push_back(fmt::format("central directory record at offset {} runs past the directory", e.offset));
+      break;
+    }
+    e.name = std::string(core::as_chars(*name));
+    apply_zip64_extra(*extra, e.size, e.compressed_size, &e.local_offset);
+    z.central.push_back(std::move(e));
+  }
+  if (z.central.size() != z.declared_entries) {
+    z.problems.push_back(fmt::format("the EOCD counts {} entries, the central directory holds {}", z.declared_entries, z.central.size()));
+  }
+
+  // Local headers, walked from the start of the archive as a streaming reader would.
+  std::map<std::uint64_t, const ZipCentral*> by_local;
+  for (const auto& e : z.central) by_local.emplace(e.local_offset + static_cast<std::uint64_t>(std::max<std::int64_t>(z.prepended, 0)), &e);
+  std::uint64_t pos = z.prepended > 0 ? static_cast<std::uint64_t>(z.prepended) : 0;
+  while (pos < cd_start) {
+    if (z.locals.size() >= max_entries) break;
+    auto local = parse_local_header(data, pos);
+    if (!local) {
+      z.walk_stop_reason = fmt::format("{} bytes at offset {} are not a local header", cd_start - pos, pos);
+      break;
+    }
+    std::uint64_t length = local->compressed_size;
+    if (local->has_descriptor && length == 0) {
+      // Sizes are in the data descriptor: take them from the central directory, or find where
+      // the compressed stream ends.
+      if (auto it = by_local.find(pos); it != by_local.end()) {
+        length = it->second->compressed_size;
+      } else if (local->method == 8) {
+        auto inflated = decompress(Codec::kDeflateRaw, data.subspan(local->data_offset, cd_start - std::min(cd_start, local->data_offset)), 1ull << 34);
+        length = inflated ? inflated->consumed : 0;
+      }
+    }
+    std::uint64_t next = local->data_offset + length;
+    if (next > cd_start || next < local->data_offset) {
+      z.walk_stop_reason = fmt::format("the member at offset {} runs past the central directory", pos);
+      z.locals.push_back(std::move(*local));
+      break;
+    }
+    if (local->has_descriptor) {
+      if (sig_at(data, next) == kDescriptorSig) next += 4;
+      // crc + sizes: 12 bytes, or 20 with 64-bit sizes; take the one a signature follows
+      const std::uint32_t after12 = sig_at(data, next + 12);
+      next += (after12 == kLocalSig || after12 == kCentralSig || next + 12 == cd_start) ? 12 : 20;
+    }
+    z.locals.push_back(std::move(*local));
+    pos = next;
+  }
+  z.walk_end = pos;
+  return z;
+}
+
+core::Result<std::vector<std::uint8_t>> zip_member_data(core::Bytes data, std::uint64_t data_offset,
+                                                         std::uint64_t compressed_size, std::uint16_t method,
+                                                         std::uint64_t max_out) {
+  if (data_offset > data.size() || compressed_size > data.size() - data_offset) {
+    return core::fail(core::Error{ErrorCode::kContainer, data_offset, {}, {},
+                                  fmt::format("member data claims {} bytes at offset {}, the file has {}", compressed_size,
+                                              data_offset, data.size())});
+  }
+  const core::Bytes raw = data.subspan(data_offset, compressed_size);
+  std::optional<Codec> codec;
+  switch (method) {
+    case 0:
+      if (raw.size() > max_out) {
+        return core::fail(core::Error{ErrorCode::kLimitExceeded, data_offset, {}, {},
+                                      fmt::format("max-member-bytes: member holds {} bytes, limit {}", raw.size(), max_out)});
+      }
+      return std::vector<std::uint8_t>(raw.begin(), raw.end());
+    case 8: codec = Codec::kDeflateRaw; break;
+    case 12: codec = Codec::kBzip2; break;
+    case 14: codec = Codec::kZipLzma; break;
+    case 93: codec = Codec::kZstd; break;
+    default:
+      return core::fail(core::Error{ErrorCode::kContainer, data_offset, {}, {}, fmt::format("unsupported compression method {}", method)});
+  }
+  auto out = decompress(*codec, raw, max_out);
+  if (!out) {
+    out.error().offset += data_offset;
+    return core::fail(std::move(out.error()));
+  }
+  return std::move(out->data);
+}
+
+}  // namespace brine::container

@@ -1,0 +1,82 @@
+// The raw structure of a zip archive, read by brine itself: end-of-central-directory records
+// (classic and ZIP64), the central directory, and the local headers walked from the start.
+//
+// libzip gives one reading of an archive; loaders disagree about the rest. torch (miniz) takes
+// names and sizes from the central directory and finds data through the local header's
+// lengths; Python's zipfile also insists that the local name matches; a streaming reader sees
+// only local headers. brine parses every structure itself, bounds-checked, so that it can scan
+// what each of those readers would read and report every place where they disagree.
+// Nothing here allocates from a size the file claims.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/byte_reader.hpp"
+#include "core/result.hpp"
+
+namespace brine::container {
+
+struct ZipLocal {
+  std::uint64_t offset = 0;        ///< of the PK\3\4 signature
+  std::uint16_t flags = 0;
+  std::uint16_t method = 0;
+  std::uint32_t crc = 0;
+  std::uint64_t compressed_size = 0;
+  std::uint64_t size = 0;
+  std::string name;
+  std::uint64_t data_offset = 0;   ///< offset + 30 + name length + extra length
+  bool has_descriptor = false;     ///< flag bit 3: crc and sizes follow the data
+};
+
+struct ZipCentral {
+  std::uint64_t offset = 0;        ///< of this central directory record
+  std::uint16_t flags = 0;
+  std::uint16_t method = 0;
+  std::uint32_t crc = 0;
+  std::uint64_t compressed_size = 0;
+  std::uint64_t size = 0;
+  std::uint64_t local_offset = 0;  ///< as recorded (before any prepended-data adjustment)
+  std::string name;
+};
+
+struct ZipLayout {
+  std::uint64_t eocd_offset = 0;
+  bool zip64 = false;
+  std::uint64_t declared_entries = 0;  ///< entry count the EOCD claims
+  std::uint64_t cd_offset = 0;         ///< as recorded
+  std::uint64_t cd_size = 0;
+  /// Bytes in front of the archive: (where the central directory really is) - (where the EOCD
+  /// says it is). Python's zipfile shifts every offset by this; miniz does not.
+  std::int64_t prepended = 0;
+  std::uint64_t trailing = 0;          ///< bytes after the EOCD record and its comment
+  std::vector<ZipCentral> central;
+  std::vector<ZipLocal> locals;        ///< from walking local headers from offset `prepended`
+  std::uint64_t walk_end = 0;          ///< where the local-header walk stopped
+  std::string walk_stop_reason;        ///< why it stopped before the central directory, if it did
+  std::vector<std::string> problems;   ///< structural inconsistencies found while parsing
+};
+
+/// Finds the end-of-central-directory record (the last one in the final 64 KiB + 22 bytes).
+std::optional<std::uint64_t> find_eocd(core::Bytes data);
+
+/// Parses the archive structure. Fails only if there is no readable EOCD; every other
+/// inconsistency is recorded in `problems` and parsing continues.
+core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries);
+
+/// Parses the local header at `offset`; nullopt if it is not one or is cut off.
+std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offset);
+
+/// The stored or deflated bytes of a member, decompressed, at most `max_out` bytes.
+/// `compressed_size` comes from whichever reader is being emulated.
+core::Result<std::vector<std::uint8_t>> zip_member_data(core::Bytes data, std::uint64_t data_offset,
+                                                         std::uint64_t compressed_size, std::uint16_t method,
+                                                         std::uint64_t max_out);
+
+/// CRC-32 of the bytes (zip/zlib polynomial).
+std::uint32_t crc32_of(core::Bytes data);
+
+}  // namespace brine::container

@@ -1,0 +1,294 @@
+#include "scan/file_scan.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <map>
+
+#include "container/npy.hpp"
+#include "container/sniff.hpp"
+#include "container/zip_layout.hpp"
+
+namespace brine::scan {
+
+using analysis::Finding;
+using analysis::Verdict;
+using rules::Severity;
+
+FileScan::FileScan(const rules::RuleSet& rules, const ScanOptions& options, FileReport& report,
+                   std::chrono::steady_clock::time_point deadline, std::uint64_t nested_depth)
+    : rules_(rules), options_(options), report_(report), deadline_(deadline), nested_depth_(nested_depth) {}
+
+void FileScan::add(std::string rule, Severity sev, Verdict impact, const std::string& where, std::uint64_t offset,
+                   std::string message) {
+  Finding f;
+  f.rule = std::move(rule);
+  f.severity = sev;
+  f.impact = impact;
+  f.member = where;
+  f.offset = offset;
+  f.message = std::move(message);
+  add(std::move(f));
+}
+
+std::string FileScan::child(const std::string& where, std::string_view name) {
+  return where.empty() ? std::string(name) : where + "!" + std::string(name);
+}
+
+bool FileScan::enter(const std::string& where, unsigned depth) {
+  if (depth <= options_.limits.max_container_depth) return true;
+  add("limit:max-container-depth", Severity::kHigh, Verdict::kError, where, 0,
+      fmt::format("containers nested more than {} deep", options_.limits.max_container_depth));
+  return false;
+}
+
+void FileScan::run(core::Bytes data) {
+  const container::Format format = container::sniff(data);
+  if (format == container::Format::kEmpty) {
+    report_.container = "empty";
+    report_.recognized = false;
+    add("malformed:empty", Severity::kHigh, Verdict::kError, {}, 0, "the file is empty");
+    return;
+  }
+  std::optional<container::Codec> codec;
+  std::optional<std::string_view> archive;
+  if (format != container::Format::kPickle && format != container::Format::kZip && format != container::Format::kNpy) {
+    codec = container::sniff_codec(data);
+    archive = container::sniff_archive(data);
+  }
+  if (format == container::Format::kZip) {
+    report_.container = "zip";
+  } else if (format == container::Format::kNpy) {
+    report_.container = "npy";
+  } else if (codec) {
+    report_.container = std::string(container::codec_name(*codec));
+  } else if (archive) {
+    report_.container = std::string(*archive);
+  } else if (format == container::Format::kPickle || format == container::Format::kMaybePickle) {
+    report_.container = container::is_torch_legacy_magic(data) ? "torch-legacy" : "pickle";
+  } else if (container::find_eocd(data)) {
+    report_.container = "zip";  // a zip with something in front of it
+  } else {
+    report_.container = "unknown";
+    report_.recognized = false;
+    add("malformed:not-a-pickle", Severity::kHigh, Verdict::kError, {}, 0,
+        fmt::format("not a pickle or a supported container (first byte 0x{:02x} is not a pickle opcode)", data[0]));
+    return;
+  }
+  scan_blob(data, {}, 0);
+}
+
+void FileScan::scan_blob(core::Bytes data, const std::string& where, unsigned depth) {
+  if (data.empty() || !enter(where, depth)) return;
+  if (std::chrono::steady_clock::now() > deadline_) {
+    add("limit:max-time", Severity::kHigh, Verdict::kError, where, 0, "the file's time budget is spent");
+    return;
+  }
+  // Strong magics first (zip, npy, PROTO, compression, archives); a first byte that merely is an
+  // opcode (protocol 0/1 streams have no PROTO) is the weakest guess and comes last.
+  const container::Format format = container::sniff(data);
+  if (format == container::Format::kZip) return scan_zip(data, where, depth);
+  if (format == container::Format::kNpy) return scan_npy(data, where);
+  if (format != container::Format::kPickle) {
+    if (auto codec = container::sniff_codec(data)) return scan_compressed(*codec, data, where, depth);
+    if (auto archive = container::sniff_archive(data)) return scan_archive(data, where, depth, *archive);
+  }
+  if (format == container::Format::kPickle || format == container::Format::kMaybePickle) {
+    if (container::is_torch_legacy_magic(data)) {
+      scan_torch_legacy(data, where);
+    } else {
+      scan_stream(data, where, /*first_is_probe=*/format == container::Format::kMaybePickle);
+    }
+  }
+  check_polyglot(data, where, depth);
+}
+
+void FileScan::check_polyglot(core::Bytes data, const std::string& where, unsigned depth) {
+  auto eocd = container::find_eocd(data);
+  if (!eocd) return;
+  auto layout = container::parse_zip_layout(data, options_.limits.max_archive_entries);
+  if (!layout || layout->central.empty()) return;
+  add("evasion:polyglot", Severity::kHigh, Verdict::kMalicious, where, 0,
+      fmt::format("the file is not a zip from its first byte but holds a zip directory at offset {}: torch.load "
+                  "reads it as a pickle stream, zipfile-based tools (and numpy) read the zip",
+                  *eocd));
+  scan_zip(data, child(where, "[zip-directory]"), depth + 1);
+}
+
+bool FileScan::take_pickle_budget(const std::string& where, std::uint64_t offset) {
+  if (++report_.pickles > options_.limits.max_pickles_per_file) {
+    add("limit:max-pickles", Severity::kHigh, Verdict::kError, where, offset,
+        fmt::format("more than {} pickles in one file", options_.limits.max_pickles_per_file));
+    return false;
+  }
+  return true;
+}
+
+pickle::PickleRun FileScan::run_one(core::Bytes data, std::uint64_t pos, const std::string& where,
+                                    std::vector<analysis::StorageRef>* storages, analysis::PersistentIds ids) {
+  pickle::PickleRun run = pickle::run_pickle(data, pos, options_.limits, deadline_);
+  report_.opcodes += run.opcodes;
+  auto result = analysis::analyze_pickle(run, rules_, analysis::PickleContext{where, ids});
+  for (auto& f : result.findings) add(std::move(f));
+  if (storages != nullptr) storages->insert(storages->end(), result.storages.begin(), result.storages.end());
+  for (const auto& nested : result.nested) scan_nested(nested, where);
+  return run;
+}
+
+void FileScan::scan_nested(const analysis::NestedPayload& nested, const std::string& where) {
+  const std::string inner_where = child(where, fmt::format("{}@{}", nested.loader, nested.offset));
+  if (nested_depth_ + 1 > options_.limits.max_nested_depth) {
+    add("limit:max-nested-depth", Severity::kHigh, Verdict::kError, where, nested.offset,
+        fmt::format("files nested more than {} deep", options_.limits.max_nested_depth));
+    return;
+  }
+  // A fresh scan of the embedded file, folded into this report.
+  FileReport inner;
+  FileScan(rules_, options_, inner, deadline_, nested_depth_ + 1).scan_blob(core::as_bytes(nested.data), inner_where, 0);
+  report_.pickles += inner.pickles;
+  report_.opcodes += inner.opcodes;
+  for (auto& f : inner.findings) add(std::move(f));
+}
+
+namespace {
+bool limit_hit(const pickle::PickleRun& run) {
+  return run.error && (run.error->code == core::ErrorCode::kLimitExceeded || run.error->code == core::ErrorCode::kTimeout);
+}
+
+/// A dotted path of Python identifiers (non-ASCII bytes allowed: identifiers may be Unicode).
+bool dotted_identifiers(std::string_view s) {
+  if (s.empty()) return false;
+  bool start = true;
+  for (unsigned char c : s) {
+    if (c == '.') {
+      if (start) return false;
+      start = true;
+      continue;
+    }
+    const bool letter = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+    if (!letter && (start || c < '0' || c > '9')) return false;
+    start = false;
+  }
+  return !start;
+}
+
+/// Did the run do anything a real loader would do before failing? find_class raises on a module
+/// name that is not an identifier path, so the first such GLOBAL ends what a loader can reach:
+/// a text file that happens to start with 'c' (GLOBAL) "imports" nothing.
+bool plausible_effects(const pickle::PickleRun& run) {
+  for (const auto& e : run.events) {
+    if (e.kind != pickle::Event::Kind::kGlobal) return true;
+    const auto& g = run.values.global_rec(e.subject);
+    if (!g.resolved) return true;
+    return dotted_identifiers(g.module) && dotted_identifiers(g.name);
+  }
+  return false;
+}
+}  // namespace
+
+void FileScan::scan_after_stop(core::Bytes data, std::uint64_t pos, const std::string& where,
+                               std::vector<analysis::StorageRef>* storages) {
+  while (pos < data.size()) {
+    // Probe first: trailing bytes that are no pickle at all are reported as such, not as an error.
+    pickle::PickleRun probe = pickle::run_pickle(data, pos, options_.limits, deadline_);
+    if (!probe.stopped && !plausible_effects(probe) && !limit_hit(probe)) {
+      add("unapproved:trailing-data", Severity::kMedium, Verdict::kUnapproved, where, pos,
+          fmt::format("{} bytes follow the last STOP; pickle.load ignores them, other readers may not", data.size() - pos));
+      return;
+    }
+    if (!take_pickle_budget(where, pos)) return;
+    add("evasion:pickle-after-stop", Severity::kHigh, Verdict::kMalicious, where, pos,
+        "another pickle follows STOP: a second pickle.load on the same stream runs it, and scanners that "
+        "stop at the first STOP miss it");
+    pickle::PickleRun run = run_one(data, pos, where, storages);
+    if (!run.stopped) return;
+    pos = run.end;
+  }
+}
+
+void FileScan::scan_stream(core::Bytes data, const std::string& where, bool first_is_probe,
+                           std::vector<analysis::StorageRef>* storages) {
+  if (data.empty()) {
+    add("malformed:empty", Severity::kHigh, Verdict::kError, where, 0, "empty pickle");
+    return;
+  }
+  if (!take_pickle_budget(where, 0)) return;
+  const std::size_t before = report_.findings.size();
+  pickle::PickleRun run = run_one(data, 0, where, storages);
+  if (first_is_probe && !run.stopped && !plausible_effects(run) && !limit_hit(run)) {
+    // Starts with an opcode byte but is no pickle: nothing would run before the loader fails.
+    report_.findings.resize(before);
+    --report_.pickles;
+    if (where.empty()) {
+      report_.container = "unknown";
+      report_.recognized = false;
+      add("malformed:not-a-pickle", Severity::kHigh, Verdict::kError, where, run.end,
+          fmt::format("not a pickle or a supported container: {}", run.error ? run.error->describe() : std::string("no STOP")));
+    }
+    return;
+  }
+  if (run.stopped) scan_after_stop(data, run.end, where, storages);
+}
+
+void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where) {
+  std::vector<analysis::StorageRef> storages;
+  std::uint64_t pos = 0;
+  pickle::PickleRun keys_run;
+  static constexpr const char* kParts[] = {"magic number", "protocol version", "sys_info", "object", "storage keys"};
+  for (int i = 0; i < 5; ++i) {
+    if (pos >= data.size()) {
+      add("malformed:truncated", Severity::kHigh, Verdict::kError, where, pos,
+          fmt::format("legacy torch file ends before its {} pickle", kParts[i]));
+      return;
+    }
+    if (!take_pickle_budget(where, pos)) return;
+    pickle::PickleRun run = run_one(data, pos, where, i == 3 ? &storages : nullptr);
+    if (!run.stopped) return;  // the error is already a finding
+    pos = run.end;
+    if (i == 4) keys_run = std::move(run);
+  }
+  // The raw storages, walked by their declared sizes in the order of the key list.
+  std::map<std::string, std::uint64_t> element_size;
+  for (const auto& s : storages) element_size.emplace(s.key, storage_element_size(s.storage_type));
+  const auto& kv = keys_run.values;
+  if (kv.node(keys_run.root).kind != pickle::Kind::kList) {
+    add("malformed:legacy-storage-keys", Severity::kHigh, Verdict::kError, where, keys_run.start,
+        "the storage-key pickle of a legacy torch file is not a list");
+    return;
+  }
+  core::ByteReader reader(data, pos);
+  for (pickle::ValueRef key_ref : kv.items(keys_run.root)) {
+    auto key = kv.as_text(key_ref);
+    auto it = key ? element_size.find(std::string(*key)) : element_size.end();
+    if (it == element_size.end() || it->second == 0) {
+      add("malformed:legacy-storage-keys", Severity::kHigh, Verdict::kError, where, reader.pos(),
+          "a storage key has no storage of known type in the object pickle");
+      return;
+    }
+    const std::uint64_t at = reader.pos();
+    auto numel = reader.uint_le(8);
+    const std::uint64_t n = numel.value_or(0);
+    if (!numel || n > (1ull << 62) / it->second || n * it->second > reader.remaining()) {
+      add("malformed:truncated", Severity::kHigh, Verdict::kError, where, at,
+          fmt::format("storage {} claims {} elements of {} bytes, {} bytes remain", *key, n, it->second, reader.remaining()));
+      return;
+    }
+    reader.seek(reader.pos() + n * it->second);
+  }
+  scan_after_stop(data, reader.pos(), where, nullptr);
+}
+
+void FileScan::scan_npy(core::Bytes data, const std::string& where) {
+  auto header = container::parse_npy_header(data);
+  if (!header) {
+    add(analysis::error_finding(header.error(), where));
+    return;
+  }
+  if (!header->has_object) return;  // plain array data: nothing to unpickle
+  // The pickle follows the header; offsets in findings stay relative to the whole file/member.
+  if (!take_pickle_budget(where, header->data_offset)) return;
+  pickle::PickleRun run = run_one(data, header->data_offset, where, nullptr);
+  if (run.stopped) scan_after_stop(data, run.end, where, nullptr);
+}
+
+}  // namespace brine::scan

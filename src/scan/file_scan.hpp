@@ -1,0 +1,81 @@
+// Scanning one file: internal to scan/. The format of every blob is sniffed from its content and
+// dispatched — pickle streams, legacy torch streams, zips (three readings), npy, compressed
+// streams, tar and 7z archives — recursively, since containers nest (a zip in a tar in a gzip).
+// Findings name the path of members that leads to them: "outer.tar!model.pt!archive/data.pkl".
+//
+// Implementation is split by container: file_scan.cpp (dispatch and pickle streams), scan_zip.cpp,
+// scan_archive.cpp (compressed streams, tar, 7z, the torch 0.1.x tar format).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "analysis/analyzer.hpp"
+#include "container/decompress.hpp"
+#include "pickle/machine.hpp"
+#include "scan/scanner.hpp"
+
+namespace brine::scan {
+
+class FileScan {
+ public:
+  FileScan(const rules::RuleSet& rules, const ScanOptions& options, FileReport& report,
+           std::chrono::steady_clock::time_point deadline, std::uint64_t nested_depth);
+
+  /// The whole file: sets the report's container and `recognized`.
+  void run(core::Bytes data);
+
+ private:
+  // ---- dispatch (file_scan.cpp) ----
+  /// Any blob found in the file. `where` is its member path ("" for the file itself).
+  void scan_blob(core::Bytes data, const std::string& where, unsigned depth);
+  static std::string child(const std::string& where, std::string_view name);
+  bool enter(const std::string& where, unsigned depth);  // container-depth limit
+
+  // ---- pickle streams (file_scan.cpp) ----
+  void scan_stream(core::Bytes data, const std::string& where, bool first_is_probe,
+                   std::vector<analysis::StorageRef>* storages = nullptr);
+  void scan_after_stop(core::Bytes data, std::uint64_t pos, const std::string& where,
+                       std::vector<analysis::StorageRef>* storages);
+  pickle::PickleRun run_one(core::Bytes data, std::uint64_t pos, const std::string& where,
+                            std::vector<analysis::StorageRef>* storages,
+                            analysis::PersistentIds ids = analysis::PersistentIds::kTorch);
+  void scan_nested(const analysis::NestedPayload& nested, const std::string& where);
+  void scan_torch_legacy(core::Bytes data, const std::string& where);
+  void scan_npy(core::Bytes data, const std::string& where);
+  bool take_pickle_budget(const std::string& where, std::uint64_t offset);
+  /// A raw stream that also carries a zip directory (a pickle/zip polyglot, or a zip with data
+  /// in front of it): loaders that look for the directory at the end read a different file.
+  void check_polyglot(core::Bytes data, const std::string& where, unsigned depth);
+
+  // ---- zip (scan_zip.cpp) ----
+  void scan_zip(core::Bytes data, const std::string& where, unsigned depth);
+
+  // ---- compressed streams and archives (scan_archive.cpp) ----
+  void scan_compressed(container::Codec codec, core::Bytes data, const std::string& where, unsigned depth);
+  void scan_archive(core::Bytes data, const std::string& where, unsigned depth, std::string_view kind);
+  void scan_torch_tar(const std::map<std::string, core::Bytes>& members, const std::string& where);
+  /// Decompressed bytes of one member (or wrapper): charged against the file's total and checked
+  /// against the ratio limit. Errors become findings and return nullopt.
+  std::optional<std::vector<std::uint8_t>> inflate(container::Codec codec, core::Bytes input, const std::string& where,
+                                                   std::uint64_t* consumed = nullptr);
+  bool charge_decompressed(std::uint64_t bytes, const std::string& where);
+  std::uint64_t member_cap(std::uint64_t compressed) const;
+
+  void add(analysis::Finding f) { report_.findings.push_back(std::move(f)); }
+  void add(std::string rule, rules::Severity sev, analysis::Verdict impact, const std::string& where,
+           std::uint64_t offset, std::string message);
+
+  const rules::RuleSet& rules_;
+  const ScanOptions& options_;
+  FileReport& report_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::uint64_t nested_depth_;
+  std::uint64_t decompressed_total_ = 0;
+};
+
+}  // namespace brine::scan

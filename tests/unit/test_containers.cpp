@@ -1,0 +1,263 @@
+// Containers added for hostile archives: every codec, zip readings that disagree, tar, npy,
+// polyglots, bombs.
+#include <bzlib.h>
+#include <doctest/doctest.h>
+#include <lz4frame.h>
+#include <lzma.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "container/decompress.hpp"
+#include "helpers.hpp"
+#include "zip_builder.hpp"
+
+using namespace brine;
+using analysis::Verdict;
+using container::Codec;
+
+namespace {
+const std::string kPayload(test::lit("cos\nsystem\n(S'echo brine-test'\ntR."));
+const std::string kBenign(test::lit("\x80\x02}q\x00X\x01\x00\x00\x00" "aK\x01s."));
+
+std::string deflate(std::string_view in, int window) {
+  z_stream zs{};
+  REQUIRE(deflateInit2(&zs, 9, Z_DEFLATED, window, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out(deflateBound(&zs, in.size()) + 64, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::string compress(Codec c, std::string_view in) {
+  switch (c) {
+    case Codec::kDeflateRaw: return deflate(in, -15);
+    case Codec::kZlib: return deflate(in, 15);
+    case Codec::kGzip: return deflate(in, 31);
+    case Codec::kBzip2: {
+      std::string out(in.size() * 2 + 600, '\0');
+      unsigned len = static_cast<unsigned>(out.size());
+      REQUIRE(BZ2_bzBuffToBuffCompress(out.data(), &len, const_cast<char*>(in.data()), static_cast<unsigned>(in.size()), 9, 0, 0) == BZ_OK);
+      out.resize(len);
+      return out;
+    }
+    case Codec::kXz: {
+      std::string out(in.size() + 1024, '\0');
+      std::size_t pos = 0;
+      REQUIRE(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC64, nullptr, reinterpret_cast<const uint8_t*>(in.data()), in.size(),
+                                      reinterpret_cast<uint8_t*>(out.data()), &pos, out.size()) == LZMA_OK);
+      out.resize(pos);
+      return out;
+    }
+    case Codec::kLzmaAlone: {
+      lzma_options_lzma opt;
+      lzma_lzma_preset(&opt, 6);
+      lzma_stream s = LZMA_STREAM_INIT;
+      REQUIRE(lzma_alone_encoder(&s, &opt) == LZMA_OK);
+      std::string out(in.size() + 1024, '\0');
+      s.next_in = reinterpret_cast<const uint8_t*>(in.data());
+      s.avail_in = in.size();
+      s.next_out = reinterpret_cast<uint8_t*>(out.data());
+      s.avail_out = out.size();
+      REQUIRE(lzma_code(&s, LZMA_FINISH) == LZMA_STREAM_END);
+      out.resize(s.total_out);
+      lzma_end(&s);
+      return out;
+    }
+    case Codec::kZstd: {
+      std::string out(ZSTD_compressBound(in.size()), '\0');
+      out.resize(ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3));
+      return out;
+    }
+    case Codec::kLz4Frame: {
+      std::string out(LZ4F_compressFrameBound(in.size(), nullptr), '\0');
+      out.resize(LZ4F_compressFrame(out.data(), out.size(), in.data(), in.size(), nullptr));
+      return out;
+    }
+    case Codec::kZipLzma: break;
+  }
+  FAIL("no compressor");
+  return {};
+}
+}  // namespace
+
+TEST_CASE("every codec round-trips, is sniffed, and a payload inside it is found") {
+  for (Codec c : {Codec::kZlib, Codec::kGzip, Codec::kBzip2, Codec::kXz, Codec::kLzmaAlone, Codec::kZstd, Codec::kLz4Frame}) {
+    CAPTURE(container::codec_name(c));
+    const std::string packed = compress(c, kPayload);
+    CHECK(container::sniff_codec(core::as_bytes(packed)) == c);
+    auto out = container::decompress(c, core::as_bytes(packed), 1 << 20);
+    REQUIRE(out);
+    CHECK(std::string(out->data.begin(), out->data.end()) == kPayload);
+    CHECK(out->consumed == packed.size());
+    auto r = test::scan(packed);
+    CHECK(r.verdict == Verdict::kMalicious);
+    const auto* f = test::finding(r, "deny:os");
+    REQUIRE(f);
+    CHECK(f->member == "[" + std::string(container::codec_name(c)) + "]");
+    CHECK(test::scan(compress(c, kBenign)).verdict == Verdict::kClean);
+  }
+}
+
+TEST_CASE("decompression is bounded by what arrives, and corrupt or cut streams are errors") {
+  const std::string zeros(4 << 20, '\0');
+  const std::string packed = compress(Codec::kGzip, zeros);
+  auto capped = container::decompress(Codec::kGzip, core::as_bytes(packed), 1 << 20);
+  REQUIRE_FALSE(capped);
+  CHECK(capped.error().code == core::ErrorCode::kLimitExceeded);
+  auto cut = container::decompress(Codec::kGzip, core::as_bytes(std::string_view(packed).substr(0, packed.size() / 2)), 1 << 30);
+  CHECK_FALSE(cut);
+  std::string corrupt = compress(Codec::kXz, kPayload);
+  corrupt[corrupt.size() / 2] ^= 0x55;
+  CHECK_FALSE(container::decompress(Codec::kXz, core::as_bytes(corrupt), 1 << 20));
+}
+
+TEST_CASE("a decompression bomb is a limit finding, not an outage") {
+  // 256 MiB of zeros deflate to ~256 KiB: past the 64 MiB floor, the ratio limit applies.
+  const std::string packed = compress(Codec::kGzip, std::string(256u << 20, '\0'));
+  core::Limits l;
+  l.max_compression_ratio = 100;
+  auto r = test::scan(packed, {}, l);
+  CHECK(r.verdict == Verdict::kError);
+  CHECK(test::has_rule(r, "limit:max-compression-ratio"));
+  core::Limits total;
+  total.max_total_decompressed = 1 << 20;
+  CHECK(test::has_rule(test::scan(compress(Codec::kGzip, std::string(2 << 20, 'x')), {}, total), "limit:*"));
+}
+
+TEST_CASE("nesting of containers is bounded") {
+  std::string p = kPayload;
+  for (int i = 0; i < 12; ++i) p = compress(Codec::kGzip, p);
+  auto r = test::scan(p);
+  CHECK(r.verdict == Verdict::kError);
+  CHECK(test::has_rule(r, "limit:max-container-depth"));
+}
+
+TEST_CASE("zip: local and central names that disagree are an evasion, and both are read") {
+  test::ZipBuilder z;
+  test::ZipBuilder::Entry e("archive/data.pkl", kPayload);
+  e.local_name = "archive/notes.txt";
+  z.add(e);
+  auto r = test::scan(z.build());
+  CHECK(r.verdict == Verdict::kMalicious);
+  CHECK(test::has_rule(r, "evasion:zip-header-mismatch"));
+  CHECK(test::has_rule(r, "deny:os"));
+}
+
+TEST_CASE("zip: duplicate names, bad CRCs, odd flags, hidden local entries") {
+  {
+    test::ZipBuilder z;
+    z.add("archive/data.pkl", kBenign);
+    z.add("archive/data.pkl", kPayload);
+    auto r = test::scan(z.build());
+    CHECK(test::has_rule(r, "evasion:zip-duplicate-name"));
+    CHECK(test::has_rule(r, "deny:os"));  // both copies are scanned
+  }
+  {
+    test::ZipBuilder z;
+    z.add("archive/data.pkl", kBenign);
+    z.add("archive/DATA.PKL", kBenign);
+    CHECK(test::has_rule(test::scan(z.build()), "evasion:zip-duplicate-name"));  // torch looks names up case-insensitively
+  }
+  {
+    test::ZipBuilder z;
+    test::ZipBuilder::Entry e("archive/data.pkl", kPayload);
+    e.bad_crc = true;
+    z.add(e);
+    auto r = test::scan(z.build());
+    CHECK(test::has_rule(r, "malformed:zip-bad-crc"));
+    CHECK(r.verdict == Verdict::kMalicious);  // still scanned: torch does not refuse it
+  }
+  {
+    test::ZipBuilder z;
+    test::ZipBuilder::Entry e("archive/data.pkl", kBenign);
+    e.flags = 0x0001;
+    z.add(e);
+    CHECK(test::has_rule(test::scan(z.build()), "unapproved:zip-encrypted"));
+  }
+  {
+    test::ZipBuilder z;
+    z.add("archive/data.pkl", kBenign);
+    test::ZipBuilder::Entry hidden("archive/extra.pkl", kPayload);
+    hidden.hidden = true;
+    z.add(hidden);
+    auto r = test::scan(z.build());
+    CHECK(test::has_rule(r, "unapproved:zip-hidden-entry"));
+    CHECK(test::has_rule(r, "deny:os"));
+  }
+}
+
+TEST_CASE("zip: a deflated member is read; data after the archive is scanned too") {
+  test::ZipBuilder z;
+  test::ZipBuilder::Entry e("archive/data.pkl", deflate(kPayload, -15));
+  e.method = 8;
+  e.uncompressed = static_cast<std::uint32_t>(kPayload.size());
+  z.crc_ = static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(kPayload.data()), static_cast<uInt>(kPayload.size())));
+  z.add(e);
+  auto r = test::scan(z.build());
+  CHECK(test::has_rule(r, "deny:os"));
+  CHECK_FALSE(test::has_rule(r, "malformed:zip-bad-crc"));
+  test::ZipBuilder t;
+  t.add("archive/data.pkl", kBenign);
+  t.append = kPayload;
+  auto tr = test::scan(t.build());
+  CHECK(test::has_rule(tr, "unapproved:trailing-data"));
+  CHECK(test::has_rule(tr, "deny:os"));
+}
+
+TEST_CASE("polyglots: a pickle with a zip behind it, a zip with data in front of it") {
+  test::ZipBuilder z;
+  z.add("archive/data.pkl", kPayload);
+  z.prepend = kBenign;  // torch.load sees the benign pickle, zipfile sees the archive
+  auto r = test::scan(z.build());
+  CHECK(r.verdict == Verdict::kMalicious);
+  CHECK(test::has_rule(r, "evasion:polyglot"));
+  CHECK(test::has_rule(r, "deny:os"));
+}
+
+TEST_CASE("tar archives: members are scanned by content") {
+  // A minimal ustar archive with one member.
+  auto tar_member = [](const std::string& name, const std::string& data) {
+    std::string h(512, '\0');
+    h.replace(0, name.size(), name);
+    h.replace(100, 7, "0000644");
+    h.replace(108, 7, "0000000");
+    h.replace(116, 7, "0000000");
+    char size[12];
+    std::snprintf(size, sizeof size, "%011o", static_cast<unsigned>(data.size()));
+    h.replace(124, 11, size);
+    h.replace(136, 11, "00000000000");
+    h[156] = '0';
+    h.replace(257, 6, std::string("ustar\0", 6));
+    h.replace(263, 2, "00");
+    h.replace(148, 8, "        ");
+    unsigned sum = 0;
+    for (unsigned char c : h) sum += c;
+    char chk[8];
+    std::snprintf(chk, sizeof chk, "%06o", sum);
+    h.replace(148, 7, std::string(chk, 6) + '\0');
+    std::string body = data;
+    body.resize((data.size() + 511) / 512 * 512, '\0');
+    return h + body;
+  };
+  const std::string tar = tar_member("models/model.bin", kPayload) + std::string(1024, '\0');
+  auto r = test::scan(tar);
+  CHECK(r.container == "tar");
+  CHECK(r.verdict == Verdict::kMalicious);
+  CHECK(test::finding(r, "deny:os")->member == "models/model.bin");
+  auto gz = test::scan(compress(Codec::kGzip, tar));
+  CHECK(test::finding(gz, "deny:os")->member == "[gzip]!models/model.bin");
+}
+
+TEST_CASE("a name that promises a data format on a pickle is flagged") {
+  scan::ScanOptions o;
+  scan::Scanner s(test::builtin_rules(), o);
+  auto r = s.scan_bytes(core::as_bytes(kBenign), "config.json");
+  CHECK(r.verdict == Verdict::kUnapproved);
+  CHECK(test::has_rule(r, "unapproved:extension-mismatch"));
+  CHECK(s.scan_bytes(core::as_bytes(kBenign), "model.bin").verdict == Verdict::kClean);
+}

@@ -129,6 +129,24 @@ def make(outdir):
             pickle.dump(est, f)
         cases.append((path, "unapproved", {"sklearn": "clean"}))
 
+    # joblib: raw array bytes interleaved with the pickle, object arrays as nested pickles, every compressor
+    arrays_obj = {"a": np.arange(10.0), "big_endian": np.arange(4, dtype=">i8"), "f": np.asfortranarray(np.ones((3, 2))),
+                  "obj": np.array(["x", 1, None], dtype=object), "scalar": np.float32(1.5), "empty": np.zeros((0, 3))}
+    compressors = [None, ("zlib", 3), ("gzip", 3), ("bz2", 3), ("lzma", 3), ("xz", 3)]
+    try:
+        import lz4  # noqa: F401  (joblib's lz4 compressor needs the lz4 module)
+        compressors.append(("lz4", 3))
+    except ImportError:
+        pass
+    for comp in compressors:
+        path = os.path.join(outdir, f"arrays_{comp[0] if comp else 'plain'}.joblib")
+        joblib.dump(arrays_obj, path, compress=comp if comp else 0)
+        cases.append((path, "clean", {}))
+    path = os.path.join(outdir, "sklearn_pipeline.joblib")
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    joblib.dump(pipe, path)
+    cases.append((path, "unapproved", {"sklearn": "clean"}))
+
     # TorchScript is code that torch.jit.load runs: never approved (but never malicious either)
     path = os.path.join(outdir, "scripted.pt")
     torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 2), nn.ReLU())), path)

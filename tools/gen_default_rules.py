@@ -150,6 +150,13 @@ def numpy_rules():
                 {"min": 4, "max": 4, "items": [{"type": "one_of", "options": [{"type": "bytes"}, {"type": "call", "names": ["builtins.bytearray"]}]},
                                                dtype_call, INT_TUPLE, {"type": "str", "values": ["C", "F", "A", "K"]}]}))
     a(allow("numpy.ndarray", ["reference", "instantiate", "build"], "ndarray class; BUILD is ndarray.__setstate__"))
+    for cls in ["numpy.memmap", "numpy.matrix"]:
+        a(allow(cls, ["reference"], "array subclass named by a joblib NumpyArrayWrapper"))
+    for mod in ["joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle"]:
+        a(allow(f"{mod}.NumpyArrayWrapper", ["instantiate", "build"],
+                "joblib's array record: created empty, given (subclass, shape, order, dtype, allow_mmap[, alignment]) by BUILD; "
+                "the array bytes that follow are read by brine as joblib does",
+                {"max": 0}))
     a(allow("numpy.dtype", ["call", "build"], "numpy.dtype(typestr, align, copy) then BUILD with the byte order and fields",
             {"min": 1, "max": 3, "items": [{"type": "str", "max_len": 64}, {"type": "bool"}, {"type": "bool"}]}))
     return out

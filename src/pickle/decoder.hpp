@@ -32,6 +32,11 @@ class Decoder {
   }
 
   [[nodiscard]] std::uint64_t pos() const { return reader_.pos(); }
+  /// Continues decoding at `pos` (a loader read raw bytes out of the stream); ends any FRAME.
+  void seek(std::uint64_t pos) {
+    reader_.seek(pos);
+    frame_end_ = 0;
+  }
   [[nodiscard]] bool at_end() const { return reader_.at_end(); }
 
  private:

@@ -88,8 +88,9 @@ class Memo {
 class Machine {
  public:
   Machine(core::Bytes data, std::uint64_t start, const core::Limits& limits,
-          std::chrono::steady_clock::time_point deadline, PickleRun& run)
-      : decoder_(data, start, run.arena, limits), limits_(limits), deadline_(deadline), run_(run), v_(run.values) {
+          std::chrono::steady_clock::time_point deadline, PickleRun& run, const BuildHook* after_build)
+      : decoder_(data, start, run.arena, limits), limits_(limits), deadline_(deadline), run_(run), v_(run.values),
+        after_build_(after_build) {
     run_.start = start;
   }
 
@@ -618,11 +619,20 @@ class Machine {
     const Kind k = v_.node(inst).kind;
     if (!is_literal(k)) {
       event(Event::Kind::kBuild, inst, state);
+      if (k == Kind::kCall) v_.set_call_state(inst, state);
+      if (after_build_ != nullptr && *after_build_) {
+        BuildHookResult r = (*after_build_)(v_, inst, state, decoder_.pos());
+        if (r.error) {
+          run_.error = std::move(*r.error);
+          return false;
+        }
+        if (r.resume_at) decoder_.seek(*r.resume_at);
+      }
       return true;
     }
     // Built-in values have no __setstate__ and no __dict__: only an empty state is a no-op.
     const Node& s = v_.node(state);
-    bool empty = s.kind == Kind::kNone;
+    bool empty = s.kind == Kind::kNone;  // (literal targets: no hook, they are never wrappers)
     if (s.kind == Kind::kTuple) {
       auto parts = v_.items(state);
       if (parts.size() == 2 && v_.node(parts[0]).kind == Kind::kNone) {
@@ -640,6 +650,7 @@ class Machine {
   std::chrono::steady_clock::time_point deadline_;
   PickleRun& run_;
   ValueStore& v_;
+  const BuildHook* after_build_;
   Instruction ins_;
   std::vector<ValueRef> stack_;
   std::vector<std::size_t> marks_;
@@ -649,9 +660,9 @@ class Machine {
 }  // namespace
 
 PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& limits,
-                     std::chrono::steady_clock::time_point deadline) {
+                     std::chrono::steady_clock::time_point deadline, const BuildHook* after_build) {
   PickleRun run;
-  Machine(data, start, limits, deadline, run).run();
+  Machine(data, start, limits, deadline, run, after_build).run();
   return run;
 }
 

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,10 +77,19 @@ struct PickleRun {
   bool effects = false;              ///< something was imported, called, built or loaded
 };
 
+/// Loaders that read raw bytes out of the middle of a pickle stream (joblib's NumpyUnpickler
+/// reads array data right after the BUILD of a NumpyArrayWrapper) are modelled by a hook the
+/// VM calls after every BUILD on an object.
+struct BuildHookResult {
+  std::optional<std::uint64_t> resume_at;  ///< continue decoding here instead of after BUILD
+  std::optional<core::Error> error;        ///< the loader would fail reading those bytes
+};
+using BuildHook = std::function<BuildHookResult(const ValueStore& values, ValueRef inst, ValueRef state, std::uint64_t pos)>;
+
 /// Runs one pickle from `start` until STOP. `deadline` bounds wall time (limits.max_file_time
 /// is applied by the caller across all pickles of a file).
 PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& limits,
-                     std::chrono::steady_clock::time_point deadline);
+                     std::chrono::steady_clock::time_point deadline, const BuildHook* after_build = nullptr);
 
 std::string_view anomaly_name(Anomaly::Kind kind);
 

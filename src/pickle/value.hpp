@@ -77,6 +77,7 @@ struct CallRec {
   CallKind kind;
   Op op;
   std::uint64_t offset;
+  ValueRef state = kNoValue;     ///< the last state BUILD gave the result, if any
 };
 
 struct PersistentRec {
@@ -133,6 +134,8 @@ class ValueStore {
   [[nodiscard]] std::span<const std::pair<ValueRef, ValueRef>> entries(ValueRef ref) const;
   [[nodiscard]] const GlobalRec& global_rec(ValueRef ref) const { return globals_[nodes_[ref].aux]; }
   [[nodiscard]] const CallRec& call_rec(ValueRef ref) const { return calls_[nodes_[ref].aux]; }
+  /// Records the state BUILD gives a call's result.
+  void set_call_state(ValueRef call, ValueRef state) { calls_[nodes_[call].aux].state = state; }
   [[nodiscard]] const PersistentRec& persistent_rec(ValueRef ref) const { return persistents_[nodes_[ref].aux]; }
 
   /// True for kinds Python can hash (tuples only if all their items can).

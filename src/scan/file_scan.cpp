@@ -125,8 +125,9 @@ bool FileScan::take_pickle_budget(const std::string& where, std::uint64_t offset
 }
 
 pickle::PickleRun FileScan::run_one(core::Bytes data, std::uint64_t pos, const std::string& where,
-                                    std::vector<analysis::StorageRef>* storages, analysis::PersistentIds ids) {
-  pickle::PickleRun run = pickle::run_pickle(data, pos, options_.limits, deadline_);
+                                    std::vector<analysis::StorageRef>* storages, analysis::PersistentIds ids,
+                                    const pickle::BuildHook* hook) {
+  pickle::PickleRun run = pickle::run_pickle(data, pos, options_.limits, deadline_, hook);
   report_.opcodes += run.opcodes;
   auto result = analysis::analyze_pickle(run, rules_, analysis::PickleContext{where, ids});
   for (auto& f : result.findings) add(std::move(f));
@@ -187,10 +188,10 @@ bool plausible_effects(const pickle::PickleRun& run) {
 }  // namespace
 
 void FileScan::scan_after_stop(core::Bytes data, std::uint64_t pos, const std::string& where,
-                               std::vector<analysis::StorageRef>* storages) {
+                               std::vector<analysis::StorageRef>* storages, const pickle::BuildHook* hook) {
   while (pos < data.size()) {
     // Probe first: trailing bytes that are no pickle at all are reported as such, not as an error.
-    pickle::PickleRun probe = pickle::run_pickle(data, pos, options_.limits, deadline_);
+    pickle::PickleRun probe = pickle::run_pickle(data, pos, options_.limits, deadline_, hook);
     if (!probe.stopped && !plausible_effects(probe) && !limit_hit(probe)) {
       add("unapproved:trailing-data", Severity::kMedium, Verdict::kUnapproved, where, pos,
           fmt::format("{} bytes follow the last STOP; pickle.load ignores them, other readers may not", data.size() - pos));
@@ -200,7 +201,7 @@ void FileScan::scan_after_stop(core::Bytes data, std::uint64_t pos, const std::s
     add("evasion:pickle-after-stop", Severity::kHigh, Verdict::kMalicious, where, pos,
         "another pickle follows STOP: a second pickle.load on the same stream runs it, and scanners that "
         "stop at the first STOP miss it");
-    pickle::PickleRun run = run_one(data, pos, where, storages);
+    pickle::PickleRun run = run_one(data, pos, where, storages, analysis::PersistentIds::kTorch, hook);
     if (!run.stopped) return;
     pos = run.end;
   }
@@ -214,7 +215,9 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
   }
   if (!take_pickle_budget(where, 0)) return;
   const std::size_t before = report_.findings.size();
-  pickle::PickleRun run = run_one(data, 0, where, storages);
+  std::vector<Region> regions;
+  const pickle::BuildHook hook = joblib_hook(data, where, regions);
+  pickle::PickleRun run = run_one(data, 0, where, storages, analysis::PersistentIds::kTorch, &hook);
   if (first_is_probe && !run.stopped && !plausible_effects(run) && !limit_hit(run)) {
     // Starts with an opcode byte but is no pickle: nothing would run before the loader fails.
     report_.findings.resize(before);
@@ -227,7 +230,8 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
     }
     return;
   }
-  if (run.stopped) scan_after_stop(data, run.end, where, storages);
+  if (run.stopped) scan_after_stop(data, run.end, where, storages, &hook);
+  if (!regions.empty()) joblib_differential(data, where, regions);
 }
 
 void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where) {

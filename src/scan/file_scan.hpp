@@ -40,10 +40,11 @@ class FileScan {
   void scan_stream(core::Bytes data, const std::string& where, bool first_is_probe,
                    std::vector<analysis::StorageRef>* storages = nullptr);
   void scan_after_stop(core::Bytes data, std::uint64_t pos, const std::string& where,
-                       std::vector<analysis::StorageRef>* storages);
+                       std::vector<analysis::StorageRef>* storages, const pickle::BuildHook* hook = nullptr);
   pickle::PickleRun run_one(core::Bytes data, std::uint64_t pos, const std::string& where,
                             std::vector<analysis::StorageRef>* storages,
-                            analysis::PersistentIds ids = analysis::PersistentIds::kTorch);
+                            analysis::PersistentIds ids = analysis::PersistentIds::kTorch,
+                            const pickle::BuildHook* hook = nullptr);
   void scan_nested(const analysis::NestedPayload& nested, const std::string& where);
   void scan_torch_legacy(core::Bytes data, const std::string& where);
   void scan_npy(core::Bytes data, const std::string& where);
@@ -51,6 +52,14 @@ class FileScan {
   /// A raw stream that also carries a zip directory (a pickle/zip polyglot, or a zip with data
   /// in front of it): loaders that look for the directory at the end read a different file.
   void check_polyglot(core::Bytes data, const std::string& where, unsigned depth);
+
+  // ---- joblib (scan_joblib.cpp) ----
+  using Region = std::pair<std::uint64_t, std::uint64_t>;  ///< [begin, end) of raw array data
+  /// Follows joblib.load: after a NumpyArrayWrapper's BUILD, skips its raw array bytes (recording
+  /// them in `regions`) or scans the object array's own pickle.
+  pickle::BuildHook joblib_hook(core::Bytes data, const std::string& where, std::vector<Region>& regions);
+  /// Reads the stream as plain pickle.load would and reports what it finds inside `regions`.
+  void joblib_differential(core::Bytes data, const std::string& where, const std::vector<Region>& regions);
 
   // ---- zip (scan_zip.cpp) ----
   void scan_zip(core::Bytes data, const std::string& where, unsigned depth);

@@ -48,7 +48,8 @@ def help_is_complete():
     rc, out, _ = brine("scan", "--help")
     assert rc == 0
     for flag in ("--format", "--output", "--rules", "--allow", "--no-default-rules", "--quiet", "--verbose", "--jobs",
-                 "--no-hash", "--follow-symlinks", "--max-opcodes", "--max-stack", "--max-nesting", "--max-memo",
+                 "--no-hash", "--follow-symlinks", "--include", "--exclude", "--max-container-depth", "--max-archive-entries",
+                 "--max-compression-ratio", "--max-total-decompressed", "--max-nested-depth", "--max-opcodes", "--max-stack", "--max-nesting", "--max-memo",
                  "--max-values", "--max-value-bytes", "--max-string", "--max-pickles", "--max-member-bytes", "--timeout"):
         assert flag in out, flag
     rc, out, _ = brine("--version")
@@ -132,6 +133,24 @@ def directories_are_walked_by_content_and_sorted():
         one = json.loads(brine("scan", "--format", "json", "--no-hash", "-j", "1", CORPUS)[1])
         two = json.loads(brine("scan", "--format", "json", "--no-hash", "-j", "2", CORPUS)[1])
         assert [(f["path"], f["verdict"]) for f in one["files"]] == [(f["path"], f["verdict"]) for f in two["files"]]
+
+
+@test
+def include_and_exclude_globs():
+    with tempfile.TemporaryDirectory() as d:
+        write(d, "models/a.pt", OS_SYSTEM)
+        write(d, "models/b.bin", OS_SYSTEM)
+        write(d, "cache/c.pt", OS_SYSTEM)
+        def names(*args):
+            doc = json.loads(brine("scan", "--format", "json", "--no-hash", *args, d)[1])
+            return sorted(os.path.relpath(f["path"], d) for f in doc["files"])
+        assert names() == ["cache/c.pt", "models/a.pt", "models/b.bin"]
+        assert names("--include", "*.pt") == ["cache/c.pt", "models/a.pt"]
+        assert names("--exclude", "cache") == ["models/a.pt", "models/b.bin"]            # prunes the directory
+        assert names("--include", "models/*", "--exclude", "*.bin") == ["models/a.pt"]
+        explicit = write(d, "x.bin", OS_SYSTEM)                                          # named files are always scanned
+        rc, out, _ = brine("scan", "--format", "json", "--include", "*.pt", explicit)
+        assert len(json.loads(out)["files"]) == 1
 
 
 @test

@@ -3,6 +3,7 @@
 //
 // Exit codes: 0 every file clean; 1 some file malicious or unapproved; 2 errors (unreadable or
 // malformed input, a limit hit) or bad usage.
+#include <fnmatch.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -68,8 +69,35 @@ struct Target {
   bool explicit_file;  // named on the command line (reported even if not a pickle)
 };
 
-/// Expands directories recursively (sorted, content-based: no extension filter).
-std::vector<Target> expand(const std::vector<std::string>& paths, bool follow_symlinks, std::vector<std::string>& errors) {
+struct WalkFilter {
+  std::vector<std::string> include, exclude;
+
+  /// A pattern with a '/' matches the path below the walked directory, one without matches the
+  /// file name; '*' also crosses '/' in path patterns.
+  static bool match(const std::string& pattern, const fs::path& rel) {
+    const std::string subject = pattern.find('/') != std::string::npos ? rel.generic_string() : rel.filename().string();
+    return ::fnmatch(pattern.c_str(), subject.c_str(), 0) == 0;
+  }
+  [[nodiscard]] bool excluded(const fs::path& rel) const {
+    for (const auto& p : exclude) {
+      if (match(p, rel)) return true;
+    }
+    return false;
+  }
+  [[nodiscard]] bool wanted(const fs::path& rel) const {
+    if (excluded(rel)) return false;
+    if (include.empty()) return true;
+    for (const auto& p : include) {
+      if (match(p, rel)) return true;
+    }
+    return false;
+  }
+};
+
+/// Expands directories recursively (sorted, content-based: no extension filter unless asked).
+/// Files named on the command line are always scanned.
+std::vector<Target> expand(const std::vector<std::string>& paths, bool follow_symlinks, const WalkFilter& filter,
+                           std::vector<std::string>& errors) {
   std::vector<Target> out;
   for (const auto& p : paths) {
     std::error_code ec;
@@ -89,8 +117,13 @@ std::vector<Target> expand(const std::vector<std::string>& paths, bool follow_sy
         }
         const auto& entry = *it;
         std::error_code e2;
+        const fs::path rel = entry.path().lexically_relative(p);
         if (entry.is_symlink(e2) && !follow_symlinks) continue;
-        if (entry.is_regular_file(e2)) found.push_back(entry.path().string());
+        if (entry.is_directory(e2)) {
+          if (filter.excluded(rel)) it.disable_recursion_pending();  // prune excluded directories
+          continue;
+        }
+        if (entry.is_regular_file(e2) && filter.wanted(rel)) found.push_back(entry.path().string());
       }
       std::sort(found.begin(), found.end());
       for (auto& f : found) out.push_back({std::move(f), false});
@@ -105,7 +138,7 @@ bool stdout_is_tty() { return ::isatty(1) == 1; }
 
 int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOptions& rule_options, const LimitFlags& limit_flags,
              const std::string& format, const std::string& output, bool quiet, bool verbose, const std::string& color,
-             unsigned jobs, bool no_hash, bool follow_symlinks) {
+             unsigned jobs, bool no_hash, bool follow_symlinks, const WalkFilter& filter) {
   auto rules = brine::rules::load_rules(rule_options);
   if (!rules) {
     std::cerr << "brine: " << rules.error().detail << '\n';
@@ -118,7 +151,7 @@ int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOpti
 
   std::vector<std::string> walk_errors;
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<Target> targets = expand(paths, follow_symlinks, walk_errors);
+  const std::vector<Target> targets = expand(paths, follow_symlinks, filter, walk_errors);
   for (const auto& e : walk_errors) std::cerr << "brine: " << e << '\n';
 
   std::vector<brine::scan::FileReport> reports(targets.size());
@@ -251,6 +284,13 @@ int main(int argc, char** argv) {
   scan->add_option("-j,--jobs", jobs, "files scanned in parallel")->check(CLI::Range(1u, 1024u))->capture_default_str();
   scan->add_flag("--no-hash", no_hash, "json: skip sha256 (it reads every byte of every file)");
   scan->add_flag("--follow-symlinks", follow, "follow symbolic links while walking directories");
+  WalkFilter filter;
+  scan->add_option("--include", filter.include,
+                   "directory walks: scan only files matching this glob (a pattern with '/' matches the path below the "
+                   "directory, one without matches the file name); repeatable")
+      ->allow_extra_args(false);
+  scan->add_option("--exclude", filter.exclude, "directory walks: skip files and directories matching this glob; repeatable")
+      ->allow_extra_args(false);
   limits.add_to(*scan);
 
   // disasm
@@ -278,7 +318,7 @@ int main(int argc, char** argv) {
   }
   rule_options.use_default = !no_default;
   if (scan->parsed()) {
-    return run_scan(paths, rule_options, limits, format, output, quiet, verbose, color, jobs, no_hash, follow);
+    return run_scan(paths, rule_options, limits, format, output, quiet, verbose, color, jobs, no_hash, follow, filter);
   }
   if (disasm->parsed()) return run_disasm(disasm_path, disasm_json, disasm_limits);
   if (rules_cmd->parsed()) return run_rules(rules_cmd_options, show);

@@ -111,6 +111,10 @@ def torch_rules():
     for s in STORAGE_CLASSES:
         a(allow(f"torch.{s}", ["reference"], "storage class named in a persistent id"))
         a(allow(f"torch.cuda.{s}", ["reference"], "CUDA storage class named in a persistent id"))
+    for t in ["DoubleTensor", "FloatTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor",
+              "CharTensor", "ByteTensor", "BoolTensor", "ComplexFloatTensor", "ComplexDoubleTensor"]:
+        for mod in ["torch", "torch.cuda"]:
+            a(allow(f"{mod}.{t}", ["reference"], "legacy tensor type named in torch 0.1.x tar checkpoints"))
     for s in ["torch.storage.UntypedStorage", "torch.storage.TypedStorage", "torch.storage._UntypedStorage", "torch.UntypedStorage", "torch.TypedStorage"]:
         a(allow(s, ["reference"], "untyped/typed storage class named in a persistent id"))
     for d in TORCH_DTYPES:

@@ -25,6 +25,7 @@ std::string_view codec_name(Codec c) {
     case Codec::kZipLzma: return "zip-lzma";
     case Codec::kZstd: return "zstd";
     case Codec::kLz4Frame: return "lz4";
+    case Codec::kJoblibZF: return "joblib-zf";
   }
   return "?";
 }
@@ -43,6 +44,7 @@ std::optional<Codec> sniff_codec(core::Bytes d) {
   if (starts({0xfd, '7', 'z', 'X', 'Z', 0x00})) return Codec::kXz;
   if (starts({0x28, 0xb5, 0x2f, 0xfd})) return Codec::kZstd;
   if (starts({0x04, 0x22, 0x4d, 0x18})) return Codec::kLz4Frame;
+  if (starts({'Z', 'F', '0', 'x'}) && d.size() > 21 && d[21] == 0x78) return Codec::kJoblibZF;
   // lzma-alone: properties byte 0x5d (lc=3, lp=0, pb=2, the only one xz/joblib write), then a
   // 4-byte dictionary size that is a power of two or 2^n + 2^(n-1).
   if (d.size() >= 13 && d[0] == 0x5d) {
@@ -257,6 +259,12 @@ core::Result<Decompressed> decompress(Codec codec, core::Bytes input, std::uint6
       return zstd(input, max_out);
     case Codec::kLz4Frame:
       return lz4(input, max_out);
+    case Codec::kJoblibZF: {
+      if (input.size() < 21) return corrupt(codec, 0, "truncated header");
+      auto out = zlib_family(Codec::kZlib, input.subspan(21), max_out);
+      if (out) out->consumed += 21;
+      return out;
+    }
   }
   return corrupt(codec, 0, "unknown codec");
 }

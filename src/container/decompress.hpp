@@ -24,6 +24,7 @@ enum class Codec : std::uint8_t {
   kZipLzma,     ///< zip method 14: 4-byte header, properties, raw LZMA1
   kZstd,        ///< 28 b5 2f fd
   kLz4Frame,    ///< 04 22 4d 18
+  kJoblibZF,    ///< joblib < 0.10: "ZF", the length in hex padded to 19 bytes, then a zlib stream
 };
 std::string_view codec_name(Codec c);
 

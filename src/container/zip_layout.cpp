@@ -30,21 +30,22 @@ std::uint32_t sig_at(core::Bytes d, std::uint64_t pos) {
 }
 
 /// The ZIP64 extended-information extra field (0x0001): each 64-bit value is present only when
-/// its 32-bit field is saturated, in the order usize, csize, offset.
-void apply_zip64_extra(core::Bytes extra, std::uint64_t& usize, std::uint64_t& csize, std::uint64_t* offset) {
+/// its 32-bit field is saturated, in the order usize, csize, offset. Returns whether it exists.
+bool apply_zip64_extra(core::Bytes extra, std::uint64_t& usize, std::uint64_t& csize, std::uint64_t* offset) {
   ByteReader r(extra);
   while (r.remaining() >= 4) {
     const auto id = *r.uint_le(2);
     const auto len = *r.uint_le(2);
     auto body = r.bytes(len);
-    if (!body) return;
+    if (!body) return false;
     if (id != 0x0001) continue;
     ByteReader z(*body);
     if (usize == 0xFFFFFFFF) usize = z.uint_le(8).value_or(usize);
     if (csize == 0xFFFFFFFF) csize = z.uint_le(8).value_or(csize);
     if (offset != nullptr && *offset == 0xFFFFFFFF) *offset = z.uint_le(8).value_or(*offset);
-    return;
+    return true;
   }
+  return false;
 }
 
 }  // namespace
@@ -88,16 +89,17 @@ std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offse
   auto extra = r.bytes(extra_len);
   if (!name || !extra) return std::nullopt;
   l.name = std::string(core::as_chars(*name));
-  apply_zip64_extra(*extra, l.size, l.compressed_size, nullptr);
+  l.zip64 = apply_zip64_extra(*extra, l.size, l.compressed_size, nullptr);
   l.data_offset = r.pos();
   l.has_descriptor = (l.flags & 0x08) != 0;
   return l;
 }
 
-core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries) {
+core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader) {
   auto eocd = find_eocd(data);
   if (!eocd) return core::fail(core::Error{ErrorCode::kContainer, 0, {}, {}, "zip: no end-of-central-directory record"});
   ZipLayout z;
+  z.reader = reader;
   z.eocd_offset = *eocd;
   ByteReader r(data, *eocd + 4);
   const auto disk = *r.uint_le(2);
@@ -117,39 +119,59 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
     z.problems.push_back("the EOCD describes a multi-disk archive");
   }
   std::uint64_t cd_end = *eocd;
-  // ZIP64: a locator right before the EOCD points at the ZIP64 EOCD record.
+  // ZIP64: miniz follows the locator's offset; zipfile takes the record right before the locator.
   if (*eocd >= 20 && sig_at(data, *eocd - 20) == kLocator64Sig) {
     ByteReader loc(data, *eocd - 20 + 8);
-    const std::uint64_t rec = *loc.uint_le(8);
-    if (sig_at(data, rec) == kEocd64Sig && rec + 56 <= data.size()) {
+    const std::uint64_t by_locator = *loc.uint_le(8);
+    const std::uint64_t before = *eocd >= 20 + 56 ? *eocd - 20 - 56 : UINT64_MAX;
+    const std::uint64_t rec = reader == ZipReader::kMiniz ? by_locator : before;
+    if (by_locator != before) {
+      z.problems.push_back(fmt::format("the ZIP64 locator points at offset {}, the record before it is at {}", by_locator, before));
+    }
+    if (rec != UINT64_MAX && sig_at(data, rec) == kEocd64Sig && rec + 56 <= data.size()) {
       ByteReader z64(data, rec + 4 + 8 + 2 + 2 + 4 + 4);
       z64.uint_le(8);  // entries on this disk
       z.declared_entries = *z64.uint_le(8);
       z.cd_size = *z64.uint_le(8);
       z.cd_offset = *z64.uint_le(8);
       z.zip64 = true;
-      cd_end = rec;
-      if (rec + 56 + 20 != *eocd) z.problems.push_back("bytes lie between the ZIP64 EOCD record and its locator");
+      cd_end = reader == ZipReader::kMiniz ? rec : *eocd - 20 - 56;
     } else {
       z.problems.push_back("the ZIP64 locator points at no ZIP64 EOCD record");
     }
   }
-  if (z.cd_size > cd_end) {
-    return core::fail(core::Error{ErrorCode::kContainer, *eocd, {}, {},
-                                  fmt::format("zip: central directory of {} bytes cannot end at {}", z.cd_size, cd_end)});
+  if (z.declared_entries > max_entries) {
+    return core::fail(core::Error{ErrorCode::kLimitExceeded, *eocd, {}, {},
+                                  fmt::format("max-archive-entries: the directory claims {} entries, limit {}",
+                                              z.declared_entries, max_entries)});
   }
-  const std::uint64_t cd_start = cd_end - z.cd_size;
-  z.prepended = static_cast<std::int64_t>(cd_start) - static_cast<std::int64_t>(z.cd_offset);
+  if (reader == ZipReader::kZipfile) {
+    if (z.cd_size > cd_end) {
+      return core::fail(core::Error{ErrorCode::kContainer, *eocd, {}, {},
+                                    fmt::format("zip: central directory of {} bytes cannot end at {}", z.cd_size, cd_end)});
+    }
+    z.cd_start = cd_end - z.cd_size;
+    z.prepended = static_cast<std::int64_t>(z.cd_start) - static_cast<std::int64_t>(z.cd_offset);
+  } else {
+    z.cd_start = z.cd_offset;
+    z.prepended = 0;
+    if (z.cd_start > data.size()) {
+      return core::fail(core::Error{ErrorCode::kContainer, *eocd, {}, {},
+                                    fmt::format("zip: central directory offset {} is past the end of the file", z.cd_offset)});
+    }
+  }
 
-  // Central directory: every record inside cd_size (Python's reading); the count may disagree (miniz's).
-  ByteReader c(data, cd_start);
-  while (c.pos() + 46 <= cd_end) {
+  // Central directory records: zipfile reads while inside cd_size; miniz reads exactly the count.
+  const std::uint64_t cd_limit = std::min<std::uint64_t>(data.size(), reader == ZipReader::kZipfile ? cd_end : z.cd_start + z.cd_size);
+  ByteReader c(data, z.cd_start);
+  while (c.pos() + 46 <= cd_limit) {
+    if (reader == ZipReader::kMiniz && z.central.size() >= z.declared_entries) break;
     if (z.central.size() >= max_entries) {
       return core::fail(core::Error{ErrorCode::kLimitExceeded, c.pos(), {}, {},
                                     fmt::format("max-archive-entries: more than {} entries", max_entries)});
     }
     if (sig_at(data, c.pos()) != kCentralSig) {
-      z.problems.push_back(fmt::format("no central directory record at offset {}", c.pos()));
+      if (c.pos() < cd_limit) z.problems.push_back(fmt::format("no central directory record at offset {}", c.pos()));
       break;
     }
     ZipCentral e;
@@ -169,56 +191,96 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
     auto name = c.bytes(name_len);
     auto extra = c.bytes(extra_len);
     auto comment_bytes = c.bytes(comment);
-    if (!name || !extra || !comment_bytes || c.pos() > cd_end) {
-      z.problems.push_back(fmt::format("central directory record at offset {} runs past the directory", e.offset));
+    if (!name || !extra || !comment_bytes) {
+      z.problems.push_back(fmt::format("central directory record at offset {} is cut off", e.offset));
       break;
     }
     e.name = std::string(core::as_chars(*name));
     apply_zip64_extra(*extra, e.size, e.compressed_size, &e.local_offset);
     z.central.push_back(std::move(e));
   }
-  if (z.central.size() != z.declared_entries) {
-    z.problems.push_back(fmt::format("the EOCD counts {} entries, the central directory holds {}", z.declared_entries, z.central.size()));
+  // How many records the directory's size holds, whoever reads it.
+  {
+    ByteReader k(data, z.cd_start);
+    std::uint64_t n = 0;
+    while (k.pos() + 46 <= std::min<std::uint64_t>(data.size(), z.cd_start + z.cd_size) && sig_at(data, k.pos()) == kCentralSig) {
+      k.seek(k.pos() + 28);
+      const auto nl = *k.uint_le(2), el = *k.uint_le(2), cl = *k.uint_le(2);
+      k.seek(k.pos() + 12 + nl + el + cl);
+      ++n;
+    }
+    if (n < z.declared_entries) {
+      z.count_too_large = true;
+      z.problems.push_back(fmt::format("the EOCD counts {} entries, the directory's {} bytes hold {}", z.declared_entries, z.cd_size, n));
+    } else if (n > z.declared_entries) {
+      z.count_too_small = true;
+      z.problems.push_back(fmt::format("the EOCD counts {} entries, the directory's {} bytes hold {}: torch sees only the first {}",
+                                       z.declared_entries, z.cd_size, n, z.declared_entries));
+    }
   }
 
-  // Local headers, walked from the start of the archive as a streaming reader would.
+  // Local headers, walked from the start of the archive as a streaming reader would; past bytes
+  // that are no local header it resyncs at the next signature, and records the gap.
   std::map<std::uint64_t, const ZipCentral*> by_local;
-  for (const auto& e : z.central) by_local.emplace(e.local_offset + static_cast<std::uint64_t>(std::max<std::int64_t>(z.prepended, 0)), &e);
-  std::uint64_t pos = z.prepended > 0 ? static_cast<std::uint64_t>(z.prepended) : 0;
-  while (pos < cd_start) {
+  const std::uint64_t shift = z.prepended > 0 ? static_cast<std::uint64_t>(z.prepended) : 0;
+  for (const auto& e : z.central) by_local.emplace(e.local_offset + shift, &e);
+  const std::uint64_t walk_limit = std::min<std::uint64_t>(z.cd_start, data.size());
+  std::uint64_t pos = shift;
+  auto next_local_sig = [&](std::uint64_t from) -> std::uint64_t {
+    for (std::uint64_t p = from; p + 4 <= walk_limit; ++p) {
+      if (sig_at(data, p) == kLocalSig) return p;
+    }
+    return walk_limit;
+  };
+  while (pos < walk_limit) {
     if (z.locals.size() >= max_entries) break;
     auto local = parse_local_header(data, pos);
     if (!local) {
-      z.walk_stop_reason = fmt::format("{} bytes at offset {} are not a local header", cd_start - pos, pos);
-      break;
+      const std::uint64_t resync = next_local_sig(pos + 1);
+      z.gaps.emplace_back(pos, resync);
+      pos = resync;
+      continue;
     }
     std::uint64_t length = local->compressed_size;
+    bool descriptor_found = false;
+    std::uint64_t next = 0;
     if (local->has_descriptor && length == 0) {
       // Sizes are in the data descriptor: take them from the central directory, or find where
-      // the compressed stream ends.
+      // the member ends as a streaming reader must.
       if (auto it = by_local.find(pos); it != by_local.end()) {
         length = it->second->compressed_size;
       } else if (local->method == 8) {
-        auto inflated = decompress(Codec::kDeflateRaw, data.subspan(local->data_offset, cd_start - std::min(cd_start, local->data_offset)), 1ull << 34);
+        auto inflated = decompress(Codec::kDeflateRaw, data.subspan(local->data_offset, walk_limit - std::min(walk_limit, local->data_offset)), 1ull << 34);
         length = inflated ? inflated->consumed : 0;
+      } else {
+        // Stored: the first descriptor whose compressed size equals the distance to it.
+        for (std::uint64_t p = local->data_offset; p + 16 <= walk_limit; ++p) {
+          if (sig_at(data, p) != kDescriptorSig) continue;
+          ByteReader d(data, p + 8);
+          const std::uint64_t csize = local->zip64 ? d.uint_le(8).value_or(0) : d.uint_le(4).value_or(0);
+          if (csize == p - local->data_offset) {
+            length = csize;
+            next = p + 4 + 4 + (local->zip64 ? 16 : 8);
+            descriptor_found = true;
+            break;
+          }
+        }
       }
     }
-    std::uint64_t next = local->data_offset + length;
-    if (next > cd_start || next < local->data_offset) {
-      z.walk_stop_reason = fmt::format("the member at offset {} runs past the central directory", pos);
+    if (next == 0) next = local->data_offset + length;
+    if (next > walk_limit || next < local->data_offset) {
+      z.problems.push_back(fmt::format("the member at offset {} runs past the central directory", pos));
       z.locals.push_back(std::move(*local));
       break;
     }
-    if (local->has_descriptor) {
+    if (local->has_descriptor && !descriptor_found) {
       if (sig_at(data, next) == kDescriptorSig) next += 4;
-      // crc + sizes: 12 bytes, or 20 with 64-bit sizes; take the one a signature follows
-      const std::uint32_t after12 = sig_at(data, next + 12);
-      next += (after12 == kLocalSig || after12 == kCentralSig || next + 12 == cd_start) ? 12 : 20;
+      next += local->zip64 ? 20 : 12;  // crc + sizes
     }
+    local->walk_length = length;
     z.locals.push_back(std::move(*local));
     pos = next;
   }
-  z.walk_end = pos;
   return z;
 }
 

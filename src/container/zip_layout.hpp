@@ -30,6 +30,10 @@ struct ZipLocal {
   std::string name;
   std::uint64_t data_offset = 0;   ///< offset + 30 + name length + extra length
   bool has_descriptor = false;     ///< flag bit 3: crc and sizes follow the data
+  bool zip64 = false;              ///< has a ZIP64 extra field (its descriptor has 64-bit sizes)
+  /// Length of the member's data as the local-header walk measured it (the header's size, or
+  /// the central directory's, or where its data descriptor or deflate stream ends).
+  std::uint64_t walk_length = 0;
 };
 
 struct ZipCentral {
@@ -43,7 +47,19 @@ struct ZipCentral {
   std::string name;
 };
 
+/// Whose reading of the end records and central directory to follow.
+enum class ZipReader : std::uint8_t {
+  /// miniz (torch.load): the ZIP64 locator's absolute offset, the entry count honoured exactly,
+  /// offsets absolute (data in front of the archive breaks it).
+  kMiniz,
+  /// Python's zipfile: the ZIP64 record taken from just before its locator, the count ignored
+  /// (records are read while inside the directory's size), every offset shifted by the bytes
+  /// found in front of the archive.
+  kZipfile,
+};
+
 struct ZipLayout {
+  ZipReader reader = ZipReader::kMiniz;
   std::uint64_t eocd_offset = 0;
   bool zip64 = false;
   std::uint64_t declared_entries = 0;  ///< entry count the EOCD claims
@@ -54,18 +70,23 @@ struct ZipLayout {
   std::int64_t prepended = 0;
   std::uint64_t trailing = 0;          ///< bytes after the EOCD record and its comment
   std::vector<ZipCentral> central;
-  std::vector<ZipLocal> locals;        ///< from walking local headers from offset `prepended`
-  std::uint64_t walk_end = 0;          ///< where the local-header walk stopped
-  std::string walk_stop_reason;        ///< why it stopped before the central directory, if it did
+  std::uint64_t cd_start = 0;          ///< where this reader reads the central directory
+  std::vector<ZipLocal> locals;        ///< from walking local headers from the archive start
+  /// Byte ranges between local members (and before the directory) that are no local header:
+  /// a streaming reader resyncs past them, so whatever they hold is scanned too.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;
   std::vector<std::string> problems;   ///< structural inconsistencies found while parsing
+  bool count_too_large = false;        ///< the EOCD claims more entries than the directory holds
+  bool count_too_small = false;        ///< ... fewer: miniz never sees the rest
 };
 
 /// Finds the end-of-central-directory record (the last one in the final 64 KiB + 22 bytes).
 std::optional<std::uint64_t> find_eocd(core::Bytes data);
 
-/// Parses the archive structure. Fails only if there is no readable EOCD; every other
-/// inconsistency is recorded in `problems` and parsing continues.
-core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries);
+/// Parses the archive as `reader` would. Fails only if that reader finds no directory at all;
+/// every other inconsistency is recorded in `problems` and parsing continues. An EOCD that
+/// claims more than `max_entries` entries is a kLimitExceeded error (detail "max-archive-entries").
+core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader = ZipReader::kMiniz);
 
 /// Parses the local header at `offset`; nullopt if it is not one or is cut off.
 std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offset);

@@ -106,7 +106,8 @@ void FileScan::scan_blob(core::Bytes data, const std::string& where, unsigned de
 void FileScan::check_polyglot(core::Bytes data, const std::string& where, unsigned depth) {
   auto eocd = container::find_eocd(data);
   if (!eocd) return;
-  auto layout = container::parse_zip_layout(data, options_.limits.max_archive_entries);
+  // zipfile's reading: it finds an archive behind any prefix (miniz needs it at offset 0).
+  auto layout = container::parse_zip_layout(data, options_.limits.max_archive_entries, container::ZipReader::kZipfile);
   if (!layout || layout->central.empty()) return;
   add("evasion:polyglot", Severity::kHigh, Verdict::kMalicious, where, 0,
       fmt::format("the file is not a zip from its first byte but holds a zip directory at offset {}: torch.load "

@@ -100,6 +100,22 @@ bool is_torch_tar(const std::vector<Entry>& entries) {
 }  // namespace
 
 void FileScan::scan_archive(core::Bytes data, const std::string& where, unsigned depth, std::string_view kind) {
+  if (kind == "tar") {
+    // A tar's magic is at offset 257; offset 0 is the first member's name, which pickle.load (and
+    // torch.load, past a failed tar open) would read as opcodes: a tar/pickle polyglot.
+    const std::uint64_t before = report_.pickles;
+    const std::size_t findings_before = report_.findings.size();
+    const std::string container = report_.container;
+    scan_stream(data, where, /*first_is_probe=*/true);
+    if (report_.pickles == before) {  // not a pickle: the probe leaves no trace
+      report_.findings.resize(findings_before);
+      report_.container = container;
+      report_.recognized = true;
+    } else {
+      add("evasion:polyglot", Severity::kHigh, Verdict::kMalicious, where, 0,
+          "the tar's first header is also a pickle: tar readers and pickle.load read different files");
+    }
+  }
   std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), &archive_read_free);
   if (kind == "7z") {
     archive_read_support_format_7zip(a.get());

@@ -18,9 +18,9 @@ using namespace brine;
 
 namespace {
 
-std::vector<std::string> corpus_files() {
+std::vector<std::string> corpus_files(std::initializer_list<const char*> subs = {"benign", "malicious"}) {
   std::vector<std::string> out;
-  for (const char* sub : {"benign", "malicious"}) {
+  for (const char* sub : subs) {
     const fs::path dir = fs::path(BRINE_CORPUS_DIR) / sub;
     for (const auto& e : fs::directory_iterator(dir)) {
       const auto ext = e.path().extension();
@@ -45,6 +45,9 @@ const scan::Scanner& scanner() {
     scan::ScanOptions o;
     o.compute_sha256 = false;
     o.limits.max_file_time = std::chrono::seconds(5);
+    // Bombs in corpus/containers are rescanned hundreds of times here: a small budget keeps each
+    // scan short (the defaults are tested by the corpus test).
+    o.limits.max_total_decompressed = 16ull << 20;
     return scan::Scanner(*rules, o);
   }();
   return s;
@@ -104,4 +107,38 @@ TEST_CASE("byte flips at many points give a verdict, quickly") {
   MESSAGE("flipped scans: " << scans << " in "
                             << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << "s");
   CHECK(scans > 10000);
+}
+
+TEST_CASE("container samples truncated or byte-flipped at many points give a verdict, never a crash or a hang") {
+  std::size_t scans = 0;
+  double worst = 0;
+  for (const auto& path : corpus_files({"containers"})) {
+    std::string data = read(path);
+    CAPTURE(path);
+    // Every byte of the first and last 512 bytes (headers, end records), and ~200 points between.
+    std::vector<std::size_t> cuts;
+    const std::size_t n = data.size();
+    for (std::size_t i = 0; i < std::min<std::size_t>(n, 512); ++i) cuts.push_back(i);
+    for (std::size_t i = n > 512 ? n - 512 : 0; i < n; ++i) cuts.push_back(i);
+    const std::size_t step = std::max<std::size_t>(1, n / 200);
+    for (std::size_t i = 0; i < n; i += step) cuts.push_back(i);
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    for (std::size_t len : cuts) {
+      auto r = scanner().scan_bytes(core::as_bytes(std::string_view(data.data(), len)), path);
+      worst = std::max(worst, r.seconds);
+      ++scans;
+    }
+    for (std::size_t pos : cuts) {
+      if (pos >= n) continue;
+      data[pos] = static_cast<char>(data[pos] ^ 0xFF);
+      auto r = scanner().scan_bytes(core::as_bytes(data), path);
+      worst = std::max(worst, r.seconds);
+      data[pos] = static_cast<char>(data[pos] ^ 0xFF);
+      ++scans;
+    }
+  }
+  MESSAGE("container scans: " << scans << ", slowest " << worst << "s");
+  CHECK(scans > 10000);
+  CHECK(worst < 5.0);
 }

@@ -799,7 +799,7 @@ def build_samples():
 
     # ======================= CVE-2025-32434 / TorchScript ========================================
     ts = torchscript_samples()
-    add("cve-2025-32434_torchscript_setstate_from_file.pt", ts["from_file"], "unapproved", [],
+    add("cve-2025-32434_torchscript_setstate_from_file.pt", ts["from_file"], "malicious", ["torch.from_file"],
         "real torch.jit.save archive (torch 1.13) of a module whose TorchScript __setstate__ calls "
         "torch.from_file('/tmp/brine-test.bin', False, 0) (op aten::from_file, reads a file)",
         "torch.jit.load runs a scripted class's __setstate__ while it unpickles data.pkl, so the file read "
@@ -807,7 +807,7 @@ def build_samples():
         "weights_only=True (CVE-2025-32434). The pickles only name __torch__ classes: unapproved, not a "
         "denylist hit. .debug_pkl members (absolute source paths) removed for determinism.",
         PT + "GHSA-53q9-r3pm-6pq6", check="zip")
-    add("cve-2025-32434_torchscript_setstate_aten_save.pt", ts["save"], "unapproved", [],
+    add("cve-2025-32434_torchscript_setstate_aten_save.pt", ts["save"], "malicious", ["torch.save"],
         "real torch.jit.save archive whose TorchScript __setstate__ calls torch.save(tensor, "
         "'/tmp/brine-test.pt') (op aten::save, writes a file at load time)",
         "Same dispatch as the from_file sample; aten::save is the TorchScript builtin that writes a file. "

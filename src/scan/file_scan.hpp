@@ -63,6 +63,8 @@ class FileScan {
 
   // ---- zip (scan_zip.cpp) ----
   void scan_zip(core::Bytes data, const std::string& where, unsigned depth);
+  /// TorchScript source: operations that touch files, the network or native code, by method.
+  void scan_torchscript(std::string_view source, const std::string& where);
 
   // ---- compressed streams and archives (scan_archive.cpp) ----
   void scan_compressed(container::Codec codec, core::Bytes data, const std::string& where, unsigned depth);

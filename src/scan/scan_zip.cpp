@@ -17,6 +17,7 @@
 #include <map>
 #include <set>
 
+#include "analysis/torchscript.hpp"
 #include "container/sniff.hpp"
 #include "container/zip_archive.hpp"
 #include "container/zip_layout.hpp"
@@ -272,6 +273,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   }
   std::set<std::string> referenced;  // lower-case record names
   bool any_pickle = false;
+  std::uint64_t torchscript_files = 0;
   auto scan_candidate = [&](const Range& range, const Candidate& c) {
     const std::string member = child(where, c.name);
     MemberInfo info{member, c.storage ? "storage" : "other", c.size, false};
@@ -321,6 +323,10 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
       }
     }
     const auto format = container::sniff(bytes);
+    if (torch && lower(c.name).starts_with(lprefix + "code/") && ends_with_ci(c.name, ".py")) {
+      scan_torchscript(core::as_chars(bytes), member);
+      ++torchscript_files;
+    }
     if (!pickle_name && !c.torch_pickle && !worth_scanning(bytes)) {
       if (top) report_.members.push_back(std::move(info));
       return;
@@ -370,8 +376,37 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   for (const auto& [range, c] : candidates) {
     if (!c.torch_pickle) scan_candidate(range, c);
   }
+  if (torchscript_files != 0) {
+    add("unapproved:torchscript-code", Severity::kMedium, Verdict::kUnapproved, child(where, prefix + "code/"), 0,
+        fmt::format("{} TorchScript source file{} that torch.jit.load compiles and runs (every __setstate__ during loading; "
+                    "torch.load hands archives with constants.pkl to it, under weights_only=True before torch 2.6)",
+                    torchscript_files, torchscript_files == 1 ? "" : "s"));
+  }
   if (!any_pickle && top) {
     add("info:no-pickle", Severity::kInfo, Verdict::kClean, where, 0, "the archive holds no pickle member");
+  }
+}
+
+}  // namespace brine::scan
+
+namespace brine::scan {
+
+void FileScan::scan_torchscript(std::string_view source, const std::string& where) {
+  for (const auto& op : analysis::find_torchscript_ops(source)) {
+    const bool at_load = op.runs_at_load;
+    const bool effect = op.rule == "torchscript:file-write" || op.rule == "torchscript:file-read" || op.rule == "torchscript:network";
+    analysis::Finding f;
+    f.rule = op.rule;
+    f.severity = at_load && effect ? Severity::kCritical : effect ? Severity::kHigh : Severity::kMedium;
+    f.impact = at_load && effect ? Verdict::kMalicious : Verdict::kUnapproved;
+    f.global = op.op;
+    f.use = op.method.empty() ? "" : fmt::format("in {}", op.method);
+    f.member = where;
+    f.offset = op.offset;
+    f.message = fmt::format("TorchScript line {} {}{}", op.line, op.what,
+                            at_load ? ", in __setstate__: torch.jit.load runs it while loading"
+                                    : op.method.empty() ? "" : fmt::format(" when {} is called", op.method));
+    add(std::move(f));
   }
 }
 

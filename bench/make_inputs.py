@@ -215,6 +215,29 @@ def make_tree(outdir, n_files=N_TREE_FILES):
         f"{dict(counts)} ({time.time() - t0:.1f}s)")
 
 
+# --------------------------------------------------------------------------- tree of GB checkpoints
+def make_gbtree(outdir):
+    """gbtree/: several GB of checkpoints in the formats brine walks differently: the 1 GB zip and
+    the 1 GB model (hard links, no extra disk), a 1 GB legacy-format stream (storages skipped by
+    their declared sizes), and a 2 GB zip."""
+    final = os.path.join(outdir, "gbtree")
+    tmp = final + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    t0 = time.time()
+    for name in ("ckpt_1gb.pt", "model_1gb.pt"):
+        src = os.path.join(outdir, name)
+        if not os.path.exists(src):
+            INPUTS[name](outdir)
+        os.link(src, os.path.join(tmp, name))
+    legacy = os.path.join(tmp, "legacy_1gb.pt")
+    torch.save(flat_state_dict(65536, SEED + 2), legacy, _use_new_zipfile_serialization=False)
+    atomic_torch_save(flat_state_dict(131072, SEED + 3), os.path.join(tmp, "ckpt_2gb.pt"))
+    os.rename(tmp, final)
+    total = sum(os.path.getsize(os.path.join(final, n)) for n in os.listdir(final))
+    log(f"gbtree/: {len(os.listdir(final))} checkpoints, {total:,} bytes ({time.time() - t0:.1f}s)")
+
+
 # --------------------------------------------------------------------------- main
 
 INPUTS = {
@@ -223,6 +246,7 @@ INPUTS = {
     "model_1gb.pt": lambda out: make_model(out),
     "opcodes_p2.pkl": lambda out: make_opcodes(out),  # writes both protocols
     "tree": lambda out: make_tree(out),
+    "gbtree": lambda out: make_gbtree(out),
 }
 
 

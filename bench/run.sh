@@ -97,7 +97,7 @@ log "sanity: every input scans clean; the 1 GB checkpoints are not read"
   done
 } 2>&1 | tee "$RES/sanity.txt"
 # Fail before measuring if anything is not clean (exit 1/2) -- hyperfine would fail too.
-"$B" scan -q ckpt_1mb.pt ckpt_1gb.pt model_1gb.pt opcodes_p2.pkl opcodes_p4.pkl tree >/dev/null
+"$B" scan -q ckpt_1mb.pt ckpt_1gb.pt model_1gb.pt opcodes_p2.pkl opcodes_p4.pkl tree gbtree >/dev/null
 
 # ---------------------------------------------------------------- helpers
 cpu_busy_pct() {  # busy share of all CPUs over one second, from /proc/stat
@@ -177,6 +177,12 @@ hf tree --warmup 1 --runs 5 \
   -n "brine scan -j 1 tree" "$B scan -j 1 tree" \
   -n "brine scan -j 2 tree" "$B scan -j 2 tree" \
   -n "genops tree" "$G tree"
+
+# ---------------------------------------------------------------- 4b. several GB of checkpoints
+hf gbtree --warmup 1 --runs 5 \
+  -n "brine scan -j 1 gbtree" "$B scan -j 1 gbtree" \
+  -n "brine scan -j 2 gbtree" "$B scan -j 2 gbtree" \
+  -n "genops gbtree" "$G gbtree"
 
 # ---------------------------------------------------------------- 5. cold page cache
 if can_drop; then

@@ -98,6 +98,8 @@ def main(argv):
         ("10k files: brine -j 1 / -j 2 (speed-up from 2 jobs)", "brine scan -j 1 tree", "brine scan -j 2 tree"),
         ("10k files: genops / brine -j 1", "genops tree", "brine scan -j 1 tree"),
         ("10k files: genops / brine -j 2", "genops tree", "brine scan -j 2 tree"),
+        ("5.4 GB of checkpoints: brine -j 1 / -j 2", "brine scan -j 1 gbtree", "brine scan -j 2 gbtree"),
+        ("5.4 GB of checkpoints: genops / brine -j 2", "genops gbtree", "brine scan -j 2 gbtree"),
         ("cold cache: brine 1 GB / brine 1 MB", "cold: brine scan 1GB", "cold: brine scan 1MB"),
         ("cold cache: torch.load(weights_only) / brine, 1 GB", "cold: torch.load weights_only 1GB", "cold: brine scan 1GB"),
         ("cold cache: genops / brine, 1 GB", "cold: genops 1GB", "cold: brine scan 1GB"),

@@ -19,8 +19,11 @@
 #include "core/mapped_file.hpp"
 #include "report/disassembly.hpp"
 #include "report/report.hpp"
+#include "report/sanitize_report.hpp"
 #include "rules/rule_loader.hpp"
+#include "sanitize/sanitize.hpp"
 #include "scan/scanner.hpp"
+#include "writer/output.hpp"
 
 namespace {
 
@@ -242,6 +245,45 @@ int run_rules(const brine::rules::RuleOptions& rule_options, const std::string& 
   return kExitClean;
 }
 
+struct SanitizeFlags {
+  std::string input, output, to, format = "text", report_path;
+  brine::sanitize::SanitizeOptions options;
+  bool no_dedupe = false, verbose = false, external_data = false;
+};
+
+int run_sanitize(SanitizeFlags flags, const brine::rules::RuleOptions& rule_options, const LimitFlags& limit_flags) {
+  auto& o = flags.options;
+  o.output = flags.output;
+  o.format = !flags.to.empty() ? flags.to : brine::writer::format_from_extension(flags.output);
+  if (o.format.empty()) {
+    std::cerr << "brine: cannot tell the output format from '" << flags.output << "': use a .safetensors or .onnx name, or --to\n";
+    return kExitError;
+  }
+  o.dedupe = !flags.no_dedupe;
+  if (flags.external_data) o.write.onnx_inline_limit = 0;
+  o.write.producer_version = BRINE_VERSION;
+  auto rules = brine::rules::load_rules(rule_options);
+  if (!rules) {
+    std::cerr << "brine: " << rules.error().detail << '\n';
+    return kExitError;
+  }
+  brine::scan::ScanOptions scan_options;
+  scan_options.limits = limit_flags.get();
+  scan_options.compute_sha256 = flags.format == "json";
+  const brine::scan::Scanner scanner(*rules, scan_options);
+  const auto report = brine::sanitize::sanitize_file(flags.input, scanner, o);
+  if (flags.format == "json") {
+    brine::report::write_sanitize_json(std::cout, report);
+  } else {
+    brine::report::write_sanitize_text(std::cout, report, flags.verbose);
+  }
+  if (report.error) {
+    std::cerr << "brine: " << flags.input << ": " << report.error->describe() << '\n';
+    return report.refused ? kExitFindings : kExitError;
+  }
+  return kExitClean;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -257,7 +299,8 @@ int main(int argc, char** argv) {
       "brine"};
   app.set_version_flag("--version", std::string("brine ") + BRINE_VERSION);
   app.require_subcommand(1);
-  app.footer("Exit codes: 0 all clean, 1 some file malicious or unapproved, 2 errors or bad usage.\n"
+  app.footer("Exit codes: 0 all clean (sanitize: written), 1 some file malicious or unapproved (sanitize: not clean, nothing\n"
+             "written), 2 errors or bad usage.\n"
              "Rules: docs/rules.md. JSON report: docs/json-report.md.");
 
   // scan
@@ -302,6 +345,36 @@ int main(int argc, char** argv) {
   disasm->add_flag("--json", disasm_json, "machine-readable listing with exact argument values");
   disasm_limits.add_to(*disasm);
 
+  // sanitize
+  auto* sanitize = app.add_subcommand(
+      "sanitize", "Write the tensors of a checkpoint as safetensors or ONNX, from brine's symbolic reading (nothing is executed).");
+  SanitizeFlags sf;
+  brine::rules::RuleOptions sanitize_rules;
+  bool sanitize_no_default = false;
+  LimitFlags sanitize_limits;
+  sanitize->add_option("input", sf.input, "checkpoint: torch zip or legacy, pickle, joblib, .npy/.npz (compressed too)")->required();
+  sanitize->add_option("-o,--output", sf.output, "output file (.safetensors or .onnx); refused if it exists unless --force")->required();
+  sanitize->add_option("--to", sf.to, "output format, instead of the extension")->check(CLI::IsMember({"safetensors", "onnx"}));
+  sanitize->add_flag("--salvage", sf.options.salvage,
+                     "write the tensors of approved rebuild calls even if the scan is not clean; everything else is dropped and reported");
+  sanitize->add_flag("--force", sf.options.write.force, "replace an existing output file");
+  sanitize->add_flag("--verify", sf.options.verify, "re-read the output and compare every tensor's bytes with the source");
+  sanitize->add_option("--strip-prefix", sf.options.strip_prefix, "remove this prefix from tensor names (e.g. 'state_dict.')");
+  sanitize->add_option("--select", sf.options.select, "write only tensors (and metadata) whose name matches this glob; repeatable")
+      ->allow_extra_args(false);
+  sanitize->add_option("--name", sf.options.bare_name, "name of the tensor when the file holds a single bare tensor or array")
+      ->capture_default_str();
+  sanitize->add_flag("--no-dedupe", sf.no_dedupe, "write tied tensors (same view of the same storage) once per name");
+  sanitize->add_flag("--external-data", sf.external_data, "ONNX: put tensor bytes in '<output>.data' (automatic above 2 GB)");
+  sanitize->add_option("-f,--format", sf.format, "report format on stdout")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  sanitize->add_flag("-v,--verbose", sf.verbose, "text: list every tensor written");
+  sanitize->add_option("--rules", sanitize_rules.rule_files, "enable a built-in rule pack or load a rule FILE; repeatable")
+      ->allow_extra_args(false);
+  sanitize->add_option("--allow", sanitize_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
+      ->allow_extra_args(false);
+  sanitize->add_flag("--no-default-rules", sanitize_no_default, "do not load rules/default.json");
+  sanitize_limits.add_to(*sanitize);
+
   // rules
   auto* rules_cmd = app.add_subcommand("rules", "Check rule files and list the built-in packs.");
   std::string show;
@@ -319,6 +392,10 @@ int main(int argc, char** argv) {
   rule_options.use_default = !no_default;
   if (scan->parsed()) {
     return run_scan(paths, rule_options, limits, format, output, quiet, verbose, color, jobs, no_hash, follow, filter);
+  }
+  if (sanitize->parsed()) {
+    sanitize_rules.use_default = !sanitize_no_default;
+    return run_sanitize(sf, sanitize_rules, sanitize_limits);
   }
   if (disasm->parsed()) return run_disasm(disasm_path, disasm_json, disasm_limits);
   if (rules_cmd->parsed()) return run_rules(rules_cmd_options, show);

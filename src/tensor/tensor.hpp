@@ -1,0 +1,53 @@
+// A tensor as brine extracts it: where its storage bytes are, and how the view over them reads.
+//
+// Nothing here owns tensor bytes: `storage` points into the memory-mapped input (or into a
+// decompressed member the source keeps alive), so extracting a 10 GB checkpoint costs no copy.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/byte_reader.hpp"
+#include "core/result.hpp"
+#include "tensor/dtype.hpp"
+
+namespace brine::tensor {
+
+struct Tensor {
+  std::string name;                   ///< dotted path in the loaded object ("state_dict.fc.weight")
+  DType dtype = DType::kF32;
+  std::vector<std::int64_t> shape;
+  std::vector<std::int64_t> strides;  ///< in elements, one per dim (row-major when contiguous)
+  std::int64_t storage_offset = 0;    ///< in elements
+  core::Bytes storage;                ///< the whole storage, as stored (maybe big-endian)
+  bool big_endian = false;            ///< storage bytes are big-endian: swap per swap_unit on output
+  bool conj = false;                  ///< complex: negate imaginary parts on output (torch 2.x conj bit)
+  bool neg = false;                   ///< negate every element on output (torch 2.x neg bit)
+  std::string storage_key;            ///< identifies the storage for tie detection ("archive/data/0")
+  std::string source;                 ///< container member holding the storage, for messages
+  std::uint64_t offset = 0;           ///< offset of the rebuild call in its pickle, for messages
+
+  [[nodiscard]] std::uint64_t numel() const;
+  /// Bytes of the contiguous little-endian output.
+  [[nodiscard]] std::uint64_t nbytes() const { return numel() * info(dtype).size; }
+  /// Row-major strides, native byte order, no conj/neg: the output is a plain copy of storage bytes.
+  [[nodiscard]] bool is_plain_contiguous() const;
+};
+
+/// Checks that every element the view reads lies inside the storage (overflow-safe).
+core::Status check_bounds(const Tensor& t);
+
+/// Receives the output bytes of one tensor in order, in pieces of any size.
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual core::Status write(core::Bytes bytes) = 0;
+};
+
+/// Writes the tensor's logical elements, row-major, little-endian, conj/neg applied. Contiguous
+/// tensors are copied straight from the storage; others go through a bounded staging buffer,
+/// so memory does not grow with the tensor. check_bounds must have passed.
+core::Status write_contiguous_le(const Tensor& t, ByteSink& sink);
+
+}  // namespace brine::tensor

@@ -1,0 +1,41 @@
+// An output file that appears complete or not at all: bytes go to a temporary file in the same
+// directory, which is renamed over the destination on commit() and removed otherwise.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "core/byte_reader.hpp"
+#include "core/result.hpp"
+
+namespace brine::writer {
+
+class AtomicFile {
+ public:
+  /// Fails (kIo) if `path` exists and `force` is false, or the temporary cannot be created.
+  static core::Result<AtomicFile> create(const std::string& path, bool force);
+  AtomicFile(AtomicFile&& other) noexcept;
+  AtomicFile& operator=(AtomicFile&&) = delete;
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile();  // removes the temporary unless committed
+
+  core::Status write(core::Bytes bytes);
+  core::Status write(std::string_view text) { return write(core::as_bytes(text)); }
+  /// Zero bytes (padding).
+  core::Status write_zeros(std::uint64_t n);
+  [[nodiscard]] std::uint64_t written() const { return written_; }
+  /// Flushes, fsyncs and renames onto the destination.
+  core::Status commit();
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  AtomicFile() = default;
+  std::string path_, temp_;
+  std::FILE* file_ = nullptr;
+  std::uint64_t written_ = 0;
+  bool committed_ = false;
+};
+
+}  // namespace brine::writer

@@ -12,6 +12,12 @@ test_pkgs=(python3-torch python3-numpy python3-sklearn python3-joblib python3-on
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+# onnxruntime-node (npm) loads sanitize's ONNX outputs in the tests. A machine may already have a
+# newer Node.js from elsewhere: Debian's is installed only when there is none.
+if [ "$mode" = test ]; then
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -23,6 +29,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = test ]; then
+  tests/onnxruntime/install.sh >/dev/null
 fi
 
 if [ ! -f build/build.ninja ]; then

@@ -256,8 +256,11 @@ class Walker {
       return;
     }
     const auto& n = v_.node(r);
-    // A pure-data subtree (numbers, strings, lists of them...) becomes one metadata leaf.
-    {
+    // A scalar (or a value type such as torch.Size, a dtype, a set) is one metadata leaf; dicts,
+    // lists and tuples are walked so every leaf gets its own dotted name, and an empty one is
+    // kept as a leaf of its own.
+    const bool walked = n.kind == Kind::kDict || n.kind == Kind::kList || n.kind == Kind::kTuple;
+    if (!walked || (n.kind == Kind::kDict ? v_.entries(r).empty() : v_.items(r).empty() && appends_.count(r) == 0)) {
       std::uint64_t budget = 10'000;
       if (auto j = to_json(r, budget, 0)) {
         add_leaf(path, *j, n.offset);
@@ -423,18 +426,10 @@ class Walker {
         }
         return std::nullopt;
       }
-      case Rebuild::kOrderedDict: {
-        if (!args.empty() || (c.state != pickle::kNoValue && !empty_state(c.state))) return std::nullopt;
-        Json o = Json::object();
-        if (auto it = setitems_.find(r); it != setitems_.end()) {
-          for (const auto& [k, val] : it->second) {
-            auto j = to_json(val, budget, depth + 1);
-            if (!j) return std::nullopt;
-            o[key_name(k)] = std::move(*j);
-          }
-        }
-        return o;
-      }
+      case Rebuild::kOrderedDict:
+        // Walked like a dict (one leaf per entry); only an empty one is a leaf itself.
+        if (!args.empty() || setitems_.count(r) != 0) return std::nullopt;
+        return Json::object();
       default: return std::nullopt;
     }
   }
@@ -467,6 +462,15 @@ class Walker {
     const auto& c = v_.call_rec(r);
     const auto callee = callee_of(c.callable, use_of(c.kind));
     if (!callee.approved) {
+      const bool instance = c.kind != CallKind::kReduce && args_of(r).empty();
+      const auto& cn = v_.node(c.callable);
+      const bool denied = cn.kind != Kind::kGlobal || callee.name.empty() || callee.why.find("denied") != std::string::npos;
+      if (in_.salvage && instance && !denied && c.state != pickle::kNoValue) {
+        drop(path, fmt::format("an instance of a class the rules do not approve ({}): not kept; approved tensors in its state are",
+                               callee.name), c.offset);
+        object_with_state(r, callee.name, path, depth);
+        return;
+      }
       drop(path, fmt::format("built by a call the rules do not approve: {}", callee.why), c.offset);
       return;
     }
@@ -521,6 +525,10 @@ class Walker {
         return drop(path, "a nested tensor: not converted", c.offset);
       case Rebuild::kOrderedDict: {
         if (!first_visit(r, path)) return;
+        if (args.empty() && setitems_.count(r) == 0) {
+          add_leaf(path, Json::object(), c.offset);
+          return;
+        }
         if (!args.empty()) {
           // OrderedDict(iterable of pairs)
           if (v_.node(args[0]).kind == Kind::kList || v_.node(args[0]).kind == Kind::kTuple) {

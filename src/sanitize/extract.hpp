@@ -58,6 +58,10 @@ struct PickleInput {
   StorageLookup storages;           ///< torch persistent ids; empty when the container has none
   std::map<pickle::ValueRef, core::Bytes> raw_arrays;  ///< joblib: wrapper object → its raw data
   std::string root_name;            ///< name prefix for this pickle's root ("" = none)
+  /// Salvage: walk into the state of instances of classes the rules do not approve (a whole
+  /// pickled nn.Module) to reach the approved tensors inside. Their objects are still dropped,
+  /// and nothing built by a denied or unapproved *call* is ever looked into.
+  bool salvage = false;
 };
 
 /// Adds what one pickle holds to `out`.

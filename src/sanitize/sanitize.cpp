@@ -44,8 +44,8 @@ struct Holder {
 /// Reads one input's containers and extracts its tensors.
 class Reader {
  public:
-  Reader(const scan::Scanner& scanner, Holder& holder, Extraction& out)
-      : rules_(scanner.rules()), limits_(scanner.options().limits), holder_(holder), out_(out),
+  Reader(const scan::Scanner& scanner, bool salvage, Holder& holder, Extraction& out)
+      : salvage_(salvage), rules_(scanner.rules()), limits_(scanner.options().limits), holder_(holder), out_(out),
         deadline_(std::chrono::steady_clock::now() + limits_.max_file_time) {}
 
   core::Status read(core::Bytes data, const std::string& where, unsigned depth) {
@@ -53,8 +53,7 @@ class Reader {
       return core::fail(make_error(ErrorCode::kLimitExceeded, where, 0, "max-container-depth"));
     }
     if (auto codec = container::sniff_codec(data)) {
-      const std::uint64_t budget = limits_.max_total_decompressed - std::min(holder_.decompressed, limits_.max_total_decompressed);
-      auto inflated = container::decompress(*codec, data, budget);
+      auto inflated = container::decompress(*codec, data, member_cap(data.size()));
       if (!inflated) {
         auto e = inflated.error();
         e.member = where;
@@ -84,6 +83,16 @@ class Reader {
   }
 
  private:
+  /// The same caps the scan applies: per member, per file, and by compression ratio (past a
+  /// 64 MiB floor), so a bomb fails here exactly as it fails the scan.
+  std::uint64_t member_cap(std::uint64_t compressed) const {
+    constexpr std::uint64_t kRatioFloor = 64ull << 20;
+    const std::uint64_t left = limits_.max_total_decompressed - std::min(holder_.decompressed, limits_.max_total_decompressed);
+    std::uint64_t by_ratio = 0;
+    if (__builtin_mul_overflow(compressed, std::max<std::uint64_t>(limits_.max_compression_ratio, 1), &by_ratio)) by_ratio = UINT64_MAX;
+    return std::min({limits_.max_member_bytes, left, std::max(kRatioFloor, by_ratio)});
+  }
+
   const pickle::PickleRun& run(core::Bytes data, std::uint64_t pos, const std::string& where,
                                const pickle::BuildHook* hook = nullptr) {
     return holder_.runs.emplace_back(pickle::run_pickle(data, pos, limits_, deadline_, hook));
@@ -99,6 +108,7 @@ class Reader {
 
   core::Status read_pickle(core::Bytes data, const std::string& where) {
     PickleInput in;
+    in.salvage = salvage_;
     const pickle::BuildHook hook = joblib_array_hook(data, limits_, in.raw_arrays);
     const auto& r = run(data, 0, where, &hook);
     BRINE_TRY(check_run(r, where));
@@ -161,6 +171,7 @@ class Reader {
       reader.seek(reader.pos() + bytes);
     }
     PickleInput in;
+    in.salvage = salvage_;
     in.run = main_run;
     in.member = where;
     in.storages = [storages, where](std::string_view key) -> core::Result<StorageData> {
@@ -180,9 +191,7 @@ class Reader {
       return core::fail(make_error(ErrorCode::kTruncated, where, local->data_offset, e.name + " runs past the end of the archive"));
     }
     if (e.method == 0) return data.subspan(local->data_offset, e.compressed_size);
-    const std::uint64_t budget = limits_.max_total_decompressed - std::min(holder_.decompressed, limits_.max_total_decompressed);
-    auto bytes = container::zip_member_data(data, local->data_offset, e.compressed_size, e.method,
-                                            std::min(budget, limits_.max_member_bytes));
+    auto bytes = container::zip_member_data(data, local->data_offset, e.compressed_size, e.method, member_cap(e.compressed_size));
     if (!bytes) {
       auto err = bytes.error();
       err.member = where + "!" + e.name;
@@ -237,6 +246,7 @@ class Reader {
         const auto& r = run(bytes, 0, member);
         BRINE_TRY(check_run(r, member));
         PickleInput in;
+        in.salvage = salvage_;
         in.run = &r;
         in.member = member;
         in.root_name = root;
@@ -336,6 +346,7 @@ class Reader {
     return {};
   }
 
+  bool salvage_;
   const rules::RuleSet& rules_;
   const core::Limits& limits_;
   Holder& holder_;
@@ -373,15 +384,24 @@ SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scan
 
   report.scan = scanner.scan_bytes(data, input);
   if (report.scan.verdict != analysis::Verdict::kClean && !options.salvage) {
-    report.refused = true;
+    // Unapproved or malicious: a policy refusal (exit 1). An `error` verdict: unreadable input (exit 2).
+    report.refused = report.scan.verdict != analysis::Verdict::kError;
     return fail(make_error(ErrorCode::kUsage, "", 0,
                            fmt::format("the scan verdict is {}: nothing written (--salvage writes the tensors of approved "
                                        "rebuild calls from such a file)", analysis::verdict_name(report.scan.verdict))));
   }
 
+  // A limit the scan hit would be hit again reading the tensors (and a file that needs more than
+  // the limits allow is not one to convert unattended): refused even when salvaging.
+  for (const auto& f : report.scan.findings) {
+    if (f.rule.starts_with("limit:")) {
+      return fail(make_error(ErrorCode::kLimitExceeded, f.member, f.offset, fmt::format("the scan hit a limit ({}): nothing written", f.rule)));
+    }
+  }
+
   Holder holder;
   Extraction ex;
-  Reader reader(scanner, holder, ex);
+  Reader reader(scanner, options.salvage, holder, ex);
   if (auto ok = reader.read(data, "", 0); !ok) return fail(ok.error());
 
   // ---- names: bare object, prefix, selection ----
@@ -411,7 +431,8 @@ SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scan
   for (auto& t : extra) ex.tensors.push_back(std::move(t));
 
   std::vector<const tensor::Tensor*> kept;
-  std::set<std::string> names;
+  std::set<std::string> names;          // every tensor name, written or aliased
+  std::set<std::string> written_names;
   std::unordered_map<std::string, std::string> by_view;  // view key -> kept name
   for (auto& t : ex.tensors) {
     auto name = rename(t.name);
@@ -429,12 +450,13 @@ SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scan
       }
     }
     kept.push_back(&t);
+    written_names.insert(t.name);
   }
 
   // ---- metadata: format, aliases, non-tensor leaves ----
   std::set<std::string> keys;
   auto meta = [&](std::string k, std::string v, bool is_leaf) {
-    if (!keys.insert(k).second || names.count(k) != 0) {
+    if (!keys.insert(k).second || written_names.count(k) != 0) {
       if (is_leaf) report.dropped.push_back(Dropped{k, "its name is already used in the output", 0});
       return;
     }

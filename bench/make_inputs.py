@@ -243,6 +243,7 @@ def make_gbtree(outdir):
 INPUTS = {
     "ckpt_1mb.pt": lambda out: make_ckpt(out, "ckpt_1mb.pt", 64),
     "ckpt_1gb.pt": lambda out: make_ckpt(out, "ckpt_1gb.pt", 65536),
+    "ckpt_100mb.pt": lambda out: make_ckpt(out, "ckpt_100mb.pt", 6400),
     "model_1gb.pt": lambda out: make_model(out),
     "opcodes_p2.pkl": lambda out: make_opcodes(out),  # writes both protocols
     "tree": lambda out: make_tree(out),

@@ -57,7 +57,7 @@ mkdir -p "$RES/rss"
 log "inputs in $OUT"
 $PY "$HERE/make_inputs.py" "$OUT" | tee "$RES/inputs.txt"
 cd "$OUT"
-du -b ckpt_1mb.pt ckpt_1gb.pt model_1gb.pt opcodes_p2.pkl opcodes_p4.pkl >>"$RES/inputs.txt"
+du -b ckpt_1mb.pt ckpt_100mb.pt ckpt_1gb.pt model_1gb.pt opcodes_p2.pkl opcodes_p4.pkl >>"$RES/inputs.txt"
 printf 'tree: %s files, %s bytes\n' "$(find tree -type f | wc -l)" "$(du -sb tree | cut -f1)" >>"$RES/inputs.txt"
 
 # ---------------------------------------------------------------- machine
@@ -212,7 +212,21 @@ if [ -n "${PICKLESCAN_SRC:-}" ]; then
   fi
 fi
 
-# ---------------------------------------------------------------- 7. peak RSS
+# ---------------------------------------------------------------- 7. sanitize
+# Throughput against copying the same file: cp (which may use copy_file_range) and dd with fsync
+# (brine fsyncs its output before the atomic rename). The Python alternative loads with torch.
+hf sanitize --warmup 1 --runs 5 \
+  -n "cp 1GB" "cp ckpt_1gb.pt $OUT/out.copy" \
+  -n "dd 1GB conv=fsync" "dd if=ckpt_1gb.pt of=$OUT/out.copy bs=16M conv=fsync status=none" \
+  -n "brine sanitize 1GB -> safetensors" "$B sanitize ckpt_1gb.pt -o $OUT/out.safetensors --force" \
+  -n "brine sanitize 1GB -> onnx" "$B sanitize ckpt_1gb.pt -o $OUT/out.onnx --force" \
+  -n "brine sanitize model-1GB -> safetensors" "$B sanitize model_1gb.pt -o $OUT/out.safetensors --force" \
+  -n "brine sanitize 1GB -> safetensors --verify" "$B sanitize ckpt_1gb.pt -o $OUT/out.safetensors --force --verify" \
+  -n "torch.load + safetensors layout 1GB (python)" "$PY $HERE/py_convert.py safetensors ckpt_1gb.pt $OUT/out.py.safetensors" \
+  -n "torch.load + onnx.save 1GB (python)" "$PY $HERE/py_convert.py onnx ckpt_1gb.pt $OUT/out.py.onnx"
+rm -f "$OUT"/out.copy "$OUT"/out.*safetensors "$OUT"/out.*onnx
+
+# ---------------------------------------------------------------- 8. peak RSS
 log "peak RSS (/usr/bin/time -v)"
 rss() {  # rss NAME COMMAND...
   local name=$1; shift
@@ -231,6 +245,16 @@ rss genops-2M-op-p4 $PY "$HERE/py_genops_scan.py" opcodes_p4.pkl
 rss torch.load-1GB $PY -c "import sys, torch; torch.load(sys.argv[1], weights_only=True)" ckpt_1gb.pt
 # Where brine json's RSS comes from: file-backed pages of the mmap it hashes, or heap?
 $PY "$HERE/peak_mem.py" "$B" scan --format json ckpt_1gb.pt | tee "$RES/rss/brine-json-1GB.status.txt"
+
+# sanitize: peak memory must not grow with the model (RssAnon: heap; RssFile: mapped pages).
+for spec in "100MB ckpt_100mb.pt safetensors" "1GB ckpt_1gb.pt safetensors" "1GB ckpt_1gb.pt onnx" "model-1GB model_1gb.pt onnx"; do
+  set -- $spec
+  rss "brine-sanitize-$1-$3" "$B" sanitize "$2" -o "$OUT/out.$3" --force
+  $PY "$HERE/peak_mem.py" "$B" sanitize "$2" -o "$OUT/out.$3" --force | tee "$RES/rss/brine-sanitize-$1-$3.status.txt"
+done
+rss py-convert-100MB-safetensors $PY "$HERE/py_convert.py" safetensors ckpt_100mb.pt "$OUT/out.py.safetensors"
+rss py-convert-1GB-safetensors $PY "$HERE/py_convert.py" safetensors ckpt_1gb.pt "$OUT/out.py.safetensors"
+rm -f "$OUT"/out.*
 
 echo "loadavg at end: $(cat /proc/loadavg)" | tee -a "$RES/machine.txt"
 

@@ -105,4 +105,13 @@ MappedFile::~MappedFile() {
   if (mapped_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
 }
 
+void MappedFile::release(Bytes range) const {
+  if (!mapped_ || range.empty() || range.data() < data_ || range.data() + range.size() > data_ + size_) return;
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<std::uintptr_t>(range.data()) + page - 1) & ~(page - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(range.data()) + range.size()) & ~(page - 1);
+  // MAP_PRIVATE, read-only, never written: MADV_DONTNEED drops our mapping of the pages only.
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace brine::core

@@ -33,6 +33,10 @@ class MappedFile {
   ~MappedFile();
 
   [[nodiscard]] Bytes bytes() const { return {data_, size_}; }
+  /// Tells the kernel this process is done with the pages wholly inside `range` (a sub-span of
+  /// bytes()), so a pass over a multi-GB mapping does not keep it all resident. They stay in the
+  /// page cache; reading them again just maps them back. No-op for owned buffers.
+  void release(Bytes range) const;
   [[nodiscard]] std::uint64_t size() const { return size_; }
 
  private:

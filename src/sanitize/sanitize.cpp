@@ -403,6 +403,11 @@ SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scan
   Extraction ex;
   Reader reader(scanner, options.salvage, holder, ex);
   if (auto ok = reader.read(data, "", 0); !ok) return fail(ok.error());
+  for (auto& t : ex.tensors) {
+    if (!t.storage.empty() && t.storage.data() >= data.data() && t.storage.data() + t.storage.size() <= data.data() + data.size()) {
+      t.mapping = &*file;
+    }
+  }
 
   // ---- names: bare object, prefix, selection ----
   auto rename = [&](std::string name) -> std::optional<std::string> {

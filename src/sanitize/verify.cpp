@@ -168,6 +168,7 @@ core::Status verify_safetensors(const writer::OutputModel& model, const std::str
     if (e.value("shape", nlohmann::json::array()) != nlohmann::json(t->shape)) return mismatch(path, "shape differs for " + t->name);
     const auto begin = e["data_offsets"][0].get<std::uint64_t>(), end = e["data_offsets"][1].get<std::uint64_t>();
     BRINE_TRY(compare(*t, buffer.subspan(begin, end - begin), path));
+    file->release(buffer.subspan(begin, end - begin));
   }
   return {};
 }
@@ -224,10 +225,14 @@ core::Status verify_onnx(const writer::OutputModel& model, const std::string& pa
       const std::uint64_t off = number("offset"), len = number("length");
       if (off > all.size() || len > all.size() - off) return mismatch(path, "external data out of range for " + t->name);
       bytes = all.subspan(off, len);
+      BRINE_TRY(compare(*t, bytes, path));
+      side_files.at(loc).release(bytes);
+      continue;
     } else if (t->numel() > 0 && !o.has_raw) {
       return mismatch(path, "no raw_data for " + t->name);
     }
     BRINE_TRY(compare(*t, bytes, path));
+    file->release(bytes);
   }
   return {};
 }

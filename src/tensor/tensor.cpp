@@ -134,7 +134,9 @@ core::Status write_contiguous_le(const Tensor& t, ByteSink& sink) {
   if (t.is_plain_contiguous()) {
     core::Bytes all = t.storage.subspan(base, numel * es);
     for (std::uint64_t at = 0; at < all.size(); at += kCopyChunk) {
-      BRINE_TRY(sink.write(all.subspan(at, std::min<std::uint64_t>(kCopyChunk, all.size() - at))));
+      const core::Bytes piece = all.subspan(at, std::min<std::uint64_t>(kCopyChunk, all.size() - at));
+      BRINE_TRY(sink.write(piece));
+      if (t.mapping != nullptr) t.mapping->release(piece);
     }
     return {};
   }

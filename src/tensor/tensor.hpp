@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/byte_reader.hpp"
+#include "core/mapped_file.hpp"
 #include "core/result.hpp"
 #include "tensor/dtype.hpp"
 
@@ -27,6 +28,9 @@ struct Tensor {
   std::string storage_key;            ///< identifies the storage for tie detection ("archive/data/0")
   std::string source;                 ///< container member holding the storage, for messages
   std::uint64_t offset = 0;           ///< offset of the rebuild call in its pickle, for messages
+  /// The mapping `storage` lies in, if any: pages already copied are released as writing goes,
+  /// so resident memory stays flat however large the model is.
+  const core::MappedFile* mapping = nullptr;
 
   [[nodiscard]] std::uint64_t numel() const;
   /// Bytes of the contiguous little-endian output.

@@ -26,6 +26,9 @@ constexpr std::size_t kMaxLeafJson = 64 << 10;
 constexpr std::size_t kMaxMetadataBytes = 16 << 20;
 /// Values visited per pickle: shared sub-objects are visited once, so this bounds the walk.
 constexpr std::uint64_t kMaxVisits = 50'000'000;
+/// Names deeper than this are not real checkpoints; the bound also keeps the recursive walk far
+/// from the thread's stack limit whatever nesting the VM allowed.
+constexpr unsigned kMaxWalkDepth = 512;
 
 std::string join(const std::string& path, std::string_view part) {
   if (path.empty()) return std::string(part);
@@ -250,7 +253,7 @@ class Walker {
   }
 
   void visit(ValueRef r, const std::string& path, unsigned depth) {
-    if (++visits_ > kMaxVisits || depth > limits_.max_nesting) {
+    if (++visits_ > kMaxVisits || depth > kMaxWalkDepth || depth > limits_.max_nesting) {
       if (!walk_limited_) drop(path, "the object graph is too large or too deep to walk", v_.node(r).offset);
       walk_limited_ = true;
       return;
@@ -330,6 +333,8 @@ class Walker {
     if (budget == 0 || depth > 64) return std::nullopt;
     --budget;
     const auto& n = v_.node(r);
+    // Large strings and bytes never become metadata: don't copy them to find that out.
+    if (n.text.size() > kMaxLeafJson) return std::nullopt;
     switch (n.kind) {
       case Kind::kNone: return Json(nullptr);
       case Kind::kBool: return Json(n.i != 0);
@@ -415,6 +420,7 @@ class Walker {
       case Rebuild::kCodecsEncode:
       case Rebuild::kBytes:
       case Rebuild::kBytearray:
+        if (!args.empty() && v_.node(args[0]).text.size() > kMaxLeafJson) return std::nullopt;
         if (auto b = bytes_of(r)) return Json{{"bytes", hex(*b)}};
         return std::nullopt;
       case Rebuild::kNpScalar: return np_scalar_json(r);
@@ -547,6 +553,10 @@ class Walker {
         // A state_dict's BUILD state (`_metadata`: module versions) is an attribute, not an item.
         return;
       }
+      case Rebuild::kCodecsEncode:
+      case Rebuild::kBytes:
+      case Rebuild::kBytearray:
+        return drop(path, "a bytes value too large for metadata (or not latin-1 text)", c.offset);
       case Rebuild::kJitRestoreTypeTag:
         if (args.empty()) return;
         visit(args[0], path, depth + 1);

@@ -2,9 +2,9 @@
 // graph output, so that a runtime loads it and returns every tensor from run({}).
 //
 // The tensor bytes are never assembled into one message: protobuf would need the whole model
-// (up to 2 GiB, or more with external data) in memory, twice. Instead the small messages are
-// serialized with the generated classes and the big, length-delimited parts (TensorProto.raw_data
-// and the initializer/graph fields that enclose it) are written as wire format by hand. Every
+// (up to 2 GiB, or more with external data) in memory, twice. Everything is written as wire format
+// by brine (writer/protobuf_wire.hpp explains why not libprotobuf), the big length-delimited
+// parts (TensorProto.raw_data and the initializer/graph fields that enclose it) streamed. Every
 // length is known up front (Tensor::nbytes()), so the output is written in one forward pass.
 //
 // A protobuf parser accepts fields in any order and concatenated message fragments, so the
@@ -24,13 +24,7 @@
 #include "writer/atomic_file.hpp"
 #include "writer/output.hpp"
 
-// libonnx-dev ships only the ONNX-ML flavour of the generated header (onnx-ml.pb.h); onnx_pb.h
-// picks it when ONNX_ML is defined. The cmake target defines it; keep the file compilable
-// without it too.
-#ifndef ONNX_ML
-#define ONNX_ML 1
-#endif
-#include <onnx/onnx_pb.h>
+#include "writer/protobuf_wire.hpp"
 
 namespace brine::writer {
 
@@ -45,34 +39,23 @@ constexpr std::string_view kProducerName = "brine";
 /// page-aligned (onnx's own save_model uses 4096 too).
 constexpr std::uint64_t kExternalAlignment = 4096;
 
-// ---------------------------------------------------------------------------------------------
-// Protobuf wire format: just what is needed to frame length-delimited fields by hand.
+using wire::field_prefix;
+using wire::field_size;
 
-constexpr std::uint32_t kWireLengthDelimited = 2;
-
-std::size_t varint_size(std::uint64_t v) {
-  std::size_t n = 1;
-  for (; v >= 0x80; v >>= 7) ++n;
-  return n;
-}
-
-void append_varint(std::string& out, std::uint64_t v) {
-  for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-  out.push_back(static_cast<char>(v));
-}
-
-std::uint64_t tag(int field) { return (static_cast<std::uint64_t>(field) << 3) | kWireLengthDelimited; }
-
-/// Tag and length prefix of a length-delimited field whose payload is `len` bytes.
-std::string field_prefix(int field, std::uint64_t len) {
-  std::string out;
-  append_varint(out, tag(field));
-  append_varint(out, len);
-  return out;
-}
-
-/// Bytes a length-delimited field occupies in total, prefix included.
-std::uint64_t field_size(int field, std::uint64_t len) { return varint_size(tag(field)) + varint_size(len) + len; }
+// Field numbers, from onnx.proto (they never change: protobuf compatibility).
+namespace field {
+constexpr std::uint32_t kModelIrVersion = 1, kModelProducerName = 2, kModelProducerVersion = 3, kModelGraph = 7,
+                        kModelOpsetImport = 8, kModelMetadataProps = 14;
+constexpr std::uint32_t kOpsetDomain = 1, kOpsetVersion = 2;
+constexpr std::uint32_t kEntryKey = 1, kEntryValue = 2;
+constexpr std::uint32_t kGraphName = 2, kGraphInitializer = 5, kGraphOutput = 12;
+constexpr std::uint32_t kValueInfoName = 1, kValueInfoType = 2;
+constexpr std::uint32_t kTypeTensorType = 1, kTensorTypeElemType = 1, kTensorTypeShape = 2;
+constexpr std::uint32_t kShapeDim = 1, kDimValue = 1;
+constexpr std::uint32_t kTensorDims = 1, kTensorDataType = 2, kTensorName = 8, kTensorRawData = 9, kTensorExternalData = 13,
+                        kTensorDataLocation = 14;
+constexpr std::int64_t kDataLocationExternal = 1;
+}  // namespace field
 
 // ---------------------------------------------------------------------------------------------
 // Versions.
@@ -143,57 +126,56 @@ core::Result<int> check_model(const OutputModel& model) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The small messages, serialized by the protobuf library.
+// The small messages.
 
-core::Result<std::string> serialize(const google::protobuf::MessageLite& message, std::string_view what) {
-  std::string out;
-  // Fails only for a message over 2 GiB: a name or metadata value that large.
-  if (!message.SerializeToString(&out)) {
-    return core::fail(ErrorCode::kLimitExceeded, 0, "cannot serialize the ONNX " + std::string(what));
-  }
-  return out;
+std::string string_entry(const std::string& key, const std::string& value) {
+  std::string e;
+  wire::bytes_field(e, field::kEntryKey, key);
+  wire::bytes_field(e, field::kEntryValue, value);
+  return e;
 }
 
 /// ModelProto's fields other than the graph.
 core::Result<std::string> model_head(const OutputModel& model, const WriteOptions& options, int ir_version) {
-  onnx::ModelProto m;
-  m.set_ir_version(ir_version);
-  m.set_producer_name(std::string(kProducerName));
-  m.set_producer_version(options.producer_version);
-  auto* opset = m.add_opset_import();
-  opset->set_domain("");
-  opset->set_version(opset_for(ir_version));
-  for (const auto& [key, value] : model.metadata) {
-    auto* entry = m.add_metadata_props();
-    entry->set_key(key);
-    entry->set_value(value);
-  }
-  return serialize(m, "model");
+  std::string m;
+  wire::int_field(m, field::kModelIrVersion, ir_version);
+  wire::bytes_field(m, field::kModelProducerName, kProducerName);
+  if (!options.producer_version.empty()) wire::bytes_field(m, field::kModelProducerVersion, options.producer_version);
+  std::string opset;
+  wire::bytes_field(opset, field::kOpsetDomain, "");
+  wire::int_field(opset, field::kOpsetVersion, opset_for(ir_version));
+  wire::bytes_field(m, field::kModelOpsetImport, opset);
+  for (const auto& [key, value] : model.metadata) wire::bytes_field(m, field::kModelMetadataProps, string_entry(key, value));
+  return m;
 }
 
-/// One graph output: the tensor's name, element type and full static shape. A scalar gets an
-/// empty shape (rank 0), not a missing one (unknown rank).
-core::Result<std::string> graph_output(const Tensor& t) {
-  onnx::GraphProto g;
-  auto* out = g.add_output();
-  out->set_name(t.name);
-  auto* type = out->mutable_type()->mutable_tensor_type();
-  type->set_elem_type(tensor::info(t.dtype).onnx);
-  auto* shape = type->mutable_shape();
-  for (const auto d : t.shape) shape->add_dim()->set_dim_value(d);
-  // Serialized as part of a GraphProto, so the bytes are the complete output(12) field.
-  return serialize(g, "graph output");
+/// One graph output (the complete output(12) field): the tensor's name, element type and full
+/// static shape. A scalar gets an empty shape (rank 0), not a missing one (unknown rank).
+std::string graph_output(const Tensor& t) {
+  std::string shape;
+  for (const auto d : t.shape) {
+    std::string dim;
+    wire::int_field(dim, field::kDimValue, d);
+    wire::bytes_field(shape, field::kShapeDim, dim);
+  }
+  std::string tensor_type;
+  wire::int_field(tensor_type, field::kTensorTypeElemType, tensor::info(t.dtype).onnx);
+  wire::bytes_field(tensor_type, field::kTensorTypeShape, shape);
+  std::string type;
+  wire::bytes_field(type, field::kTypeTensorType, tensor_type);
+  std::string value_info;
+  wire::bytes_field(value_info, field::kValueInfoName, t.name);
+  wire::bytes_field(value_info, field::kValueInfoType, type);
+  std::string out;
+  wire::bytes_field(out, field::kGraphOutput, value_info);
+  return out;
 }
 
 /// GraphProto's fields other than the initializers: name and outputs.
 core::Result<std::string> graph_head(const OutputModel& model) {
-  onnx::GraphProto g;
-  g.set_name(std::string(kGraphName));
-  BRINE_TRY_ASSIGN(std::string head, serialize(g, "graph"));
-  for (const Tensor* t : model.tensors) {
-    BRINE_TRY_ASSIGN(const std::string out, graph_output(*t));
-    head += out;
-  }
+  std::string head;
+  wire::bytes_field(head, field::kGraphName, kGraphName);
+  for (const Tensor* t : model.tensors) head += graph_output(*t);
   return head;
 }
 
@@ -203,24 +185,20 @@ struct ExternalRef {
   std::uint64_t offset = 0;
 };
 
-/// TensorProto without raw_data: name, dims, data_type, and the external reference if any.
+/// TensorProto without raw_data: dims, data_type, name, and the external reference if any.
 core::Result<std::string> tensor_header(const Tensor& t, const ExternalRef* external) {
-  onnx::TensorProto p;
-  p.set_name(t.name);
-  for (const auto d : t.shape) p.add_dims(d);
-  p.set_data_type(tensor::info(t.dtype).onnx);
+  std::string p;
+  // onnx.proto is proto2: repeated scalars are unpacked, one tag per dim.
+  for (const auto d : t.shape) wire::int_field(p, field::kTensorDims, d);
+  wire::int_field(p, field::kTensorDataType, tensor::info(t.dtype).onnx);
+  wire::bytes_field(p, field::kTensorName, t.name);
   if (external != nullptr) {
-    p.set_data_location(onnx::TensorProto::EXTERNAL);
-    auto add = [&p](const std::string& key, const std::string& value) {
-      auto* entry = p.add_external_data();
-      entry->set_key(key);
-      entry->set_value(value);
-    };
-    add("location", external->location);
-    add("offset", std::to_string(external->offset));
-    add("length", std::to_string(t.nbytes()));
+    wire::bytes_field(p, field::kTensorExternalData, string_entry("location", external->location));
+    wire::bytes_field(p, field::kTensorExternalData, string_entry("offset", std::to_string(external->offset)));
+    wire::bytes_field(p, field::kTensorExternalData, string_entry("length", std::to_string(t.nbytes())));
+    wire::int_field(p, field::kTensorDataLocation, field::kDataLocationExternal);
   }
-  return serialize(p, "tensor '" + t.name + "'");
+  return p;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -234,7 +212,7 @@ struct TensorPlan {
 
   /// TensorProto payload length (the initializer field's length).
   [[nodiscard]] std::uint64_t proto_size() const {
-    return header.size() + (inline_data ? field_size(onnx::TensorProto::kRawDataFieldNumber, tensor->nbytes()) : 0);
+    return header.size() + (inline_data ? field_size(field::kTensorRawData, tensor->nbytes()) : 0);
   }
 };
 
@@ -247,11 +225,11 @@ struct Plan {
 
   [[nodiscard]] std::uint64_t graph_size() const {
     std::uint64_t n = graph_head.size();
-    for (const auto& t : tensors) n += field_size(onnx::GraphProto::kInitializerFieldNumber, t.proto_size());
+    for (const auto& t : tensors) n += field_size(field::kGraphInitializer, t.proto_size());
     return n;
   }
   [[nodiscard]] std::uint64_t model_size() const {
-    return model_head.size() + field_size(onnx::ModelProto::kGraphFieldNumber, graph_size());
+    return model_head.size() + field_size(field::kModelGraph, graph_size());
   }
 };
 
@@ -349,13 +327,13 @@ core::Status write_side_file(AtomicFile& side, const Plan& plan) {
 
 core::Status write_model_file(AtomicFile& file, const Plan& plan) {
   BRINE_TRY(file.write(plan.model_head));
-  BRINE_TRY(file.write(field_prefix(onnx::ModelProto::kGraphFieldNumber, plan.graph_size())));
+  BRINE_TRY(file.write(field_prefix(field::kModelGraph, plan.graph_size())));
   BRINE_TRY(file.write(plan.graph_head));
   for (const auto& tp : plan.tensors) {
-    BRINE_TRY(file.write(field_prefix(onnx::GraphProto::kInitializerFieldNumber, tp.proto_size())));
+    BRINE_TRY(file.write(field_prefix(field::kGraphInitializer, tp.proto_size())));
     BRINE_TRY(file.write(tp.header));
     if (!tp.inline_data) continue;
-    BRINE_TRY(file.write(field_prefix(onnx::TensorProto::kRawDataFieldNumber, tp.tensor->nbytes())));
+    BRINE_TRY(file.write(field_prefix(field::kTensorRawData, tp.tensor->nbytes())));
     BRINE_TRY(write_tensor_bytes(file, *tp.tensor));
   }
   if (file.written() != plan.model_size()) return core::fail(ErrorCode::kIo, 0, "ONNX model size mismatch");

@@ -366,6 +366,15 @@ std::string view_key(const tensor::Tensor& t) {
 
 }  // namespace
 
+ExtractedFile extract_bytes(core::Bytes data, const scan::Scanner& scanner, bool salvage) {
+  ExtractedFile out;
+  auto holder = std::make_shared<Holder>();
+  Reader reader(scanner, salvage, *holder, out.extraction);
+  if (auto ok = reader.read(data, "", 0); !ok) out.error = ok.error();
+  out.keep_alive = std::move(holder);
+  return out;
+}
+
 SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scanner, const SanitizeOptions& options) {
   SanitizeReport report;
   report.input = input;
@@ -399,10 +408,9 @@ SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scan
     }
   }
 
-  Holder holder;
-  Extraction ex;
-  Reader reader(scanner, options.salvage, holder, ex);
-  if (auto ok = reader.read(data, "", 0); !ok) return fail(ok.error());
+  ExtractedFile extracted = extract_bytes(data, scanner, options.salvage);
+  if (extracted.error) return fail(*extracted.error);
+  Extraction& ex = extracted.extraction;
   for (auto& t : ex.tensors) {
     if (!t.storage.empty() && t.storage.data() >= data.data() && t.storage.data() + t.storage.size() <= data.data() + data.size()) {
       t.mapping = &*file;

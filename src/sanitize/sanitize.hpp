@@ -7,6 +7,7 @@
 // forced. Verification re-reads the output and compares every tensor with the source.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -56,5 +57,14 @@ struct SanitizeReport {
 };
 
 SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scanner, const SanitizeOptions& options);
+
+/// The containers-and-extraction half of sanitize, over bytes already in memory: no scan, no
+/// policy, no output. The tensors' byte views point into `data` or into buffers `keep_alive` owns.
+struct ExtractedFile {
+  Extraction extraction;
+  std::optional<core::Error> error;      ///< the input could not be read (nothing, or part, extracted)
+  std::shared_ptr<const void> keep_alive;
+};
+ExtractedFile extract_bytes(core::Bytes data, const scan::Scanner& scanner, bool salvage);
 
 }  // namespace brine::sanitize

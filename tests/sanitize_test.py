@@ -893,6 +893,23 @@ def make_checkpoints(work):
         joblib.dump(arrays, path, **kw)
         S[name] = Source(path, lambda p=path: joblib.load(p))
 
+    # torch tensors pickled without torch.save: each storage is a whole legacy torch file nested in
+    # the pickle (torch.storage._load_from_bytes(b'...')); also a storage saved on its own.
+    torch_sd = {"w": torch.arange(6.0).reshape(2, 3), "half": torch.tensor([0.5, -2.0], dtype=torch.float16),
+                "view": torch.arange(12).reshape(3, 4)[:, 1:3], "bf": torch.tensor([1.5, -3.0], dtype=torch.bfloat16),
+                "step": 4}
+    for proto in (2, 4):
+        path = os.path.join(d, f"pickled_torch_p{proto}.pkl")
+        with open(path, "wb") as f:
+            pickle.dump(torch_sd, f, protocol=proto)
+        S[f"pickled_torch_p{proto}.pkl"] = Source(path, lambda p=path: pickle.load(open(p, "rb")))
+    path = os.path.join(d, "torch_in.joblib")
+    joblib.dump({"t": torch.linspace(0, 1, 5), "a": np.arange(3)}, path)
+    S["torch_in.joblib"] = Source(path, lambda p=path: joblib.load(p))
+    path = os.path.join(d, "bare_storage.pt")
+    torch.save(torch.arange(4.0).storage(), path)
+    S["bare_storage.pt"] = Source(path, lambda: {"tensor": torch.arange(4.0)})
+
     # torch 1.13 samples (shared/reference/samples) that hold plain tensors
     for name in ("t113_state_dict.pt", "t113_state_dict_legacy.pt", "t113_state_dict_proto4.pt", "t113_views.pt",
                  "t113_views_legacy.pt", "t113_tied.pt", "t113_dtypes.pt", "t113_edge_shapes.pt", "t113_parameter.pt",
@@ -942,6 +959,10 @@ def conversion_cases(work, S):
         ("arrays_p5.pkl", {}, {"verify": True, "text": True}),
         ("arrays.joblib", {}, {"verify": True}),
         ("arrays_z3.joblib", {}, {}),
+        ("pickled_torch_p2.pkl", {}, {"verify": True}),
+        ("pickled_torch_p4.pkl", {}, {}),
+        ("torch_in.joblib", {}, {"verify": True}),
+        ("bare_storage.pt", {}, {}),
         ("t113_state_dict.pt", {}, {}),
         ("t113_state_dict_legacy.pt", {}, {}),
         ("t113_state_dict_proto4.pt", {}, {}),

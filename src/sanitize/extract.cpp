@@ -291,7 +291,7 @@ class Walker {
         visit_call(r, path, depth);
         return;
       case Kind::kPersistent:
-        drop(path, "a bare storage object (no tensor view over it)", n.offset);
+        bare_storage(r, path);
         return;
       case Kind::kGlobal:
         drop(path, fmt::format("a reference to {} that the rules do not approve", global_text(r)), n.offset);
@@ -687,48 +687,86 @@ class Walker {
     return p;
   }
 
-  void torch_tensor(ValueRef call, Rebuild kind, std::span<const ValueRef> args, const std::string& path) {
-    const std::uint64_t offset = v_.call_rec(call).offset;
-    const std::size_t need = kind == Rebuild::kTensor ? 4 : (kind == Rebuild::kTensorV3 ? 7 : (kind == Rebuild::kQTensor ? 5 : 4));
-    if (args.size() < need) return drop(path, fmt::format("a tensor rebuild with {} arguments", args.size()), offset);
-    std::string why;
-    auto pid = parse_pid(args[0], why);
-    if (!pid) return drop(path, "tensor not converted: " + why, offset);
-    if (!in_.storages) return drop(path, "tensor not converted: this container has no storage records", offset);
+  /// Where a storage argument's bytes are: a persistent id resolved in the container, or a
+  /// whole torch file nested in the pickle (`_load_from_bytes`).
+  struct ResolvedStorage {
+    core::Bytes bytes;
+    std::string member;
+    std::string key;                 ///< identifies the storage for tie detection
+    bool big_endian = false;
+    bool untyped = false;            ///< UntypedStorage: the size is in bytes, the dtype comes from the call
+    std::optional<DType> class_dtype;
+    std::string class_name;
+  };
 
-    tensor::Tensor t;
-    t.name = path;
-    t.offset = offset;
-    const std::string_view cls = pid->storage_class;
-    const bool untyped = cls == "torch.storage.UntypedStorage" || cls == "torch.storage._UntypedStorage" ||
-                         cls == "torch.UntypedStorage";
-    std::optional<DType> dtype;
-    if (kind == Rebuild::kTensorV3) {
-      const auto& dn = v_.node(args[6]);
-      if (dn.kind == Kind::kGlobal && v_.global_rec(args[6]).resolved && v_.global_rec(args[6]).module == "torch") {
-        dtype = tensor::from_torch_dtype_name(v_.global_rec(args[6]).name);
+  std::optional<ResolvedStorage> resolve_storage(ValueRef arg, std::string& why) {
+    ResolvedStorage rs;
+    if (v_.node(arg).kind == Kind::kCall) {
+      const auto& c = v_.call_rec(arg);
+      const auto callee = callee_of(c.callable, rules::Use::kCall);
+      const auto args = args_of(arg);
+      if (!callee.approved || callee.name != "torch.storage._load_from_bytes" || args.size() != 1) {
+        why = "its storage is neither a persistent id nor an approved torch.storage._load_from_bytes";
+        return std::nullopt;
       }
-      if (!dtype) return drop(path, "tensor not converted: _rebuild_tensor_v3 names a dtype brine does not know", offset);
-    } else if (!untyped) {
-      const auto dot = cls.rfind('.');
-      dtype = tensor::from_storage_class(cls.substr(dot == std::string_view::npos ? 0 : dot + 1));
+      if (!in_.nested_storage) {
+        why = "a nested storage file here is not read";
+        return std::nullopt;
+      }
+      auto file = bytes_of(args[0]);
+      if (!file) {
+        why = "_load_from_bytes of something that is not bytes";
+        return std::nullopt;
+      }
+      auto nested = in_.nested_storage(*file, in_.member.empty() ? fmt::format("_load_from_bytes@{}", c.offset)
+                                                                         : fmt::format("{}!_load_from_bytes@{}", in_.member, c.offset));
+      if (!nested) {
+        why = "its nested storage file cannot be read: " + nested.error().describe();
+        return std::nullopt;
+      }
+      rs.bytes = nested->data.bytes;
+      rs.member = nested->data.member;
+      rs.key = nested->data.member;
+      rs.big_endian = nested->data.big_endian;
+      rs.class_dtype = nested->dtype;
+      rs.class_name = std::string(tensor::info(nested->dtype).torch_name) + " storage";
+      return rs;
     }
-    if (!dtype) return drop(path, fmt::format("tensor not converted: storage class {} has no dtype brine writes", cls), offset);
-    t.dtype = *dtype;
-    const std::uint64_t es = tensor::info(t.dtype).size;
-
+    auto pid = parse_pid(arg, why);
+    if (!pid) return std::nullopt;
+    if (!in_.storages) {
+      why = "this container has no storage records";
+      return std::nullopt;
+    }
+    const std::string_view cls = pid->storage_class;
+    rs.class_name = pid->storage_class;
+    rs.untyped = cls == "torch.storage.UntypedStorage" || cls == "torch.storage._UntypedStorage" || cls == "torch.UntypedStorage";
+    if (!rs.untyped) {
+      const auto dot = cls.rfind('.');
+      rs.class_dtype = tensor::from_storage_class(cls.substr(dot == std::string_view::npos ? 0 : dot + 1));
+      if (!rs.class_dtype) {
+        why = fmt::format("storage class {} has no dtype brine writes", cls);
+        return std::nullopt;
+      }
+    }
+    const std::uint64_t es = rs.untyped ? 1 : tensor::info(*rs.class_dtype).size;
     auto storage = in_.storages(pid->key);
-    if (!storage) return drop(path, "tensor not converted: " + storage.error().detail, offset);
+    if (!storage) {
+      why = storage.error().detail;
+      return std::nullopt;
+    }
     core::Bytes bytes = storage->bytes;
     // The persistent id says how large the storage is (elements of its class; bytes when untyped):
     // the loader reads exactly that much.
     if (pid->numel) {
-      if (*pid->numel < 0) return drop(path, "tensor not converted: negative storage size", offset);
-      std::uint64_t want = static_cast<std::uint64_t>(*pid->numel);
-      if (!untyped && __builtin_mul_overflow(want, es, &want)) return drop(path, "tensor not converted: storage size overflows", offset);
+      std::uint64_t want = 0;
+      if (*pid->numel < 0 || __builtin_mul_overflow(static_cast<std::uint64_t>(*pid->numel), es, &want)) {
+        why = "its storage size is negative or overflows";
+        return std::nullopt;
+      }
       if (want > bytes.size()) {
-        return drop(path, fmt::format("tensor not converted: storage record {} holds {} bytes, its persistent id claims {}",
-                                      storage->member, bytes.size(), want), offset);
+        why = fmt::format("storage record {} holds {} bytes, its persistent id claims {}", storage->member, bytes.size(), want);
+        return std::nullopt;
       }
       bytes = bytes.first(want);
     }
@@ -737,14 +775,65 @@ class Walker {
       std::uint64_t b = 0, n = 0;
       if (voff < 0 || vcount < 0 || __builtin_mul_overflow(static_cast<std::uint64_t>(voff), es, &b) ||
           __builtin_mul_overflow(static_cast<std::uint64_t>(vcount), es, &n) || b > bytes.size() || n > bytes.size() - b) {
-        return drop(path, "tensor not converted: its legacy storage view lies outside the storage", offset);
+        why = "its legacy storage view lies outside the storage";
+        return std::nullopt;
       }
       bytes = bytes.subspan(b, n);
     }
-    t.storage = bytes;
-    t.big_endian = storage->big_endian;
-    t.source = storage->member;
-    t.storage_key = storage->member + (pid->view ? fmt::format("@{}", pid->view->first) : "");
+    rs.bytes = bytes;
+    rs.member = storage->member;
+    rs.big_endian = storage->big_endian;
+    rs.key = storage->member + (pid->view ? fmt::format("@{}", pid->view->first) : "");
+    return rs;
+  }
+
+  /// A storage saved on its own (`torch.save(storage)`, or the root of a nested storage file):
+  /// written as a 1-D tensor of its class's dtype (uint8 for untyped storages).
+  void bare_storage(ValueRef r, const std::string& path) {
+    std::string why;
+    auto rs = resolve_storage(r, why);
+    if (!rs) return drop(path, "storage not converted: " + why, v_.node(r).offset);
+    tensor::Tensor t;
+    t.name = path;
+    t.offset = v_.node(r).offset;
+    t.dtype = rs->class_dtype.value_or(DType::kU8);
+    const std::uint64_t es = tensor::info(t.dtype).size;
+    t.shape = {static_cast<std::int64_t>(rs->bytes.size() / es)};
+    t.strides = {1};
+    t.storage = rs->bytes;
+    t.big_endian = rs->big_endian;
+    t.source = rs->member;
+    t.storage_key = rs->key;
+    out_.tensors.push_back(std::move(t));
+  }
+
+  void torch_tensor(ValueRef call, Rebuild kind, std::span<const ValueRef> args, const std::string& path) {
+    const std::uint64_t offset = v_.call_rec(call).offset;
+    const std::size_t need = kind == Rebuild::kTensor ? 4 : (kind == Rebuild::kTensorV3 ? 7 : (kind == Rebuild::kQTensor ? 5 : 4));
+    if (args.size() < need) return drop(path, fmt::format("a tensor rebuild with {} arguments", args.size()), offset);
+    std::string why;
+    auto rs = resolve_storage(args[0], why);
+    if (!rs) return drop(path, "tensor not converted: " + why, offset);
+
+    tensor::Tensor t;
+    t.name = path;
+    t.offset = offset;
+    std::optional<DType> dtype;
+    if (kind == Rebuild::kTensorV3) {
+      const auto& dn = v_.node(args[6]);
+      if (dn.kind == Kind::kGlobal && v_.global_rec(args[6]).resolved && v_.global_rec(args[6]).module == "torch") {
+        dtype = tensor::from_torch_dtype_name(v_.global_rec(args[6]).name);
+      }
+      if (!dtype) return drop(path, "tensor not converted: _rebuild_tensor_v3 names a dtype brine does not know", offset);
+    } else {
+      dtype = rs->class_dtype;
+    }
+    if (!dtype) return drop(path, fmt::format("tensor not converted: storage class {} has no dtype brine writes", rs->class_name), offset);
+    t.dtype = *dtype;
+    t.storage = rs->bytes;
+    t.big_endian = rs->big_endian;
+    t.source = rs->member;
+    t.storage_key = rs->key;
     auto soff = as_int(args[1]);
     auto size = int_tuple(args[2]);
     auto stride = int_tuple(args[3]);
@@ -845,7 +934,7 @@ class Walker {
     t.shape = std::move(shape);
     t.storage = data;
     t.offset = offset;
-    t.source = in_.member;
+    t.source = in_.member.empty() ? fmt::format("@{}", offset) : in_.member;
     t.storage_key = std::move(key);
     for (auto dim : t.shape) {
       if (dim < 0) return drop(path, "array not converted: negative dimension", offset);

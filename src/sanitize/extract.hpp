@@ -31,6 +31,15 @@ struct StorageData {
 /// Looks a persistent-id storage key up in the container ("0" → archive/data/0).
 using StorageLookup = std::function<core::Result<StorageData>(std::string_view key)>;
 
+/// A storage serialized as a whole torch file inside the pickle: `pickle.dumps(tensor)` writes
+/// `torch.storage._load_from_bytes(b'<torch.save of the storage>')`.
+struct NestedStorage {
+  StorageData data;
+  tensor::DType dtype = tensor::DType::kU8;  ///< of the storage's class (uint8 for untyped storages)
+};
+/// Reads such a file (`where` names it for messages).
+using NestedStorageReader = std::function<core::Result<NestedStorage>(core::Bytes file, const std::string& where)>;
+
 struct Leaf {
   std::string name;
   std::string json;
@@ -57,6 +66,7 @@ struct PickleInput {
   std::string member;               ///< the pickle's container member, for messages
   StorageLookup storages;           ///< torch persistent ids; empty when the container has none
   std::map<pickle::ValueRef, core::Bytes> raw_arrays;  ///< joblib: wrapper object → its raw data
+  NestedStorageReader nested_storage;  ///< empty: nested storage files are not read
   std::string root_name;            ///< name prefix for this pickle's root ("" = none)
   /// Salvage: walk into the state of instances of classes the rules do not approve (a whole
   /// pickled nn.Module) to reach the approved tensors inside. Their objects are still dropped,

@@ -44,9 +44,10 @@ struct Holder {
 /// Reads one input's containers and extracts its tensors.
 class Reader {
  public:
-  Reader(const scan::Scanner& scanner, bool salvage, Holder& holder, Extraction& out)
-      : salvage_(salvage), rules_(scanner.rules()), limits_(scanner.options().limits), holder_(holder), out_(out),
-        deadline_(std::chrono::steady_clock::now() + limits_.max_file_time) {}
+  Reader(const rules::RuleSet& rules, const core::Limits& limits, bool salvage, Holder& holder, Extraction& out,
+         unsigned nested_depth = 0)
+      : salvage_(salvage), rules_(rules), limits_(limits), holder_(holder), out_(out),
+        deadline_(std::chrono::steady_clock::now() + limits_.max_file_time), nested_depth_(nested_depth) {}
 
   core::Status read(core::Bytes data, const std::string& where, unsigned depth) {
     if (depth > limits_.max_container_depth) {
@@ -83,6 +84,25 @@ class Reader {
   }
 
  private:
+  /// Every pickle's inputs start like this: salvage mode, and a reader for nested storage files.
+  PickleInput input() {
+    PickleInput in;
+    in.salvage = salvage_;
+    in.nested_storage = [this](core::Bytes file, const std::string& where) -> core::Result<NestedStorage> {
+      if (nested_depth_ + 1 > limits_.max_nested_depth) {
+        return core::fail(make_error(ErrorCode::kLimitExceeded, where, 0, "max-nested-depth"));
+      }
+      Extraction inner;
+      BRINE_TRY(Reader(rules_, limits_, salvage_, holder_, inner, nested_depth_ + 1).read(file, where, 0));
+      if (inner.tensors.size() != 1 || !inner.tensors[0].name.empty()) {
+        return core::fail(make_error(ErrorCode::kTypeError, where, 0, "the nested file does not hold exactly one storage"));
+      }
+      const auto& t = inner.tensors[0];
+      return NestedStorage{StorageData{t.storage, t.source, t.big_endian}, t.dtype};
+    };
+    return in;
+  }
+
   /// The same caps the scan applies: per member, per file, and by compression ratio (past a
   /// 64 MiB floor), so a bomb fails here exactly as it fails the scan.
   std::uint64_t member_cap(std::uint64_t compressed) const {
@@ -107,8 +127,7 @@ class Reader {
   }
 
   core::Status read_pickle(core::Bytes data, const std::string& where) {
-    PickleInput in;
-    in.salvage = salvage_;
+    PickleInput in = input();
     const pickle::BuildHook hook = joblib_array_hook(data, limits_, in.raw_arrays);
     const auto& r = run(data, 0, where, &hook);
     BRINE_TRY(check_run(r, where));
@@ -170,8 +189,7 @@ class Reader {
       storages->emplace(std::string(*key), StorageData{data.subspan(reader.pos(), bytes), fmt::format("{}@{}", where, reader.pos()), false});
       reader.seek(reader.pos() + bytes);
     }
-    PickleInput in;
-    in.salvage = salvage_;
+    PickleInput in = input();
     in.run = main_run;
     in.member = where;
     in.storages = [storages, where](std::string_view key) -> core::Result<StorageData> {
@@ -245,8 +263,7 @@ class Reader {
         BRINE_TRY_ASSIGN(auto bytes, member_bytes(data, *pkl, where));
         const auto& r = run(bytes, 0, member);
         BRINE_TRY(check_run(r, member));
-        PickleInput in;
-        in.salvage = salvage_;
+        PickleInput in = input();
         in.run = &r;
         in.member = member;
         in.root_name = root;
@@ -352,6 +369,7 @@ class Reader {
   Holder& holder_;
   Extraction& out_;
   std::chrono::steady_clock::time_point deadline_;
+  unsigned nested_depth_;
 };
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -369,7 +387,7 @@ std::string view_key(const tensor::Tensor& t) {
 ExtractedFile extract_bytes(core::Bytes data, const scan::Scanner& scanner, bool salvage) {
   ExtractedFile out;
   auto holder = std::make_shared<Holder>();
-  Reader reader(scanner, salvage, *holder, out.extraction);
+  Reader reader(scanner.rules(), scanner.options().limits, salvage, *holder, out.extraction);
   if (auto ok = reader.read(data, "", 0); !ok) out.error = ok.error();
   out.keep_alive = std::move(holder);
   return out;

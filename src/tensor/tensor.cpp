@@ -135,6 +135,7 @@ core::Status write_contiguous_le(const Tensor& t, ByteSink& sink) {
     core::Bytes all = t.storage.subspan(base, numel * es);
     for (std::uint64_t at = 0; at < all.size(); at += kCopyChunk) {
       const core::Bytes piece = all.subspan(at, std::min<std::uint64_t>(kCopyChunk, all.size() - at));
+      if (t.mapping != nullptr) t.mapping->prefault(piece);
       BRINE_TRY(sink.write(piece));
       if (t.mapping != nullptr) t.mapping->release(piece);
     }

@@ -48,7 +48,23 @@ if len(sys.argv) < 3:
     sys.exit(2)
 BRINE = os.path.abspath(sys.argv[1])
 ROOT = os.path.abspath(sys.argv[2])
-SAMPLES = os.path.abspath(sys.argv[3] if len(sys.argv) > 3 else os.path.join(ROOT, "..", "shared", "reference", "samples"))
+
+
+def find_samples():
+    """The shared reference samples live beside the repository (../shared); BRINE_SHARED_DIR
+    overrides, and a clone made elsewhere (e.g. /tmp/x) falls back to /work/shared. Missing
+    samples are a failure of the cases that need them, never a skip."""
+    candidates = [sys.argv[3]] if len(sys.argv) > 3 else []
+    if os.environ.get("BRINE_SHARED_DIR"):
+        candidates.append(os.path.join(os.environ["BRINE_SHARED_DIR"], "reference", "samples"))
+    candidates += [os.path.join(ROOT, "..", "shared", "reference", "samples"), "/work/shared/reference/samples"]
+    for c in candidates:
+        if os.path.isdir(c):
+            return os.path.abspath(c)
+    return os.path.abspath(candidates[0])
+
+
+SAMPLES = find_samples()
 ORT_DIR = os.path.join(ROOT, "tests", "onnxruntime")
 
 try:

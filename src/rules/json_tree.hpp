@@ -15,6 +15,8 @@
 
 namespace brine::rules {
 
+struct JsonMember;
+
 struct JsonNode {
   enum class Type : std::uint8_t { kNull, kBool, kInt, kFloat, kString, kArray, kObject };
   Type type = Type::kNull;
@@ -23,11 +25,19 @@ struct JsonNode {
   double number = 0;
   std::string string;
   std::vector<JsonNode> array;
-  std::vector<std::pair<std::string, JsonNode>> object;
+  /// Object members in file order. (A pair<string, JsonNode> member would need JsonNode complete
+  /// here, which clang with libstdc++ enforces; a declared struct does not.)
+  std::vector<JsonMember> object;
   std::uint32_t line = 0;
 
   [[nodiscard]] const JsonNode* find(std::string_view key) const;
   [[nodiscard]] std::string_view type_name() const;
+};
+
+struct JsonMember {
+  JsonMember(std::string key, JsonNode value) : first(std::move(key)), second(std::move(value)) {}
+  std::string first;
+  JsonNode second;
 };
 
 /// Parses `text`; errors are kRules with "<file>:<line>: ..." in detail.

@@ -80,10 +80,7 @@ void FileScan::run(core::Bytes data) {
 
 void FileScan::scan_blob(core::Bytes data, const std::string& where, unsigned depth) {
   if (data.empty() || !enter(where, depth)) return;
-  if (std::chrono::steady_clock::now() > deadline_) {
-    add("limit:max-time", Severity::kHigh, Verdict::kError, where, 0, "the file's time budget is spent");
-    return;
-  }
+  if (out_of_time(where)) return;
   // Strong magics first (zip, npy, PROTO, compression, archives); a first byte that merely is an
   // opcode (protocol 0/1 streams have no PROTO) is the weakest guess and comes last.
   const container::Format format = container::sniff(data);
@@ -114,6 +111,14 @@ void FileScan::check_polyglot(core::Bytes data, const std::string& where, unsign
                   "reads it as a pickle stream, zipfile-based tools (and numpy) read the zip",
                   *eocd));
   scan_zip(data, child(where, "[zip-directory]"), depth + 1);
+}
+
+bool FileScan::out_of_time(const std::string& where) {
+  if (timed_out_) return true;
+  if (std::chrono::steady_clock::now() <= deadline_) return false;
+  timed_out_ = true;  // one finding, however many members are left
+  add("limit:max-time", Severity::kHigh, Verdict::kError, where, 0, "the file's time budget is spent");
+  return true;
 }
 
 bool FileScan::take_pickle_budget(const std::string& where, std::uint64_t offset) {

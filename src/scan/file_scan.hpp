@@ -49,6 +49,9 @@ class FileScan {
   void scan_torch_legacy(core::Bytes data, const std::string& where);
   void scan_npy(core::Bytes data, const std::string& where);
   bool take_pickle_budget(const std::string& where, std::uint64_t offset);
+  /// True once the file's wall-time budget is spent (the first call past it adds the finding).
+  /// Loops over archive members check it, not only the VM.
+  bool out_of_time(const std::string& where);
   /// A raw stream that also carries a zip directory (a pickle/zip polyglot, or a zip with data
   /// in front of it): loaders that look for the directory at the end read a different file.
   void check_polyglot(core::Bytes data, const std::string& where, unsigned depth);
@@ -87,6 +90,7 @@ class FileScan {
   std::chrono::steady_clock::time_point deadline_;
   std::uint64_t nested_depth_;
   std::uint64_t decompressed_total_ = 0;
+  bool timed_out_ = false;
 };
 
 }  // namespace brine::scan

@@ -132,6 +132,7 @@ void FileScan::scan_archive(core::Bytes data, const std::string& where, unsigned
   archive_entry* header = nullptr;
   std::uint64_t count = 0;
   for (;;) {
+    if (out_of_time(where)) return;
     const int rc = archive_read_next_header(a.get(), &header);
     if (rc == ARCHIVE_EOF) break;
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
@@ -198,6 +199,7 @@ void FileScan::scan_archive(core::Bytes data, const std::string& where, unsigned
     return;
   }
   for (const auto& e : entries) {
+    if (out_of_time(where)) return;
     if (where.empty()) report_.members.push_back(MemberInfo{e.name, "other", e.bytes.size(), false});
     const std::uint64_t before = report_.pickles;
     scan_blob(e.bytes, child(where, e.name), depth + 1);

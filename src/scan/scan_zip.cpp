@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "analysis/torchscript.hpp"
 #include "container/sniff.hpp"
@@ -168,6 +169,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     std::set<std::string> seen_exact;
     std::map<std::string, std::size_t> seen_lower;
     for (const auto& e : view.central) {
+      if (out_of_time(where)) return;
       const std::string member = child(where, e.name);
       const std::string lname = lower(e.name);
       if (!seen_exact.insert(e.name).second) {
@@ -229,10 +231,11 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   if (torch_view) central_checks(*torch_view, true);
   if (strict_view) central_checks(*strict_view, false);
   // The streaming reading: local headers no central entry accounts for.
+  // Indexed by data offset: tens of thousands of entries must not cost a pass over all the others each.
+  std::unordered_set<std::uint64_t> known_offsets;
+  for (const auto& [range, c] : candidates) known_offsets.insert(range.data_offset);
   for (const auto& l : z.locals) {
-    bool known = false;
-    for (const auto& [range, c] : candidates) known = known || range.data_offset == l.data_offset;
-    if (known) continue;
+    if (!known_offsets.insert(l.data_offset).second) continue;
     Candidate& c = candidates[Range{l.data_offset, l.walk_length, l.method}];
     c.name = l.name;
     c.size = l.size;
@@ -371,9 +374,11 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     }
   };
   for (const auto& [range, c] : candidates) {
+    if (out_of_time(where)) break;
     if (c.torch_pickle) scan_candidate(range, c);
   }
   for (const auto& [range, c] : candidates) {
+    if (out_of_time(where)) break;
     if (!c.torch_pickle) scan_candidate(range, c);
   }
   if (torchscript_files != 0) {

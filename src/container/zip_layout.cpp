@@ -151,7 +151,12 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
                                     fmt::format("zip: central directory of {} bytes cannot end at {}", z.cd_size, cd_end)});
     }
     z.cd_start = cd_end - z.cd_size;
-    z.prepended = static_cast<std::int64_t>(z.cd_start) - static_cast<std::int64_t>(z.cd_offset);
+    // Both offsets are 64-bit values from the file: the difference may not fit (ZIP64 records
+    // can claim any offset). Clamped so that negating it stays defined too.
+    if (__builtin_sub_overflow(z.cd_start, z.cd_offset, &z.prepended)) {
+      z.prepended = z.cd_start >= z.cd_offset ? INT64_MAX : -INT64_MAX;
+      z.problems.push_back("the central directory offset is absurd (beyond 2^63 bytes away)");
+    }
   } else {
     z.cd_start = z.cd_offset;
     z.prepended = 0;

@@ -117,7 +117,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   }
   if (z.prepended < 0) {
     add("unapproved:zip-structure", Severity::kMedium, Verdict::kUnapproved, where, z.eocd_offset,
-        fmt::format("the central directory lies {} bytes before where the end record says", -z.prepended));
+        fmt::format("the central directory lies {} bytes before where the end record says", 0 - static_cast<std::uint64_t>(z.prepended)));
   }
   for (const auto& [begin, end] : z.gaps) {
     add("unapproved:zip-gap", Severity::kMedium, Verdict::kUnapproved, where, begin,

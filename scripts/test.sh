@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test suite after the same set-up as scripts/run.sh, then the unit, malformed, corpus
+# Runs every test suite after the same set-up as scripts/run.sh, then the unit, corpus
 # and fuzz-replay suites again in an AddressSanitizer + UBSan build, and ends with one line
 # "N passed, N failed" summed over all of them. Skipped tests count as failed.
 #   BRINE_NO_SANITIZER_BUILD=1 scripts/test.sh    skips the sanitizer build (local iterations only)
@@ -18,7 +18,7 @@ if [ "${BRINE_NO_SANITIZER_BUILD:-0}" != 1 ]; then
   ninja -C build-asan >/dev/null || exit 1
   # Any UBSan report fails the test that caused it; leaks are reported by ASan at exit.
   ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite malformed --suite corpus --suite fuzz
+    meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite corpus --suite fuzz
   asan_rc=$?
   logs+=(build-asan/meson-logs/testlog.json)
 fi

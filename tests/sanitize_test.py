@@ -922,6 +922,13 @@ def make_checkpoints(work):
     path = os.path.join(d, "torch_in.joblib")
     joblib.dump({"t": torch.linspace(0, 1, 5), "a": np.arange(3)}, path)
     S["torch_in.joblib"] = Source(path, lambda p=path: joblib.load(p))
+    # joblib arrays whose dtypes have no tensor type (strings, datetimes) beside ones that have:
+    # the convertible ones are written, the others dropped with a reason (not a failed run)
+    path = os.path.join(d, "mixed_dtypes.joblib")
+    joblib.dump({"f": np.arange(4, dtype=np.float32), "s": np.array(["a", "bcd"]),
+                 "dt": np.array(["2020-01-01"], dtype="datetime64[D]"), "i": np.arange(3, dtype=np.int16)}, path)
+    S["mixed_dtypes.joblib"] = Source(path, lambda p=path: {k: v for k, v in joblib.load(p).items() if v.dtype.kind in "fiub"},
+                                      check_metadata=False)
     path = os.path.join(d, "bare_storage.pt")
     torch.save(torch.arange(4.0).storage(), path)
     S["bare_storage.pt"] = Source(path, lambda: {"tensor": torch.arange(4.0)})
@@ -1213,6 +1220,15 @@ def feature_cases(work, S):
         rc, so, se = brine("sanitize", S["payload.pt"].path, "-o", os.path.join(d, "m.safetensors"), "--salvage")
         assert rc == 0, f"exit {rc}: {se.strip()[-300:]}"
         assert "hook" in so and ("os.system" in so or "posix.system" in so), f"text report: {so[:600]!r}"
+
+    @case
+    def joblib_arrays_without_a_tensor_type_are_dropped():
+        for fmt in ("safetensors", "onnx"):
+            got, _, doc = sanitize_case(work, f"mixed_dtypes.joblib -> {fmt}", S["mixed_dtypes.joblib"], fmt)
+            assert sorted(got) == ["f", "i"], sorted(got)
+            dropped = {x.get("name"): x.get("reason", "") for x in doc["dropped"] if isinstance(x, dict)}
+            assert sorted(dropped) == ["dt", "s"], doc["dropped"]
+            assert "<U3" in dropped["s"] and "<M8" in dropped["dt"], dropped
 
     @case
     def rules_pack_approves_a_training_checkpoint():

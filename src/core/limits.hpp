@@ -11,6 +11,7 @@
 // DUP share a value instead of copying it, so they cost one stack slot, never a copy.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
@@ -70,6 +71,18 @@ struct Limits {
 
   /// Wall time for one file. The VM checks the clock every few thousand opcodes.
   std::chrono::milliseconds max_file_time{60'000};
+
+  /// The most one compressed member of `compressed` bytes may inflate to, when `already` bytes
+  /// of the file have been decompressed: the member cap, what is left of the file's total, and
+  /// the ratio limit (which applies past a 64 MiB floor). The scan and sanitize both use it, so
+  /// a bomb stops at the same point in each.
+  [[nodiscard]] std::uint64_t decompression_cap(std::uint64_t compressed, std::uint64_t already) const {
+    constexpr std::uint64_t kRatioFloor = 64ull << 20;
+    const std::uint64_t left = max_total_decompressed > already ? max_total_decompressed - already : 0;
+    std::uint64_t by_ratio = 0;
+    if (__builtin_mul_overflow(compressed, std::max<std::uint64_t>(max_compression_ratio, 1), &by_ratio)) by_ratio = UINT64_MAX;
+    return std::min({max_member_bytes, left, std::max(kRatioFloor, by_ratio)});
+  }
 };
 
 }  // namespace brine::core

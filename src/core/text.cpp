@@ -173,4 +173,14 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  return out;
+}
+
+bool ends_with_ascii_ci(std::string_view s, std::string_view lower_suffix) {
+  return s.size() >= lower_suffix.size() && ascii_lower(s.substr(s.size() - lower_suffix.size())) == lower_suffix;
+}
+
 }  // namespace brine::core

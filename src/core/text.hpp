@@ -37,4 +37,10 @@ std::string py_repr_bytes(std::string_view bytes, std::size_t max_bytes = SIZE_M
 /// Lowercase hex of the bytes.
 std::string hex(std::string_view bytes);
 
+/// ASCII-lowercased copy (bytes >= 0x80 unchanged): zip readers compare names case-insensitively
+/// this way, and file extensions are matched this way.
+std::string ascii_lower(std::string_view s);
+/// True if `s` ends with `lower_suffix` (given in lowercase), ignoring ASCII case.
+bool ends_with_ascii_ci(std::string_view s, std::string_view lower_suffix);
+
 }  // namespace brine::core

@@ -1,5 +1,8 @@
 #include "sanitize/extract.hpp"
 
+#include "analysis/joblib_array.hpp"
+#include "core/text.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
@@ -445,16 +448,7 @@ class Walker {
     return (n.kind == Kind::kDict && v_.entries(s).empty()) || n.kind == Kind::kNone;
   }
 
-  static std::string hex(core::Bytes b) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(b.size() * 2);
-    for (auto c : b) {
-      out.push_back(kDigits[c >> 4]);
-      out.push_back(kDigits[c & 15]);
-    }
-    return out;
-  }
+  static std::string hex(core::Bytes b) { return core::hex(core::as_chars(b)); }
 
   static std::string bigint_text(std::string_view le) {
     // Little-endian two's complement; shown as hex (exact, and no bignum arithmetic needed).
@@ -1056,59 +1050,25 @@ void extract(const PickleInput& in, const rules::RuleSet& rules, const core::Lim
 pickle::BuildHook joblib_array_hook(core::Bytes data, const core::Limits& limits, std::map<ValueRef, core::Bytes>& arrays) {
   return [data, &limits, &arrays](const ValueStore& v, ValueRef inst, ValueRef state, std::uint64_t pos) {
     pickle::BuildHookResult r;
-    if (v.node(inst).kind != Kind::kCall) return r;
-    const ValueRef cls = v.call_rec(inst).callable;
-    if (v.node(cls).kind != Kind::kGlobal || !v.global_rec(cls).resolved) return r;
-    const auto& g = v.global_rec(cls);
-    if (g.name != "NumpyArrayWrapper" || (g.module != "joblib.numpy_pickle" && g.module != "sklearn.externals.joblib.numpy_pickle")) return r;
-    auto fail = [&](std::string why) {
-      r.error = core::Error{core::ErrorCode::kTypeError, pos, {}, "BUILD", "joblib array: " + std::move(why)};
+    if (!analysis::is_joblib_wrapper(v, inst)) return r;
+    auto layout = analysis::joblib_array_data(v, state, data, pos);
+    if (!layout) {
+      r.error = layout.error();
       return r;
-    };
-    if (v.node(state).kind != Kind::kDict) return fail("the wrapper's state is not a dict");
-    std::optional<ValueRef> shape, dtype;
-    bool aligned = false;
-    for (const auto& [k, val] : v.entries(state)) {
-      auto name = v.as_text(k);
-      if (name == "shape") shape = val;
-      if (name == "dtype") dtype = val;
-      if (name == "numpy_array_alignment_bytes" && v.node(val).kind == Kind::kInt) aligned = true;
     }
-    if (!shape || !dtype || v.node(*shape).kind != Kind::kTuple || v.node(*dtype).kind != Kind::kCall) {
-      return fail("the wrapper's state has no shape or dtype");
-    }
-    const auto dargs = v.items(v.call_rec(*dtype).args);
-    auto ts = dargs.empty() ? std::nullopt : v.as_text(dargs[0]);
-    std::uint64_t itemsize = 0;
-    if (ts && !ts->empty()) {
-      std::string_view t = *ts;
-      if (t[0] == '<' || t[0] == '>' || t[0] == '|' || t[0] == '=') t.remove_prefix(1);
-      if (!t.empty() && t[0] == 'O') {
-        // An object array: a complete pickle follows; skip it (its contents are not tensors).
-        pickle::PickleRun nested = pickle::run_pickle(data, pos, limits, std::chrono::steady_clock::now() + limits.max_file_time);
-        if (!nested.stopped) return fail("the object array's pickle does not end");
-        r.resume_at = nested.end;
+    if (layout->object_pickle) {
+      // An object array: a complete pickle follows; skip it (its contents are not tensors).
+      pickle::PickleRun nested = pickle::run_pickle(data, pos, limits, std::chrono::steady_clock::now() + limits.max_file_time);
+      if (!nested.stopped) {
+        r.error = core::Error{core::ErrorCode::kTypeError, pos, {}, "BUILD", "joblib array: the object array's pickle does not end"};
         return r;
       }
-      if (auto dt = tensor::from_numpy_typestr(t)) itemsize = tensor::info(*dt).size;
+      r.resume_at = nested.end;
+      return r;
     }
-    if (itemsize == 0) return fail("a dtype brine does not convert");
-    std::uint64_t count = 1;
-    for (ValueRef dim : v.items(*shape)) {
-      const auto& n = v.node(dim);
-      if (n.kind != Kind::kInt || n.i < 0) return fail("a dimension is not a non-negative int");
-      if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(n.i), &count)) return fail("the array size overflows");
-    }
-    std::uint64_t bytes = 0;
-    if (__builtin_mul_overflow(count, itemsize, &bytes)) return fail("the array size overflows");
-    std::uint64_t at = pos;
-    if (aligned) {
-      if (at >= data.size()) return fail("the stream ends before the alignment byte");
-      at += 1 + data[at];
-    }
-    if (at > data.size() || bytes > data.size() - at) return fail("the stream ends inside the array data");
-    arrays[inst] = data.subspan(at, bytes);
-    r.resume_at = at + bytes;
+    // Recorded whatever the dtype: the walk converts it or drops it with the dtype as the reason.
+    arrays[inst] = data.subspan(layout->begin, layout->size);
+    r.resume_at = layout->begin + layout->size;
     return r;
   };
 }

@@ -16,6 +16,7 @@
 #include "container/sniff.hpp"
 #include "container/zip_layout.hpp"
 #include "core/mapped_file.hpp"
+#include "core/text.hpp"
 #include "sanitize/verify.hpp"
 
 namespace brine::sanitize {
@@ -26,12 +27,6 @@ namespace {
 
 core::Error make_error(ErrorCode code, std::string member, std::uint64_t offset, std::string detail) {
   return core::Error{code, offset, std::move(member), {}, std::move(detail)};
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return out;
 }
 
 /// Everything the tensors' byte views point into, kept alive until the output is written.
@@ -103,14 +98,9 @@ class Reader {
     return in;
   }
 
-  /// The same caps the scan applies: per member, per file, and by compression ratio (past a
-  /// 64 MiB floor), so a bomb fails here exactly as it fails the scan.
+  /// The same cap the scan applies (Limits::decompression_cap), so a bomb fails here as it fails there.
   std::uint64_t member_cap(std::uint64_t compressed) const {
-    constexpr std::uint64_t kRatioFloor = 64ull << 20;
-    const std::uint64_t left = limits_.max_total_decompressed - std::min(holder_.decompressed, limits_.max_total_decompressed);
-    std::uint64_t by_ratio = 0;
-    if (__builtin_mul_overflow(compressed, std::max<std::uint64_t>(limits_.max_compression_ratio, 1), &by_ratio)) by_ratio = UINT64_MAX;
-    return std::min({limits_.max_member_bytes, left, std::max(kRatioFloor, by_ratio)});
+    return limits_.decompression_cap(compressed, holder_.decompressed);
   }
 
   const pickle::PickleRun& run(core::Bytes data, std::uint64_t pos, const std::string& where,
@@ -228,14 +218,14 @@ class Reader {
     }
     const auto& central = layout->central;
     std::map<std::string, const container::ZipCentral*> by_lower;
-    for (const auto& e : central) by_lower.emplace(lower(e.name), &e);
+    for (const auto& e : central) by_lower.emplace(core::ascii_lower(e.name), &e);
     std::string prefix;
     if (!central.empty()) {
       const auto slash = central[0].name.find('/');
       if (slash != std::string::npos) prefix = central[0].name.substr(0, slash + 1);
     }
     auto find = [&](const std::string& record) -> const container::ZipCentral* {
-      auto it = by_lower.find(lower(prefix + record));
+      auto it = by_lower.find(core::ascii_lower(prefix + record));
       return it == by_lower.end() ? nullptr : it->second;
     };
     const auto* data_pkl = prefix.empty() ? nullptr : find("data.pkl");

@@ -19,19 +19,8 @@ namespace brine::scan {
 using analysis::Verdict;
 using rules::Severity;
 
-namespace {
-constexpr std::uint64_t kRatioFloor = 64ull << 20;  // the ratio limit applies past 64 MiB
-}  // namespace
-
 std::uint64_t FileScan::member_cap(std::uint64_t compressed) const {
-  const auto& l = options_.limits;
-  std::uint64_t cap = l.max_member_bytes;
-  const std::uint64_t left = l.max_total_decompressed > decompressed_total_ ? l.max_total_decompressed - decompressed_total_ : 0;
-  cap = std::min(cap, left);
-  const std::uint64_t by_ratio = compressed > UINT64_MAX / std::max<std::uint64_t>(l.max_compression_ratio, 1)
-                                     ? UINT64_MAX
-                                     : compressed * l.max_compression_ratio;
-  return std::min(cap, std::max(kRatioFloor, by_ratio));
+  return options_.limits.decompression_cap(compressed, decompressed_total_);
 }
 
 bool FileScan::charge_decompressed(std::uint64_t bytes, const std::string& where) {

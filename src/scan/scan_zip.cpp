@@ -22,6 +22,7 @@
 #include "container/sniff.hpp"
 #include "container/zip_archive.hpp"
 #include "container/zip_layout.hpp"
+#include "core/text.hpp"
 #include "scan/file_scan.hpp"
 
 namespace brine::scan {
@@ -32,15 +33,8 @@ using rules::Severity;
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return out;
-}
-
-bool ends_with_ci(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && lower(s.substr(s.size() - suffix.size())) == suffix;
-}
+using core::ascii_lower;
+using core::ends_with_ascii_ci;
 
 /// General-purpose flag bits a plain writer sets: deflate options (1, 2), data descriptor (3),
 /// UTF-8 names (11). Anything else changes how readers treat the member.
@@ -147,16 +141,16 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
       const auto slash = torch_view->central[0].name.find('/');
       if (slash != std::string::npos) prefix = torch_view->central[0].name.substr(0, slash + 1);
     }
-    for (std::size_t i = 0; i < torch_view->central.size(); ++i) by_lower[lower(torch_view->central[i].name)].push_back(i);
+    for (std::size_t i = 0; i < torch_view->central.size(); ++i) by_lower[ascii_lower(torch_view->central[i].name)].push_back(i);
   }
-  auto torch_has = [&](std::string_view record) { return !prefix.empty() && by_lower.count(lower(prefix + std::string(record))) != 0; };
+  auto torch_has = [&](std::string_view record) { return !prefix.empty() && by_lower.count(ascii_lower(prefix + std::string(record))) != 0; };
   const bool torch = torch_has("data.pkl") || torch_has("constants.pkl");
   if (top && torch) {
     bool script = torch_has("constants.pkl");
-    for (const auto& e : torch_view->central) script = script || lower(e.name).starts_with(lower(prefix + "code/"));
+    for (const auto& e : torch_view->central) script = script || ascii_lower(e.name).starts_with(ascii_lower(prefix + "code/"));
     report_.container = script ? "torchscript-zip" : "torch-zip";
   }
-  const std::string lprefix = lower(prefix);
+  const std::string lprefix = ascii_lower(prefix);
   const std::string storage_data = lprefix + "data/", storage_constants = lprefix + "constants/";
 
   // ---- every member, as each reading sees it ----
@@ -171,7 +165,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     for (const auto& e : view.central) {
       if (out_of_time(where)) return;
       const std::string member = child(where, e.name);
-      const std::string lname = lower(e.name);
+      const std::string lname = ascii_lower(e.name);
       if (!seen_exact.insert(e.name).second) {
         add("evasion:zip-duplicate-name", Severity::kHigh, Verdict::kMalicious, member, e.offset,
             "two entries have this name: readers pick different ones (zipfile the last, miniz either)");
@@ -272,7 +266,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   // records they reference (those are tensor bytes and are never read) ----
   std::map<std::string, std::uint64_t> record_sizes;  // lower-case names
   if (torch_view) {
-    for (const auto& e : torch_view->central) record_sizes[lower(e.name)] = e.size;
+    for (const auto& e : torch_view->central) record_sizes[ascii_lower(e.name)] = e.size;
   }
   std::set<std::string> referenced;  // lower-case record names
   bool any_pickle = false;
@@ -280,15 +274,15 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   auto scan_candidate = [&](const Range& range, const Candidate& c) {
     const std::string member = child(where, c.name);
     MemberInfo info{member, c.storage ? "storage" : "other", c.size, false};
-    const bool pickle_name = ends_with_ci(c.name, ".pkl") || ends_with_ci(c.name, ".debug_pkl") ||
-                             ends_with_ci(c.name, ".pickle") || ends_with_ci(c.name, ".joblib");
+    const bool pickle_name = ends_with_ascii_ci(c.name, ".pkl") || ends_with_ascii_ci(c.name, ".debug_pkl") ||
+                             ends_with_ascii_ci(c.name, ".pickle") || ends_with_ascii_ci(c.name, ".joblib");
     if (range.data_offset > data.size() || range.compressed_size > data.size() - range.data_offset) {
       add("malformed:truncated", Severity::kHigh, Verdict::kError, member, range.data_offset,
           fmt::format("member data claims {} bytes, the file ends first", range.compressed_size));
       return;
     }
     const core::Bytes raw = data.subspan(range.data_offset, range.compressed_size);
-    if (c.storage && referenced.count(lower(c.name)) != 0) {
+    if (c.storage && referenced.count(ascii_lower(c.name)) != 0) {
       if (top) report_.members.push_back(std::move(info));  // tensor bytes: never read
       return;
     }
@@ -326,7 +320,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
       }
     }
     const auto format = container::sniff(bytes);
-    if (torch && lower(c.name).starts_with(lprefix + "code/") && ends_with_ci(c.name, ".py")) {
+    if (torch && ascii_lower(c.name).starts_with(lprefix + "code/") && ends_with_ascii_ci(c.name, ".py")) {
       scan_torchscript(core::as_chars(bytes), member);
       ++torchscript_files;
     }
@@ -353,9 +347,9 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     if (top || info.scanned) report_.members.push_back(std::move(info));
     if (!c.torch_pickle) return;
     // Storage records the pickle names must exist and be large enough (never read).
-    const std::string dir = lower(c.name.substr(0, c.name.size() - 4)) + "/";
+    const std::string dir = ascii_lower(c.name.substr(0, c.name.size() - 4)) + "/";
     for (const auto& s : storages) {
-      const std::string record = dir + lower(s.key);
+      const std::string record = dir + ascii_lower(s.key);
       referenced.insert(record);
       auto it = record_sizes.find(record);
       if (it == record_sizes.end()) {

@@ -8,7 +8,9 @@
 
 #include "core/mapped_file.hpp"
 #include "core/sha256.hpp"
+#include "core/text.hpp"
 #include "scan/file_scan.hpp"
+#include "tensor/dtype.hpp"
 
 namespace brine::scan {
 
@@ -17,18 +19,15 @@ using analysis::Verdict;
 using rules::Severity;
 
 std::uint64_t storage_element_size(std::string_view type) {
-  static const std::map<std::string_view, std::uint64_t> kSizes = {
-      {"DoubleStorage", 8}, {"FloatStorage", 4}, {"HalfStorage", 2}, {"BFloat16Storage", 2},
-      {"LongStorage", 8}, {"IntStorage", 4}, {"ShortStorage", 2}, {"CharStorage", 1},
-      {"ByteStorage", 1}, {"BoolStorage", 1}, {"ComplexFloatStorage", 8}, {"ComplexDoubleStorage", 16},
-      {"QInt8Storage", 1}, {"QUInt8Storage", 1}, {"QInt32Storage", 4}, {"QUInt4x2Storage", 1},
-      {"QUInt2x4Storage", 1}, {"UntypedStorage", 1}, {"_UntypedStorage", 1},
-  };
   const auto dot = type.rfind('.');
   const std::string_view module = dot == std::string_view::npos ? std::string_view{} : type.substr(0, dot);
   if (module != "torch" && module != "torch.cuda" && module != "torch.storage") return 0;
-  auto it = kSizes.find(type.substr(dot + 1));
-  return it == kSizes.end() ? 0 : it->second;
+  const std::string_view name = type.substr(dot + 1);
+  if (auto dtype = tensor::from_storage_class(name)) return tensor::info(*dtype).size;
+  // Storages sanitize has no tensor type for, but whose records the scan still checks: packed
+  // quantized ones (several values per byte) and untyped ones (sizes in bytes).
+  static constexpr std::string_view kByteSized[] = {"QUInt4x2Storage", "QUInt2x4Storage", "UntypedStorage", "_UntypedStorage"};
+  return std::find(std::begin(kByteSized), std::end(kByteSized), name) != std::end(kByteSized) ? 1 : 0;
 }
 
 namespace {
@@ -43,8 +42,7 @@ bool data_extension(std::string_view path) {
       ".jpeg", ".gif", ".wav", ".mp3", ".parquet", ".arrow", ".py", ".sh", ".model", ".spm", ".vocab",
   };
   const auto slash = path.find_last_of('/');
-  std::string name(path.substr(slash == std::string_view::npos ? 0 : slash + 1));
-  for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  const std::string name = core::ascii_lower(path.substr(slash == std::string_view::npos ? 0 : slash + 1));
   for (auto ext : kData) {
     if (name.size() > ext.size() && name.ends_with(ext)) return true;
   }

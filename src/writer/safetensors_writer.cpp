@@ -7,6 +7,7 @@
 #include <array>
 #include <nlohmann/json.hpp>
 
+#include "core/text.hpp"
 #include "writer/atomic_file.hpp"
 #include "writer/output.hpp"
 
@@ -40,17 +41,8 @@ class FileSink : public tensor::ByteSink {
 }  // namespace
 
 std::string format_from_extension(const std::string& path) {
-  auto ends = [&](std::string_view ext) {
-    if (path.size() < ext.size()) return false;
-    for (std::size_t i = 0; i < ext.size(); ++i) {
-      char c = path[path.size() - ext.size() + i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-      if (c != ext[i]) return false;
-    }
-    return true;
-  };
-  if (ends(".safetensors")) return "safetensors";
-  if (ends(".onnx")) return "onnx";
+  if (core::ends_with_ascii_ci(path, ".safetensors")) return "safetensors";
+  if (core::ends_with_ascii_ci(path, ".onnx")) return "onnx";
   return {};
 }
 

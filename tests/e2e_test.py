@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """End-to-end tests of the brine command line: help, exit codes, report formats, directories,
-stdin, rule packs and --allow, limits, disasm, and rule-file errors.
+stdin, rule packs and --allow, limits, disasm, inspect, and rule-file errors.
 
 Usage: e2e_test.py BRINE REPO_ROOT      Ends with the line "N passed, N failed".
 """
@@ -213,6 +213,40 @@ def disasm():
     with tempfile.TemporaryDirectory() as d:
         rc, out, _ = brine("disasm", write(d, "t.pkl", b"\x80\x02K\x01"))
         assert rc == 2 and "error" in out
+
+
+@test
+def inspect():
+    rc, out, _ = brine("--help")
+    assert "inspect" in out
+    rc, out, _ = brine("inspect", "--help")
+    for flag in ("--json", "--max-output", "--rules", "--allow", "--max-opcodes", "--timeout"):
+        assert flag in out, flag
+    with tempfile.TemporaryDirectory() as d:
+        bad = write(d, "payload.bin", OS_SYSTEM)
+        rc, out, _ = brine("inspect", bad)
+        assert rc == 1, rc                                        # the scan's exit status
+        assert "import os  # -> os.system" in out, out
+        assert "_v1 = os.system('echo brine-test')" in out, out
+        assert "result = _v1" in out and "MALICIOUS" in out and "deny:os" in out, out
+        rc, out, _ = brine("inspect", "--json", bad, os.path.join(BENIGN, "torch_state_dict_mlp_legacy.pt"))
+        assert rc == 1
+        doc = json.loads(out)
+        assert [len(f["pickles"]) for f in doc["files"]] == [1, 5]
+        assert [f["report"]["verdict"] for f in doc["files"]] == ["malicious", "clean"]
+        run = doc["files"][0]["pickles"][0]
+        assert run["root"]["t"] == "object" and run["root"]["callable"]["name"] == "system"
+        assert run["root"]["args"]["items"][0] == {"t": "str8", "hex": b"echo brine-test".hex()}
+        assert [e["event"] for e in run["events"]] == ["global", "call"]
+        assert doc["truncated"] is False
+        # a small --max-output elides, keeps the JSON valid and says so
+        rc, out, err = brine("inspect", "--json", "--max-output", "2000", os.path.join(BENIGN, "torch_state_dict_cnn.pt"))
+        assert rc == 0, rc
+        doc = json.loads(out)
+        assert doc["truncated"] is True and "max-output" in err
+        assert '"elided"' in out and len(out) < 20000, len(out)
+        rc, out, _ = brine("inspect", write(d, "t.pkl", b"\x80\x02K\x01"))
+        assert rc == 2 and "did not reach STOP" in out, out
 
 
 @test

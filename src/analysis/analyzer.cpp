@@ -415,7 +415,9 @@ class Analyzer {
           sev = Severity::kHigh;
           impact = Verdict::kMalicious;
           rule = "evasion:frame-violation";
-          why = "CPython's C unpickler and pickle.py read this stream differently";
+          why = "loaders read this stream differently: pickle.py rejects it, and CPython's C unpickler continues "
+                "across the frame end from bytes or an open() file but drops the frame's unread rest when reading "
+                "from io.BytesIO (as torch.load reads data.pkl)";
           break;
         case pickle::Anomaly::Kind::kProtoSwitch:
           sev = Severity::kHigh;

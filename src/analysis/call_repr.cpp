@@ -30,9 +30,11 @@ namespace {
 
 class Printer {
  public:
-  Printer(const ValueStore& values, const ReprLimits& limits) : v_(values), limits_(limits) {}
+  Printer(const ValueStore& values, const ReprLimits& limits, const ValueNames* names = nullptr)
+      : v_(values), limits_(limits), names_(names) {}
 
   std::string print(ValueRef ref) {
+    top_ = ref;
     value(ref, 0);
     if (out_.size() > limits_.max_chars) {
       out_.resize(limits_.max_chars);
@@ -64,6 +66,12 @@ class Printer {
     if (depth > limits_.max_depth) {
       out_ += "...";
       return;
+    }
+    if (names_ != nullptr && ref != top_) {
+      if (auto it = names_->find(ref); it != names_->end()) {
+        out_ += it->second;
+        return;
+      }
     }
     for (ValueRef open : path_) {
       if (open == ref) {
@@ -181,6 +189,8 @@ class Printer {
 
   const ValueStore& v_;
   const ReprLimits& limits_;
+  const ValueNames* names_;
+  ValueRef top_ = pickle::kNoValue;
   std::string out_;
   std::vector<ValueRef> path_;
 };
@@ -189,6 +199,10 @@ class Printer {
 
 std::string repr_value(const ValueStore& values, ValueRef ref, const ReprLimits& limits) {
   return Printer(values, limits).print(ref);
+}
+
+std::string repr_value_named(const ValueStore& values, ValueRef ref, const ValueNames& names, const ReprLimits& limits) {
+  return Printer(values, limits, &names).print(ref);
 }
 
 }  // namespace brine::analysis

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <unordered_map>
 
 #include "pickle/value.hpp"
 
@@ -20,6 +21,13 @@ struct ReprLimits {
 
 /// The value as Python source would write it.
 std::string repr_value(const pickle::ValueStore& values, pickle::ValueRef ref, const ReprLimits& limits = {});
+
+/// Names given to values already shown (`brine inspect` names each call's result _v1, _v2...).
+using ValueNames = std::unordered_map<pickle::ValueRef, std::string>;
+/// Like repr_value, but values in `names` print as their name — except `ref` itself, which is
+/// spelled out (it is the value being defined).
+std::string repr_value_named(const pickle::ValueStore& values, pickle::ValueRef ref, const ValueNames& names,
+                             const ReprLimits& limits = {});
 /// A global's display name: `eval` for builtins, `os.system` otherwise.
 std::string global_display(const pickle::ValueStore& values, pickle::ValueRef global);
 

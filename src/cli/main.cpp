@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 
 #include "core/mapped_file.hpp"
 #include "report/disassembly.hpp"
+#include "report/inspect.hpp"
 #include "report/report.hpp"
 #include "report/sanitize_report.hpp"
 #include "rules/rule_loader.hpp"
@@ -220,6 +222,63 @@ int run_disasm(const std::string& path, bool json, const LimitFlags& limit_flags
   return ok ? kExitClean : kExitError;
 }
 
+/// brine inspect: the scan, plus every pickle it executed in full (report/inspect.hpp).
+int run_inspect(const std::vector<std::string>& paths, const brine::rules::RuleOptions& rule_options,
+                const LimitFlags& limit_flags, bool json, std::uint64_t max_output) {
+  auto rules = brine::rules::load_rules(rule_options);
+  if (!rules) {
+    std::cerr << "brine: " << rules.error().detail << '\n';
+    return kExitError;
+  }
+  brine::scan::ScanOptions options;
+  options.limits = limit_flags.get();
+  options.compute_sha256 = json;
+  brine::report::InspectJsonWriter writer(std::cout, max_output);
+  bool first_run = true;
+  if (json) {
+    options.on_pickle = [&](const std::string& member, const brine::pickle::PickleRun& run) {
+      writer.raw(first_run ? "\n" : ",\n");
+      first_run = false;
+      writer.write_run(member, run);
+    };
+  } else {
+    options.on_pickle = [&](const std::string& member, const brine::pickle::PickleRun& run) {
+      brine::report::write_run_text(std::cout, member, run);
+      std::cout << '\n';
+    };
+  }
+  const brine::scan::Scanner scanner(*rules, options);
+
+  std::vector<brine::scan::FileReport> reports;
+  if (json) writer.raw(fmt::format("{{\"brine_version\":\"{}\",\"files\":[", BRINE_VERSION));
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (json) {
+      writer.raw(i ? ",\n{\"pickles\":[" : "\n{\"pickles\":[");
+      first_run = true;
+    } else {
+      std::cout << "### " << paths[i] << "\n\n";
+    }
+    reports.push_back(scanner.scan_path(paths[i]));
+    if (json) writer.raw(fmt::format("],\n\"report\":{}}}", brine::report::file_report_json(reports.back())));
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto summary = brine::report::summarize(reports, 0, seconds);
+  if (json) {
+    writer.raw(fmt::format("],\n\"truncated\":{}}}\n", writer.truncated()));
+    writer.flush();
+  } else {
+    brine::report::TextOptions text;
+    text.verbose = true;
+    brine::report::write_text(std::cout, reports, summary, text);
+  }
+  std::cout.flush();
+  if (json && writer.truncated()) std::cerr << "brine: output reached --max-output; later values are elided\n";
+  if (summary.malicious != 0 || summary.unapproved != 0) return kExitFindings;
+  if (summary.errors != 0) return kExitError;
+  return kExitClean;
+}
+
 int run_rules(const brine::rules::RuleOptions& rule_options, const std::string& show) {
   if (!show.empty()) {
     for (const auto& f : brine::rules::builtin_rule_files()) {
@@ -345,6 +404,26 @@ int main(int argc, char** argv) {
   disasm->add_flag("--json", disasm_json, "machine-readable listing with exact argument values");
   disasm_limits.add_to(*disasm);
 
+  // inspect
+  auto* inspect = app.add_subcommand(
+      "inspect", "Show what each pickle in a file would do: every import, call, BUILD and item assignment, and the object it "
+                 "builds (a Python-like reconstruction, or --json), followed by the scan's verdict.");
+  std::vector<std::string> inspect_paths;
+  bool inspect_json = false, inspect_no_default = false;
+  std::uint64_t inspect_max_output = 256ull << 20;
+  brine::rules::RuleOptions inspect_rules;
+  LimitFlags inspect_limits;
+  inspect->add_option("files", inspect_paths, "files to inspect (- reads stdin)")->required();
+  inspect->add_flag("--json", inspect_json, "the full value tree and event list of every pickle (docs/inspect.md)");
+  inspect->add_option("--max-output", inspect_max_output, "json: bytes written before later values are elided")
+      ->capture_default_str();
+  inspect->add_option("--rules", inspect_rules.rule_files, "enable a built-in rule pack or load a rule FILE; repeatable")
+      ->allow_extra_args(false);
+  inspect->add_option("--allow", inspect_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
+      ->allow_extra_args(false);
+  inspect->add_flag("--no-default-rules", inspect_no_default, "do not load rules/default.json");
+  inspect_limits.add_to(*inspect);
+
   // sanitize
   auto* sanitize = app.add_subcommand(
       "sanitize", "Write the tensors of a checkpoint as safetensors or ONNX, from brine's symbolic reading (nothing is executed).");
@@ -398,6 +477,10 @@ int main(int argc, char** argv) {
     return run_sanitize(sf, sanitize_rules, sanitize_limits);
   }
   if (disasm->parsed()) return run_disasm(disasm_path, disasm_json, disasm_limits);
+  if (inspect->parsed()) {
+    inspect_rules.use_default = !inspect_no_default;
+    return run_inspect(inspect_paths, inspect_rules, inspect_limits, inspect_json, inspect_max_output);
+  }
   if (rules_cmd->parsed()) return run_rules(rules_cmd_options, show);
   return kExitError;
 }

@@ -162,6 +162,34 @@ std::string py_repr_bytes(std::string_view s, std::size_t max_bytes) {
   return out;
 }
 
+bool append_json_string(std::string& out, std::string_view s) {
+  if (!valid_utf8(s, Utf8Mode::kSurrogatePass)) return false;
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto u16 = [&](std::uint32_t unit) {
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(unit >> shift) & 0xF];
+  };
+  out += '"';
+  for (std::size_t pos = 0; pos < s.size();) {
+    const std::uint32_t cp = next_codepoint(s, pos);
+    if (cp == '"' || cp == '\\') {
+      out += '\\';
+      out += static_cast<char>(cp);
+    } else if (cp == '\n') {
+      out += "\\n";
+    } else if (cp >= 0x20 && cp < 0x7F) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x10000) {
+      u16(cp);
+    } else {
+      u16(0xD800 + ((cp - 0x10000) >> 10));
+      u16(0xDC00 + ((cp - 0x10000) & 0x3FF));
+    }
+  }
+  out += '"';
+  return true;
+}
+
 std::string hex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;

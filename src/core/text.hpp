@@ -34,6 +34,11 @@ std::string py_repr_str(std::string_view wtf8, std::size_t max_chars = SIZE_MAX)
 /// Python repr() of bytes, e.g. b'\x00ab'. Same truncation rule.
 std::string py_repr_bytes(std::string_view bytes, std::size_t max_bytes = SIZE_MAX);
 
+/// Appends `wtf8` as a quoted JSON string in ASCII: every non-ASCII code point is a \uXXXX
+/// escape (a surrogate pair above U+FFFF), so lone surrogates survive as "\udc80" the way
+/// Python's json.dumps writes them. Returns false, appending nothing, if `wtf8` is not WTF-8.
+bool append_json_string(std::string& out, std::string_view wtf8);
+
 /// Lowercase hex of the bytes.
 std::string hex(std::string_view bytes);
 

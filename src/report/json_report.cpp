@@ -22,41 +22,45 @@ Summary summarize(const std::vector<scan::FileReport>& files, std::uint64_t skip
   return s;
 }
 
+namespace {
+json file_json(const scan::FileReport& f) {
+  json jf;
+  jf["path"] = f.path;
+  jf["size"] = f.size;
+  jf["sha256"] = f.sha256.empty() ? json(nullptr) : json(f.sha256);
+  jf["container"] = f.container;
+  jf["verdict"] = std::string(analysis::verdict_name(f.verdict));
+  jf["pickles"] = f.pickles;
+  jf["opcodes"] = f.opcodes;
+  json& findings = jf["findings"] = json::array();
+  for (const auto& x : f.findings) {
+    findings.push_back({
+        {"rule", x.rule},
+        {"severity", std::string(rules::severity_name(x.severity))},
+        {"impact", std::string(analysis::verdict_name(x.impact))},
+        {"global", x.global.empty() ? json(nullptr) : json(x.global)},
+        {"use", x.use.empty() ? json(nullptr) : json(x.use)},
+        {"call", x.call.empty() ? json(nullptr) : json(x.call)},
+        {"member", x.member.empty() ? json(nullptr) : json(x.member)},
+        {"offset", x.offset},
+        {"opcode", x.opcode.empty() ? json(nullptr) : json(x.opcode)},
+        {"message", x.message},
+        {"count", x.count},
+    });
+  }
+  json& members = jf["members"] = json::array();
+  for (const auto& m : f.members) {
+    members.push_back({{"name", m.name}, {"format", m.format}, {"size", m.size}, {"scanned", m.scanned}});
+  }
+  return jf;
+}
+}  // namespace
+
 void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary) {
   json doc;
   doc["brine_version"] = BRINE_VERSION;
   json& arr = doc["files"] = json::array();
-  for (const auto& f : files) {
-    json jf;
-    jf["path"] = f.path;
-    jf["size"] = f.size;
-    jf["sha256"] = f.sha256.empty() ? json(nullptr) : json(f.sha256);
-    jf["container"] = f.container;
-    jf["verdict"] = std::string(analysis::verdict_name(f.verdict));
-    jf["pickles"] = f.pickles;
-    jf["opcodes"] = f.opcodes;
-    json& findings = jf["findings"] = json::array();
-    for (const auto& x : f.findings) {
-      findings.push_back({
-          {"rule", x.rule},
-          {"severity", std::string(rules::severity_name(x.severity))},
-          {"impact", std::string(analysis::verdict_name(x.impact))},
-          {"global", x.global.empty() ? json(nullptr) : json(x.global)},
-          {"use", x.use.empty() ? json(nullptr) : json(x.use)},
-          {"call", x.call.empty() ? json(nullptr) : json(x.call)},
-          {"member", x.member.empty() ? json(nullptr) : json(x.member)},
-          {"offset", x.offset},
-          {"opcode", x.opcode.empty() ? json(nullptr) : json(x.opcode)},
-          {"message", x.message},
-          {"count", x.count},
-      });
-    }
-    json& members = jf["members"] = json::array();
-    for (const auto& m : f.members) {
-      members.push_back({{"name", m.name}, {"format", m.format}, {"size", m.size}, {"scanned", m.scanned}});
-    }
-    arr.push_back(std::move(jf));
-  }
+  for (const auto& f : files) arr.push_back(file_json(f));
   doc["summary"] = {
       {"files", summary.files}, {"clean", summary.clean}, {"unapproved", summary.unapproved},
       {"malicious", summary.malicious}, {"error", summary.errors}, {"skipped", summary.skipped},
@@ -64,6 +68,10 @@ void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, c
   };
   // Pickle strings may hold lone surrogates or arbitrary bytes: replace what is not UTF-8.
   out << doc.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+}
+
+std::string file_report_json(const scan::FileReport& file) {
+  return file_json(file).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace brine::report

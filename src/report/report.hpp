@@ -24,5 +24,7 @@ void write_text(std::ostream& out, const std::vector<scan::FileReport>& files, c
 
 /// {"files": [...], "summary": {...}} — see docs/json-report.md.
 void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary);
+/// One file's entry of that report, as compact JSON text.
+std::string file_report_json(const scan::FileReport& file);
 
 }  // namespace brine::report

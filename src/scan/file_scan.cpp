@@ -132,9 +132,10 @@ bool FileScan::take_pickle_budget(const std::string& where, std::uint64_t offset
 
 pickle::PickleRun FileScan::run_one(core::Bytes data, std::uint64_t pos, const std::string& where,
                                     std::vector<analysis::StorageRef>* storages, analysis::PersistentIds ids,
-                                    const pickle::BuildHook* hook) {
+                                    const pickle::BuildHook* hook, bool observe) {
   pickle::PickleRun run = pickle::run_pickle(data, pos, options_.limits, deadline_, hook);
   report_.opcodes += run.opcodes;
+  if (observe && options_.on_pickle) options_.on_pickle(where, run);
   auto result = analysis::analyze_pickle(run, rules_, analysis::PickleContext{where, ids});
   for (auto& f : result.findings) add(std::move(f));
   if (storages != nullptr) storages->insert(storages->end(), result.storages.begin(), result.storages.end());
@@ -223,7 +224,7 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
   const std::size_t before = report_.findings.size();
   std::vector<Region> regions;
   const pickle::BuildHook hook = joblib_hook(data, where, regions);
-  pickle::PickleRun run = run_one(data, 0, where, storages, analysis::PersistentIds::kTorch, &hook);
+  pickle::PickleRun run = run_one(data, 0, where, storages, analysis::PersistentIds::kTorch, &hook, !first_is_probe);
   if (first_is_probe && !run.stopped && !plausible_effects(run) && !limit_hit(run)) {
     // Starts with an opcode byte but is no pickle: nothing would run before the loader fails.
     report_.findings.resize(before);
@@ -236,6 +237,7 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
     }
     return;
   }
+  if (first_is_probe && options_.on_pickle) options_.on_pickle(where, run);
   if (run.stopped) scan_after_stop(data, run.end, where, storages, &hook);
   if (!regions.empty()) joblib_differential(data, where, regions);
 }

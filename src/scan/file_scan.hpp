@@ -41,10 +41,11 @@ class FileScan {
                    std::vector<analysis::StorageRef>* storages = nullptr);
   void scan_after_stop(core::Bytes data, std::uint64_t pos, const std::string& where,
                        std::vector<analysis::StorageRef>* storages, const pickle::BuildHook* hook = nullptr);
+  /// `observe`: show the run to options_.on_pickle (off for a probe the caller may discard).
   pickle::PickleRun run_one(core::Bytes data, std::uint64_t pos, const std::string& where,
                             std::vector<analysis::StorageRef>* storages,
                             analysis::PersistentIds ids = analysis::PersistentIds::kTorch,
-                            const pickle::BuildHook* hook = nullptr);
+                            const pickle::BuildHook* hook = nullptr, bool observe = true);
   void scan_nested(const analysis::NestedPayload& nested, const std::string& where);
   void scan_torch_legacy(core::Bytes data, const std::string& where);
   void scan_npy(core::Bytes data, const std::string& where);

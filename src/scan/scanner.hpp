@@ -4,6 +4,7 @@
 // A Scanner is immutable after construction and can be used from many threads at once.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,11 +14,22 @@
 #include "core/limits.hpp"
 #include "rules/rule_set.hpp"
 
+namespace brine::pickle {
+struct PickleRun;
+}
+
 namespace brine::scan {
+
+/// Sees every pickle the scan executes, in the order it executes them (probes that only decide
+/// whether bytes are a pickle at all are not shown): `member` is the path of container members
+/// leading to the pickle's bytes ("" for the file itself), as findings name it. `brine inspect`
+/// prints each run from here; the run is only valid during the call.
+using PickleObserver = std::function<void(const std::string& member, const pickle::PickleRun& run)>;
 
 struct ScanOptions {
   core::Limits limits;
   bool compute_sha256 = true;  ///< hashing reads every byte; off when only the verdict matters
+  PickleObserver on_pickle;    ///< optional; called on the scanning thread
 };
 
 /// A container member brine looked at.

@@ -105,6 +105,13 @@ void FileScan::check_polyglot(core::Bytes data, const std::string& where, unsign
   if (!eocd) return;
   // zipfile's reading: it finds an archive behind any prefix (miniz needs it at offset 0).
   auto layout = container::parse_zip_layout(data, options_.limits.max_archive_entries, container::ZipReader::kZipfile);
+  if (!layout && layout.error().code == core::ErrorCode::kLimitExceeded) {
+    // A directory too big to read could hold anything: fail closed, as scan_zip does (found by
+    // fuzz/fuzz_archive.cpp: 2,975 entries behind a 4-byte prefix were otherwise `clean`).
+    add(analysis::error_finding(layout.error(), child(where, "[zip-directory]")));
+    report_.findings.back().rule = "limit:max-archive-entries";
+    return;
+  }
   if (!layout || layout->central.empty()) return;
   add("evasion:polyglot", Severity::kHigh, Verdict::kMalicious, where, 0,
       fmt::format("the file is not a zip from its first byte but holds a zip directory at offset {}: torch.load "

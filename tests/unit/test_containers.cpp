@@ -220,6 +220,21 @@ TEST_CASE("polyglots: a pickle with a zip behind it, a zip with data in front of
   CHECK(test::has_rule(r, "deny:os"));
 }
 
+TEST_CASE("a zip directory behind a prefix that exceeds the entry limit is a limit error, never clean") {
+  // Found by fuzz/fuzz_archive.cpp: the polyglot check skipped a directory it could not read.
+  test::ZipBuilder z;
+  for (int i = 0; i < 12; ++i) z.add("archive/data/" + std::to_string(i), "x");
+  z.add("archive/data.pkl", kPayload);
+  z.prepend = std::string(".oon", 4);  // STOP first: no pickle, no zip at offset 0
+  core::Limits limits;
+  limits.max_archive_entries = 10;
+  auto r = test::scan(z.build(), {}, limits);
+  CHECK(r.verdict == Verdict::kError);
+  CHECK(test::has_rule(r, "limit:max-archive-entries"));
+  limits.max_archive_entries = 100;
+  CHECK(test::scan(z.build(), {}, limits).verdict == Verdict::kMalicious);
+}
+
 TEST_CASE("tar archives: members are scanned by content") {
   // A minimal ustar archive with one member.
   auto tar_member = [](const std::string& name, const std::string& data) {

@@ -141,18 +141,32 @@ std::vector<Target> expand(const std::vector<std::string>& paths, bool follow_sy
 
 bool stdout_is_tty() { return ::isatty(1) == 1; }
 
+/// The rules the options name, or nullptr after saying on stderr why they could not be loaded.
+std::shared_ptr<const brine::rules::RuleSet> load_rules_or_report(const brine::rules::RuleOptions& options) {
+  auto rules = brine::rules::load_rules(options);
+  if (!rules) {
+    std::cerr << "brine: " << rules.error().detail << '\n';
+    return nullptr;
+  }
+  return *rules;
+}
+
+/// Exit status of a scan: findings outrank errors (`other_errors`: problems outside the reports).
+int scan_exit_code(const brine::report::Summary& summary, bool other_errors = false) {
+  if (summary.malicious != 0 || summary.unapproved != 0) return kExitFindings;
+  if (summary.errors != 0 || other_errors) return kExitError;
+  return kExitClean;
+}
+
 int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOptions& rule_options, const LimitFlags& limit_flags,
              const std::string& format, const std::string& output, bool quiet, bool verbose, const std::string& color,
              unsigned jobs, bool no_hash, bool follow_symlinks, const WalkFilter& filter) {
-  auto rules = brine::rules::load_rules(rule_options);
-  if (!rules) {
-    std::cerr << "brine: " << rules.error().detail << '\n';
-    return kExitError;
-  }
+  auto rules = load_rules_or_report(rule_options);
+  if (!rules) return kExitError;
   brine::scan::ScanOptions options;
   options.limits = limit_flags.get();
   options.compute_sha256 = !no_hash && format == "json";
-  const brine::scan::Scanner scanner(*rules, options);
+  const brine::scan::Scanner scanner(rules, options);
 
   std::vector<std::string> walk_errors;
   const auto start = std::chrono::steady_clock::now();
@@ -202,10 +216,7 @@ int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOpti
     brine::report::write_text(out, shown, summary, text);
   }
   out.flush();
-
-  if (summary.malicious != 0 || summary.unapproved != 0) return kExitFindings;
-  if (summary.errors != 0 || !walk_errors.empty()) return kExitError;
-  return kExitClean;
+  return scan_exit_code(summary, !walk_errors.empty());
 }
 
 int run_disasm(const std::string& path, bool json, const LimitFlags& limit_flags) {
@@ -225,11 +236,8 @@ int run_disasm(const std::string& path, bool json, const LimitFlags& limit_flags
 /// brine inspect: the scan, plus every pickle it executed in full (report/inspect.hpp).
 int run_inspect(const std::vector<std::string>& paths, const brine::rules::RuleOptions& rule_options,
                 const LimitFlags& limit_flags, bool json, std::uint64_t max_output) {
-  auto rules = brine::rules::load_rules(rule_options);
-  if (!rules) {
-    std::cerr << "brine: " << rules.error().detail << '\n';
-    return kExitError;
-  }
+  auto rules = load_rules_or_report(rule_options);
+  if (!rules) return kExitError;
   brine::scan::ScanOptions options;
   options.limits = limit_flags.get();
   options.compute_sha256 = json;
@@ -247,7 +255,7 @@ int run_inspect(const std::vector<std::string>& paths, const brine::rules::RuleO
       std::cout << '\n';
     };
   }
-  const brine::scan::Scanner scanner(*rules, options);
+  const brine::scan::Scanner scanner(rules, options);
 
   std::vector<brine::scan::FileReport> reports;
   if (json) writer.raw(fmt::format("{{\"brine_version\":\"{}\",\"files\":[", BRINE_VERSION));
@@ -274,9 +282,7 @@ int run_inspect(const std::vector<std::string>& paths, const brine::rules::RuleO
   }
   std::cout.flush();
   if (json && writer.truncated()) std::cerr << "brine: output reached --max-output; later values are elided\n";
-  if (summary.malicious != 0 || summary.unapproved != 0) return kExitFindings;
-  if (summary.errors != 0) return kExitError;
-  return kExitClean;
+  return scan_exit_code(summary);
 }
 
 int run_rules(const brine::rules::RuleOptions& rule_options, const std::string& show) {
@@ -290,14 +296,11 @@ int run_rules(const brine::rules::RuleOptions& rule_options, const std::string& 
     std::cerr << "brine: no built-in rule file named " << show << '\n';
     return kExitError;
   }
-  auto rules = brine::rules::load_rules(rule_options);
-  if (!rules) {
-    std::cerr << "brine: " << rules.error().detail << '\n';
-    return kExitError;
-  }
+  auto rules = load_rules_or_report(rule_options);
+  if (!rules) return kExitError;
   std::cout << "loaded:";
-  for (const auto& s : (*rules)->sources()) std::cout << ' ' << s;
-  std::cout << "\n" << (*rules)->allow_entries().size() << " allow entries, " << (*rules)->deny_entries().size() << " deny entries\n";
+  for (const auto& s : rules->sources()) std::cout << ' ' << s;
+  std::cout << "\n" << rules->allow_entries().size() << " allow entries, " << rules->deny_entries().size() << " deny entries\n";
   std::cout << "built-in packs (--rules NAME):";
   for (const auto& p : brine::rules::builtin_pack_names()) std::cout << ' ' << p;
   std::cout << '\n';
@@ -321,15 +324,12 @@ int run_sanitize(SanitizeFlags flags, const brine::rules::RuleOptions& rule_opti
   o.dedupe = !flags.no_dedupe;
   if (flags.external_data) o.write.onnx_inline_limit = 0;
   o.write.producer_version = BRINE_VERSION;
-  auto rules = brine::rules::load_rules(rule_options);
-  if (!rules) {
-    std::cerr << "brine: " << rules.error().detail << '\n';
-    return kExitError;
-  }
+  auto rules = load_rules_or_report(rule_options);
+  if (!rules) return kExitError;
   brine::scan::ScanOptions scan_options;
   scan_options.limits = limit_flags.get();
   scan_options.compute_sha256 = flags.format == "json";
-  const brine::scan::Scanner scanner(*rules, scan_options);
+  const brine::scan::Scanner scanner(rules, scan_options);
   const auto report = brine::sanitize::sanitize_file(flags.input, scanner, o);
   if (flags.format == "json") {
     brine::report::write_sanitize_json(std::cout, report);

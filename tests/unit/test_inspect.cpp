@@ -21,13 +21,17 @@ std::string unhex(std::string_view h) {
 
 void append_u32(std::string& p, std::uint32_t v) { p.append(reinterpret_cast<const char*>(&v), 4); }
 
-json run_json(const pickle::PickleRun& run, std::uint64_t budget = 1ull << 30) {
+/// The run's JSON text as `brine inspect --json` writes it; `truncated` gets the writer's flag.
+std::string run_json_text(const pickle::PickleRun& run, std::uint64_t budget = 1ull << 30, bool* truncated = nullptr) {
   std::ostringstream out;
   report::InspectJsonWriter w(out, budget);
   w.write_run("m", run);
   w.flush();
-  return json::parse(out.str());
+  if (truncated != nullptr) *truncated = w.truncated();
+  return out.str();
 }
+
+json run_json(const pickle::PickleRun& run) { return json::parse(run_json_text(run)); }
 
 std::string run_text(const pickle::PickleRun& run) {
   std::ostringstream out;
@@ -106,12 +110,9 @@ TEST_CASE("inspect JSON: a long string repeated through the memo is written once
   p += "l.";
   auto run = test::run(p);
   REQUIRE(run.stopped);
-  std::ostringstream out;
-  report::InspectJsonWriter w(out, 1ull << 30);
-  w.write_run("", run);
-  w.flush();
-  CHECK(out.str().size() < 200000);  // not 5001 x 100 KB
-  CHECK(json::parse(out.str())["root"]["items"].size() == 5001);
+  const std::string out = run_json_text(run);
+  CHECK(out.size() < 200000);  // not 5001 x 100 KB
+  CHECK(json::parse(out)["root"]["items"].size() == 5001);
 }
 
 TEST_CASE("inspect JSON: nesting deeper than any recursion limit is written iteratively") {
@@ -137,11 +138,7 @@ TEST_CASE("inspect JSON: nesting deeper than any recursion limit is written iter
   p += ".";
   auto run = test::run(p);
   REQUIRE(run.stopped);
-  std::ostringstream out;
-  report::InspectJsonWriter w(out, 1ull << 30);
-  w.write_run("", run);
-  w.flush();
-  const std::string s = out.str();
+  const std::string s = run_json_text(run);
   std::size_t lists = 0;
   for (std::size_t pos = 0; (pos = s.find("\"t\":\"list\"", pos)) != std::string::npos; ++pos) ++lists;
   CHECK(lists == kDepth);
@@ -154,15 +151,13 @@ TEST_CASE("inspect JSON: past the output budget values are elided and the JSON s
   p += "l.";
   auto run = test::run(p);
   REQUIRE(run.stopped);
-  std::ostringstream out;
-  report::InspectJsonWriter w(out, 4096);
-  w.write_run("", run);
-  w.flush();
-  CHECK(w.truncated());
-  const json doc = json::parse(out.str());
+  bool truncated = false;
+  const std::string out = run_json_text(run, 4096, &truncated);
+  CHECK(truncated);
+  const json doc = json::parse(out);
   CHECK(doc["truncated"] == true);
   CHECK(doc["root"]["items"].back()["t"] == "elided");
-  CHECK(out.str().size() < 300000);
+  CHECK(out.size() < 300000);
 }
 
 TEST_CASE("inspect text: one statement per effect, earlier results named") {

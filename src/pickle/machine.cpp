@@ -40,8 +40,14 @@ bool is_literal(Kind k) {
   }
 }
 
-/// The memo: dense for the indices picklers write (0, 1, 2, ...), a hash map for anything else,
-/// so that a PUT to index 4,000,000,000 costs one map entry, not a 4-billion-slot array.
+/// The memo, as _pickle.c keeps it: index -> value, where MEMOIZE stores at the number of
+/// entries set so far (memo_len) and a PUT to a set index replaces its value without counting.
+/// Storage is dense for the indices picklers write (0, 1, 2, ...) and a hash map above the dense
+/// part, so a PUT to index 4,000,000,000 costs one map entry, not a 4-billion-slot array.
+/// Invariant: every sparse key is >= dense_.size(). Growing the dense part moves the sparse
+/// entries it now covers into it, so an index has exactly one home and GET always finds what
+/// the last PUT stored there (a value parked in the map must never be shadowed by an empty dense
+/// slot, nor counted twice).
 class Memo {
  public:
   [[nodiscard]] std::size_t size() const { return count_; }
@@ -54,21 +60,12 @@ class Memo {
 
   /// Stores; returns true if the index already held a value.
   bool put(std::uint64_t idx, ValueRef v) {
+    if (idx >= dense_.size() && idx < 4 * (count_ + 1) + 1024) grow_dense(idx);
     if (idx < dense_.size()) {
       const bool had = dense_[idx] != kNoValue;
       if (!had) ++count_;
       dense_[idx] = v;
       return had;
-    }
-    // Grow the dense part only in proportion to what is stored.
-    if (idx < 4 * (count_ + 1) + 1024) {
-      auto it = sparse_.find(idx);
-      if (it == sparse_.end()) {
-        dense_.resize(idx + 1, kNoValue);
-        ++count_;
-        dense_[idx] = v;
-        return false;
-      }
     }
     auto [it, inserted] = sparse_.try_emplace(idx, v);
     if (inserted) {
@@ -80,6 +77,21 @@ class Memo {
   }
 
  private:
+  /// Makes `idx` dense, at least doubling the dense part so that migrations stay amortised O(1).
+  void grow_dense(std::uint64_t idx) {
+    const std::size_t new_size = std::max<std::size_t>(static_cast<std::size_t>(idx) + 1,
+                                                       std::min<std::size_t>(2 * dense_.size(), 4 * (count_ + 1) + 1024));
+    dense_.resize(new_size, kNoValue);
+    for (auto it = sparse_.begin(); it != sparse_.end();) {
+      if (it->first < new_size) {
+        dense_[it->first] = it->second;
+        it = sparse_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
   std::vector<ValueRef> dense_;
   std::unordered_map<std::uint64_t, ValueRef> sparse_;
   std::size_t count_ = 0;

@@ -226,3 +226,27 @@ TEST_CASE("recursive structures print without looping") {
   auto r = test::run("]q\x00h\x00" "a.");
   CHECK(root_repr(r) == "[<cycle>]");
 }
+
+namespace {
+/// A pickle that PUTs 1 at sparse index 1100, fills indices 0..21, then grows the dense memo past
+/// 1100 with a PUT at `grow_at`, followed by `tail`.
+std::string straddle(std::uint32_t grow_at, const std::string& tail) {
+  auto u32 = [](std::uint32_t v) { return std::string{static_cast<char>(v & 0xFF), static_cast<char>((v >> 8) & 0xFF), static_cast<char>((v >> 16) & 0xFF), static_cast<char>(v >> 24)}; };
+  std::string p = "\x80\x04K\x01r" + u32(1100) + "0";
+  for (int i = 0; i < 22; ++i) p += std::string("K\x00q", 3) + static_cast<char>(i) + "0";
+  p += "K\x02r" + u32(grow_at) + "0" + tail;
+  return p;
+}
+}  // namespace
+
+TEST_CASE("memo indices that straddle the dense and sparse storage resolve as in _pickle.c") {
+  // CPython (checked with pickle.loads): the value PUT at 1100 before the dense part covered it is
+  // still there after, and re-PUTting 1100 does not count a new entry, so MEMOIZE stores at 23.
+  auto u32 = [](std::uint32_t v) { return std::string{static_cast<char>(v & 0xFF), static_cast<char>((v >> 8) & 0xFF), static_cast<char>((v >> 16) & 0xFF), static_cast<char>(v >> 24)}; };
+  auto got = test::run(straddle(1110, "j" + u32(1100) + "."));  // GET 1100 after the dense part grew over it
+  REQUIRE(got.stopped);
+  CHECK(root_repr(got) == "1");
+  auto counted = test::run(straddle(1100, "K\x03\x94" "0h\x17."));  // re-PUT 1100, then MEMOIZE + GET 23
+  REQUIRE(counted.stopped);
+  CHECK(root_repr(counted) == "3");
+}

@@ -125,8 +125,9 @@ def directories_are_walked_by_content_and_sorted():
         rc, out, _ = brine("scan", "--format", "json", d)
         doc = json.loads(out)
         paths = [os.path.relpath(f["path"], d) for f in doc["files"]]
-        assert paths == ["a/weights.pt", "b/model.txt"], paths   # sorted; symlink not followed
-        assert doc["summary"]["skipped"] == 1
+        # sorted; a link to a file is scanned as that file, under its own path
+        assert paths == ["a/weights.pt", "b/model.txt", "link.pkl"], paths
+        assert doc["summary"]["skipped"] == 1 and doc["skipped"][0]["path"].endswith("README.md")
         rc, out, _ = brine("scan", "--format", "json", "--follow-symlinks", d)
         assert len(json.loads(out)["files"]) == 3
         # the same verdicts whatever the number of jobs
@@ -247,6 +248,39 @@ def inspect():
         assert '"elided"' in out and len(out) < 20000, len(out)
         rc, out, _ = brine("inspect", write(d, "t.pkl", b"\x80\x02K\x01"))
         assert rc == 2 and "did not reach STOP" in out, out
+
+
+@test
+def symlinked_snapshot_is_scanned_file_by_file():
+    # A Hugging Face cache snapshot is a folder of links into a blob store: each link to a file is
+    # scanned as that file; nothing is skipped silently, loops and odd files are listed with why.
+    with tempfile.TemporaryDirectory() as d:
+        payload = write(d, "blobs/1111", OS_SYSTEM)
+        with open(os.path.join(BENIGN, "torch_parameter.pt"), "rb") as f:
+            write(d, "blobs/2222", f.read())
+        snap = os.path.join(d, "snapshots", "abc")
+        os.makedirs(os.path.join(snap, "sub"))
+        os.symlink("../../blobs/1111", os.path.join(snap, "pytorch_model.bin"))
+        os.symlink("../../../blobs/2222", os.path.join(snap, "sub", "model.pt"))
+        os.symlink("../nowhere", os.path.join(snap, "dangling"))
+        os.symlink("..", os.path.join(snap, "sub", "loop"))
+        os.mkfifo(os.path.join(snap, "fifo"))
+        write(snap, "README.md", b"# a model card\n")
+        rc, out, _ = brine("scan", "--format", "json", "--no-hash", snap)
+        doc = json.loads(out)
+        assert rc == 1, rc
+        verdicts = {os.path.relpath(f["path"], snap): f["verdict"] for f in doc["files"]}
+        assert verdicts == {"pytorch_model.bin": "malicious", "sub/model.pt": "clean"}, verdicts
+        skipped = {os.path.relpath(s["path"], snap): s["reason"] for s in doc["skipped"]}
+        assert set(skipped) == {"dangling", "fifo", "README.md", "sub/loop"}, skipped
+        assert "FIFO" in skipped["fifo"] and "not followed" in skipped["sub/loop"], skipped
+        assert doc["summary"]["skipped"] == 4
+        rc, out, _ = brine("scan", "-v", "--follow-symlinks", snap)
+        assert "directory loop" in out and "skipped " in out, out
+        assert out.count("MALICIOUS") == 1, out  # the loop is not walked again
+        # A FIFO or device named on the command line is refused at once, never read until it ends.
+        rc, out, _ = brine("scan", os.path.join(snap, "fifo"), "/dev/zero")
+        assert rc == 2 and out.count("refused") == 2, out
 
 
 @test

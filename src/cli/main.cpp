@@ -17,7 +17,9 @@
 #include <iostream>
 #include <thread>
 
+#include "cli/walk.hpp"
 #include "core/mapped_file.hpp"
+#include "core/text.hpp"
 #include "report/disassembly.hpp"
 #include "report/inspect.hpp"
 #include "report/report.hpp"
@@ -69,83 +71,13 @@ struct LimitFlags {
   }
 };
 
-struct Target {
-  std::string path;
-  bool explicit_file;  // named on the command line (reported even if not a pickle)
-};
-
-struct WalkFilter {
-  std::vector<std::string> include, exclude;
-
-  /// A pattern with a '/' matches the path below the walked directory, one without matches the
-  /// file name; '*' also crosses '/' in path patterns.
-  static bool match(const std::string& pattern, const fs::path& rel) {
-    const std::string subject = pattern.find('/') != std::string::npos ? rel.generic_string() : rel.filename().string();
-    return ::fnmatch(pattern.c_str(), subject.c_str(), 0) == 0;
-  }
-  [[nodiscard]] bool excluded(const fs::path& rel) const {
-    for (const auto& p : exclude) {
-      if (match(p, rel)) return true;
-    }
-    return false;
-  }
-  [[nodiscard]] bool wanted(const fs::path& rel) const {
-    if (excluded(rel)) return false;
-    if (include.empty()) return true;
-    for (const auto& p : include) {
-      if (match(p, rel)) return true;
-    }
-    return false;
-  }
-};
-
-/// Expands directories recursively (sorted, content-based: no extension filter unless asked).
-/// Files named on the command line are always scanned.
-std::vector<Target> expand(const std::vector<std::string>& paths, bool follow_symlinks, const WalkFilter& filter,
-                           std::vector<std::string>& errors) {
-  std::vector<Target> out;
-  for (const auto& p : paths) {
-    std::error_code ec;
-    if (p != "-" && fs::is_directory(p, ec)) {
-      std::vector<std::string> found;
-      auto opts = fs::directory_options::skip_permission_denied;
-      if (follow_symlinks) opts |= fs::directory_options::follow_directory_symlink;
-      fs::recursive_directory_iterator it(p, opts, ec), end;
-      if (ec) {
-        errors.push_back(p + ": " + ec.message());
-        continue;
-      }
-      for (; it != end; it.increment(ec)) {
-        if (ec) {
-          errors.push_back(p + ": " + ec.message());
-          break;
-        }
-        const auto& entry = *it;
-        std::error_code e2;
-        const fs::path rel = entry.path().lexically_relative(p);
-        if (entry.is_symlink(e2) && !follow_symlinks) continue;
-        if (entry.is_directory(e2)) {
-          if (filter.excluded(rel)) it.disable_recursion_pending();  // prune excluded directories
-          continue;
-        }
-        if (entry.is_regular_file(e2) && filter.wanted(rel)) found.push_back(entry.path().string());
-      }
-      std::sort(found.begin(), found.end());
-      for (auto& f : found) out.push_back({std::move(f), false});
-    } else {
-      out.push_back({p, true});
-    }
-  }
-  return out;
-}
-
 bool stdout_is_tty() { return ::isatty(1) == 1; }
 
 /// The rules the options name, or nullptr after saying on stderr why they could not be loaded.
 std::shared_ptr<const brine::rules::RuleSet> load_rules_or_report(const brine::rules::RuleOptions& options) {
   auto rules = brine::rules::load_rules(options);
   if (!rules) {
-    std::cerr << "brine: " << rules.error().detail << '\n';
+    std::cerr << "brine: " << brine::core::display_text(rules.error().detail) << '\n';
     return nullptr;
   }
   return *rules;
@@ -160,7 +92,7 @@ int scan_exit_code(const brine::report::Summary& summary, bool other_errors = fa
 
 int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOptions& rule_options, const LimitFlags& limit_flags,
              const std::string& format, const std::string& output, bool quiet, bool verbose, const std::string& color,
-             unsigned jobs, bool no_hash, bool follow_symlinks, const WalkFilter& filter) {
+             unsigned jobs, bool no_hash, const brine::cli::WalkOptions& walk_options) {
   auto rules = load_rules_or_report(rule_options);
   if (!rules) return kExitError;
   brine::scan::ScanOptions options;
@@ -168,10 +100,10 @@ int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOpti
   options.compute_sha256 = !no_hash && format == "json";
   const brine::scan::Scanner scanner(rules, options);
 
-  std::vector<std::string> walk_errors;
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<Target> targets = expand(paths, follow_symlinks, filter, walk_errors);
-  for (const auto& e : walk_errors) std::cerr << "brine: " << e << '\n';
+  brine::cli::WalkResult walked = brine::cli::walk(paths, walk_options);
+  const std::vector<brine::cli::WalkTarget>& targets = walked.targets;
+  for (const auto& e : walked.errors) std::cerr << "brine: " << brine::core::display_text(e) << '\n';
 
   std::vector<brine::scan::FileReport> reports(targets.size());
   std::atomic<std::size_t> next{0};
@@ -184,18 +116,29 @@ int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOpti
   worker();
   for (auto& t : threads) t.join();
 
-  // Files met while walking a directory that are no pickle at all are skipped, not reported.
+  // Files met while walking a directory that no supported loader reads are not reported as
+  // files, but they are listed (text -v, JSON) with the scan's reason, never dropped silently.
   std::vector<brine::scan::FileReport> shown;
-  std::uint64_t skipped = 0;
+  std::vector<brine::report::Skipped> skipped;
+  for (const auto& s : walked.skipped) skipped.push_back({s.path, s.reason});
   for (std::size_t i = 0; i < reports.size(); ++i) {
     if (!targets[i].explicit_file && !reports[i].recognized) {
-      ++skipped;
+      std::string reason = "not a format any supported loader reads";
+      for (const auto& f : reports[i].findings) {
+        if (f.impact == Verdict::kError) {
+          reason = f.message;
+          break;
+        }
+      }
+      skipped.push_back({reports[i].path, std::move(reason)});
       continue;
     }
     shown.push_back(std::move(reports[i]));
   }
+  std::sort(skipped.begin(), skipped.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const auto summary = brine::report::summarize(shown, skipped, seconds);
+  auto summary = brine::report::summarize(shown, skipped.size(), seconds);
+  summary.skipped_files = std::move(skipped);
 
   std::ofstream file;
   if (!output.empty()) {
@@ -216,14 +159,14 @@ int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOpti
     brine::report::write_text(out, shown, summary, text);
   }
   out.flush();
-  return scan_exit_code(summary, !walk_errors.empty());
+  return scan_exit_code(summary, !walked.errors.empty());
 }
 
 int run_disasm(const std::string& path, bool json, const LimitFlags& limit_flags) {
   auto file = path == "-" ? brine::core::MappedFile::read_stream(0, limit_flags.limits.max_member_bytes)
                           : brine::core::MappedFile::open(path);
   if (!file) {
-    std::cerr << "brine: " << path << ": " << file.error().detail << '\n';
+    std::cerr << "brine: " << brine::core::display_text(path) << ": " << brine::core::display_text(file.error().detail) << '\n';
     return kExitError;
   }
   brine::report::DisasmOptions options;
@@ -265,7 +208,7 @@ int run_inspect(const std::vector<std::string>& paths, const brine::rules::RuleO
       writer.raw(i ? ",\n{\"pickles\":[" : "\n{\"pickles\":[");
       first_run = true;
     } else {
-      std::cout << "### " << paths[i] << "\n\n";
+      std::cout << "### " << brine::core::display_text(paths[i]) << "\n\n";
     }
     reports.push_back(scanner.scan_path(paths[i]));
     if (json) writer.raw(fmt::format("],\n\"report\":{}}}", brine::report::file_report_json(reports.back())));
@@ -337,7 +280,7 @@ int run_sanitize(SanitizeFlags flags, const brine::rules::RuleOptions& rule_opti
     brine::report::write_sanitize_text(std::cout, report, flags.verbose);
   }
   if (report.error) {
-    std::cerr << "brine: " << flags.input << ": " << report.error->describe() << '\n';
+    std::cerr << "brine: " << brine::core::display_text(flags.input) << ": " << brine::core::display_text(report.error->describe()) << '\n';
     return report.refused ? kExitFindings : kExitError;
   }
   return kExitClean;
@@ -385,8 +328,10 @@ int main(int argc, char** argv) {
   scan->add_option("--color", color, "text colour")->check(CLI::IsMember({"auto", "always", "never"}))->capture_default_str();
   scan->add_option("-j,--jobs", jobs, "files scanned in parallel")->check(CLI::Range(1u, 1024u))->capture_default_str();
   scan->add_flag("--no-hash", no_hash, "json: skip sha256 (it reads every byte of every file)");
-  scan->add_flag("--follow-symlinks", follow, "follow symbolic links while walking directories");
-  WalkFilter filter;
+  scan->add_flag("--follow-symlinks", follow,
+                 "directory walks: also follow links to directories (loops are detected by device and inode); links to "
+                 "files are always scanned");
+  brine::cli::WalkFilter filter;
   scan->add_option("--include", filter.include,
                    "directory walks: scan only files matching this glob (a pattern with '/' matches the path below the "
                    "directory, one without matches the file name); repeatable")
@@ -470,7 +415,10 @@ int main(int argc, char** argv) {
   }
   rule_options.use_default = !no_default;
   if (scan->parsed()) {
-    return run_scan(paths, rule_options, limits, format, output, quiet, verbose, color, jobs, no_hash, follow, filter);
+    brine::cli::WalkOptions walk_options;
+    walk_options.follow_directory_links = follow;
+    walk_options.filter = filter;
+    return run_scan(paths, rule_options, limits, format, output, quiet, verbose, color, jobs, no_hash, walk_options);
   }
   if (sanitize->parsed()) {
     sanitize_rules.use_default = !sanitize_no_default;

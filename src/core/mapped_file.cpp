@@ -31,7 +31,8 @@ class FdGuard {
 }  // namespace
 
 Result<MappedFile> MappedFile::open(const std::string& path) {
-  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below anyway).
+  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) return io_error("cannot open");
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return io_error("cannot stat");
@@ -40,8 +41,11 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
     return io_error("cannot read");
   }
   if (!S_ISREG(st.st_mode)) {
-    // FIFOs, character devices: read them like a stream, bounded.
-    return read_stream(fd.get(), 64ull << 30);
+    // A FIFO, device or socket has no size and may never end (/dev/zero): refused. A stream is
+    // scanned from standard input ("-"), bounded by the member limit.
+    const char* kind = S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device"
+                     : S_ISBLK(st.st_mode)  ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket" : "not a regular file";
+    return fail(Error{ErrorCode::kIo, 0, {}, {}, std::string("refused: ") + kind + ", not a regular file (pipe it to '-' to scan a stream)"});
   }
   MappedFile file;
   file.size_ = static_cast<std::uint64_t>(st.st_size);
@@ -49,7 +53,12 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   if (file.size_ <= kReadThreshold) {
     // Small files are read, not mapped: unmapping costs a TLB shootdown on every other core
     // running a scan thread, which made parallel scans of many small files slower than serial.
-    return read_stream(fd.get(), 2 * kReadThreshold, file.size_);
+    auto read = read_stream(fd.get(), 2 * kReadThreshold, file.size_);
+    // A file that changed size while it was read would get a verdict about other bytes.
+    if (read && read->size() != file.size_) {
+      return fail(Error{ErrorCode::kIo, 0, {}, {}, "the file changed size while it was read"});
+    }
+    return read;
   }
   void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
   if (p == MAP_FAILED) return io_error("cannot map");

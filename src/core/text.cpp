@@ -86,11 +86,62 @@ bool printable(std::uint32_t cp) {
   if (cp >= 0xD800 && cp <= 0xDFFF) return false;
   if ((cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2060 && cp <= 0x206F)) return false;
   if (cp == 0xFEFF || (cp >= 0xFFF9 && cp <= 0xFFFB) || cp >= 0xE0000) return false;
+  if (cp == 0x061C || cp == 0x180E) return false;  // Arabic letter mark (a bidi control), Mongolian vowel separator
   return true;
 }
 
 char pick_quote(bool has_single, bool has_double) { return has_single && !has_double ? '"' : '\''; }
 }  // namespace
+
+std::string display_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    // One well-formed (WTF-8) sequence, or else one byte shown as \xNN.
+    const unsigned char c = p[i];
+    std::size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    std::uint32_t cp = 0;
+    if (len > 1 && s.size() - i >= len) {
+      cp = len == 2 ? (c & 0x1Fu) : len == 3 ? (c & 0x0Fu) : (c & 0x07u);
+      for (std::size_t k = 1; k < len; ++k) {
+        if ((p[i + k] & 0xC0) != 0x80) {
+          len = 0;
+          break;
+        }
+        cp = (cp << 6) | (p[i + k] & 0x3Fu);
+      }
+      if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) len = 0;
+    } else if (len > 1) {
+      len = 0;
+    } else if (len == 1) {
+      cp = c;
+    }
+    if (len == 0) {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+      continue;
+    }
+    if (cp == '\n') {
+      out += "\\n";
+    } else if (cp == '\r') {
+      out += "\\r";
+    } else if (cp == '\t') {
+      out += "\\t";
+    } else if (printable(cp)) {
+      out.append(s.substr(i, len));
+    } else if (cp < 0x100) {
+      out += fmt::format("\\x{:02x}", cp);
+    } else if (cp < 0x10000) {
+      out += fmt::format("\\u{:04x}", cp);
+    } else {
+      out += fmt::format("\\U{:08x}", cp);
+    }
+    i += len;
+  }
+  return out;
+}
 
 std::string py_repr_str(std::string_view s, std::size_t max_chars) {
   bool has_single = s.find('\'') != std::string_view::npos;

@@ -34,6 +34,14 @@ std::string py_repr_str(std::string_view wtf8, std::size_t max_chars = SIZE_MAX)
 /// Python repr() of bytes, e.g. b'\x00ab'. Same truncation rule.
 std::string py_repr_bytes(std::string_view bytes, std::size_t max_bytes = SIZE_MAX);
 
+/// `s` (any bytes) made safe to show a person on a terminal, in the style of Python escapes:
+/// printable UTF-8 is kept; control characters (C0, DEL, C1, so every ANSI escape sequence),
+/// bidi and zero-width formatting characters, line separators, surrogates and the newline
+/// become \xNN / \uNNNN / \UNNNNNNNN (\n, \r, \t), and a byte that is not well-formed UTF-8
+/// becomes \xNN. Every string taken from an input file passes through this before it reaches
+/// a text report, so a file cannot rewrite what the analyst sees.
+std::string display_text(std::string_view s);
+
 /// Appends `wtf8` as a quoted JSON string in ASCII: every non-ASCII code point is a \uXXXX
 /// escape (a surrogate pair above U+FFFF), so lone surrogates survive as "\udc80" the way
 /// Python's json.dumps writes them. Returns false, appending nothing, if `wtf8` is not WTF-8.

@@ -104,7 +104,7 @@ class Lister {
     if (options_.json) {
       json_.push_back({{"member", member}, {"start", pos}, {"note", text}});
     } else {
-      out_ << fmt::format("{}: {}\n", pos, text);
+      out_ << fmt::format("{}: {}\n", pos, core::display_text(text));
     }
   }
 
@@ -112,7 +112,7 @@ class Lister {
     pickle::StringArena arena;
     pickle::Decoder decoder(data, start, arena, options_.limits);
     json instructions = json::array();
-    if (!options_.json) out_ << fmt::format("--- pickle at offset {}{} ---\n", start, member.empty() ? "" : " in " + member);
+    if (!options_.json) out_ << fmt::format("--- pickle at offset {}{} ---\n", start, member.empty() ? "" : " in " + core::display_text(member));
     int indent = 0;
     last_stopped_ = false;
     std::uint64_t count = 0;
@@ -136,7 +136,7 @@ class Lister {
         std::string line = fmt::format("{:>8}: {:<4} {}{:<16} {}", ins->offset, code, std::string(static_cast<std::size_t>(indent) * 4, ' '),
                                        pickle::name(ins->op), arg_text(*ins));
         if (ins->frame_violation) line += "   <- crosses a FRAME boundary";
-        out_ << line << '\n';
+        out_ << core::display_text(line) << '\n';
         if (ins->op == Op::MARK) ++indent;
       }
       if (ins->op == Op::STOP) {
@@ -150,7 +150,7 @@ class Lister {
       if (!error.empty()) entry["error"] = error;
       json_.push_back(std::move(entry));
     } else if (!error.empty()) {
-      out_ << "error: " << error << '\n';
+      out_ << "error: " << core::display_text(error) << '\n';
     }
     return error.empty();
   }
@@ -171,7 +171,7 @@ bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& p
     case container::Format::kZip: {
       auto archive = container::ZipArchive::open(data);
       if (!archive) {
-        out << "error: " << archive.error().describe() << '\n';
+        out << "error: " << core::display_text(archive.error().describe()) << '\n';
         return false;
       }
       for (const auto& e : archive->entries()) {
@@ -183,7 +183,7 @@ bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& p
         if (!pickle_member) continue;
         auto bytes = archive->read(e, options.limits.max_member_bytes);
         if (!bytes) {
-          out << "error: " << bytes.error().describe() << '\n';
+          out << "error: " << core::display_text(bytes.error().describe()) << '\n';
           ok = false;
           continue;
         }
@@ -192,16 +192,16 @@ bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& p
       break;
     }
     case container::Format::kEmpty:
-      out << path << ": empty file\n";
+      out << core::display_text(path) << ": empty file\n";
       return false;
     case container::Format::kNpy: {
       auto header = container::parse_npy_header(data);
       if (!header) {
-        out << "error: " << header.error().describe() << '\n';
+        out << "error: " << core::display_text(header.error().describe()) << '\n';
         return false;
       }
       if (!header->has_object) {
-        out << fmt::format("{}: .npy array of dtype {}: no pickle\n", path, header->descr);
+        out << fmt::format("{}: .npy array of dtype {}: no pickle\n", core::display_text(path), core::display_text(header->descr));
         return true;
       }
       // Offsets in this listing are relative to the pickle, which starts after the header.

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "analysis/call_repr.hpp"
+#include "core/text.hpp"
 #include "report/inspect.hpp"
 
 namespace brine::report {
@@ -27,15 +28,16 @@ class TextRun {
   }
 
   void write(const std::string& member) {
-    out_ << fmt::format("# {} pickle at bytes {}..{}, protocol {}, {} opcodes{}\n", member.empty() ? "the file's" : member,
+    // Strings from the input (member names, globals, errors) pass through core::display_text.
+    out_ << fmt::format("# {} pickle at bytes {}..{}, protocol {}, {} opcodes{}\n", member.empty() ? "the file's" : core::display_text(member),
                         run_.start, run_.end, run_.protocol, run_.opcodes, run_.stopped ? "" : ", did not reach STOP");
     for (const Event& e : run_.events) statement(e);
     if (run_.root != pickle::kNoValue) {
       line(fmt::format("result = {}", expr(run_.root)), "STOP", run_.end == 0 ? 0 : run_.end - 1);
     }
-    if (run_.error) out_ << "# stopped: " << run_.error->describe() << '\n';
+    if (run_.error) out_ << "# stopped: " << core::display_text(run_.error->describe()) << '\n';
     for (const auto& a : run_.anomalies) {
-      out_ << fmt::format("# note @{} {}: {} {}\n", a.offset, pickle::name(a.op), pickle::anomaly_name(a.kind), a.detail);
+      out_ << fmt::format("# note @{} {}: {} {}\n", a.offset, pickle::name(a.op), pickle::anomaly_name(a.kind), core::display_text(a.detail));
     }
   }
 
@@ -47,7 +49,8 @@ class TextRun {
     return analysis::repr_value_named(v_, ref, names_, limits_);
   }
 
-  void line(const std::string& code, std::string_view op, std::uint64_t offset) {
+  void line(const std::string& raw, std::string_view op, std::uint64_t offset) {
+    const std::string code = core::display_text(raw);
     out_ << code;
     const std::size_t width = code.size() < 60 ? 60 - code.size() : 1;
     out_ << std::string(width, ' ') << fmt::format("# @{} {}\n", offset, op);

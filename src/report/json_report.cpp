@@ -66,6 +66,8 @@ void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, c
       {"malicious", summary.malicious}, {"error", summary.errors}, {"skipped", summary.skipped},
       {"seconds", summary.seconds},
   };
+  json& skipped = doc["skipped"] = json::array();
+  for (const auto& s : summary.skipped_files) skipped.push_back({{"path", s.path}, {"reason", s.reason}});
   // Pickle strings may hold lone surrogates or arbitrary bytes: replace what is not UTF-8.
   out << doc.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
 }

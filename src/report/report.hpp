@@ -3,15 +3,23 @@
 #pragma once
 
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "scan/scanner.hpp"
 
 namespace brine::report {
 
+/// An entry a directory walk did not scan, and why (never dropped silently).
+struct Skipped {
+  std::string path;
+  std::string reason;
+};
+
 struct Summary {
   std::uint64_t files = 0, clean = 0, unapproved = 0, malicious = 0, errors = 0, skipped = 0;
   double seconds = 0;
+  std::vector<Skipped> skipped_files;  ///< listed under text -v and in JSON
 };
 Summary summarize(const std::vector<scan::FileReport>& files, std::uint64_t skipped, double seconds);
 

@@ -5,11 +5,26 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/text.hpp"
+
 namespace brine::report {
 
 using Json = nlohmann::ordered_json;
 
-void write_sanitize_text(std::ostream& out, const sanitize::SanitizeReport& r, bool verbose) {
+void write_sanitize_text(std::ostream& out_raw, const sanitize::SanitizeReport& r, bool verbose) {
+  // Tensor names, members, globals and messages come from the input: every line is made safe for a
+  // terminal (core::display_text) before it is written.
+  struct SafeLines {
+    std::ostream& os;
+    SafeLines& operator<<(const std::string& text) {
+      std::size_t from = 0;
+      for (std::size_t nl; (nl = text.find('\n', from)) != std::string::npos; from = nl + 1) {
+        os << core::display_text(std::string_view(text).substr(from, nl - from)) << '\n';
+      }
+      os << core::display_text(std::string_view(text).substr(from));
+      return *this;
+    }
+  } out{out_raw};
   out << fmt::format("{}: {} ({})\n", r.input, analysis::verdict_name(r.scan.verdict), r.scan.container);
   for (const auto& f : r.scan.findings) {
     if (f.impact == analysis::Verdict::kClean && !verbose) continue;
@@ -28,7 +43,7 @@ void write_sanitize_text(std::ostream& out, const sanitize::SanitizeReport& r, b
                        r.output, r.format, r.tensors.size(), bytes, r.metadata.size(), r.aliases.size(), r.dropped.size(),
                        r.verified ? "; verified" : "");
   }
-  if (r.error) out << "not written: " << r.error->describe() << '\n';
+  if (r.error) out << "not written: " + r.error->describe() + "\n";
 }
 
 void write_sanitize_json(std::ostream& out, const sanitize::SanitizeReport& r) {

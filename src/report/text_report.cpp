@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "core/text.hpp"
 #include "report/report.hpp"
 
 namespace brine::report {
@@ -22,36 +23,44 @@ std::string upper(std::string_view s) {
 }
 }  // namespace
 
+// Every string that can come from the input (paths, member names, globals, calls, messages that
+// quote the file) goes through core::display_text: the only control bytes this writes are its
+// own newlines and, with colour on, its own SGR codes.
+using core::display_text;
+
 void write_text(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary, const TextOptions& options) {
   for (const auto& f : files) {
     if (options.quiet && f.verdict == analysis::Verdict::kClean) continue;
     const std::string verdict = upper(analysis::verdict_name(f.verdict));
     const std::string_view on = options.color ? color_of(f.verdict) : "";
     const std::string_view off = options.color ? "\033[0m" : "";
-    out << fmt::format("{}: {}{}{} ({}, {} bytes, {} pickle{})\n", f.path, on, verdict, off, f.container, f.size, f.pickles,
+    out << fmt::format("{}: {}{}{} ({}, {} bytes, {} pickle{})\n", display_text(f.path), on, verdict, off, display_text(f.container), f.size, f.pickles,
                        f.pickles == 1 ? "" : "s");
     for (const auto& x : f.findings) {
       if (x.impact == analysis::Verdict::kClean && !options.verbose) continue;
-      std::string where = x.member.empty() ? fmt::format("offset {}", x.offset) : fmt::format("{} offset {}", x.member, x.offset);
-      if (!x.opcode.empty()) where += fmt::format(" ({})", x.opcode);
-      out << fmt::format("  {:<8} {}", rules::severity_name(x.severity), x.rule);
-      if (!x.global.empty()) out << fmt::format("  {}", x.global);
-      if (!x.use.empty()) out << fmt::format("  [{}]", x.use);
+      std::string where = x.member.empty() ? fmt::format("offset {}", x.offset) : fmt::format("{} offset {}", display_text(x.member), x.offset);
+      if (!x.opcode.empty()) where += fmt::format(" ({})", display_text(x.opcode));
+      out << fmt::format("  {:<8} {}", rules::severity_name(x.severity), display_text(x.rule));
+      if (!x.global.empty()) out << fmt::format("  {}", display_text(x.global));
+      if (!x.use.empty()) out << fmt::format("  [{}]", display_text(x.use));
       out << fmt::format("  at {}", where);
       if (x.count > 1) out << fmt::format("  (x{})", x.count);
       out << '\n';
-      if (!x.call.empty()) out << fmt::format("           {}\n", x.call);
-      out << fmt::format("           {}\n", x.message);
+      if (!x.call.empty()) out << fmt::format("           {}\n", display_text(x.call));
+      out << fmt::format("           {}\n", display_text(x.message));
     }
     if (options.verbose) {
       for (const auto& m : f.members) {
-        out << fmt::format("  member {} ({}, {} bytes{})\n", m.name, m.format, m.size, m.scanned ? ", scanned" : "");
+        out << fmt::format("  member {} ({}, {} bytes{})\n", display_text(m.name), display_text(m.format), m.size, m.scanned ? ", scanned" : "");
       }
     }
   }
+  if (options.verbose) {
+    for (const auto& s : summary.skipped_files) out << fmt::format("skipped {}: {}\n", display_text(s.path), display_text(s.reason));
+  }
   out << fmt::format("{} file{}: {} clean, {} unapproved, {} malicious, {} error{}", summary.files, summary.files == 1 ? "" : "s",
                      summary.clean, summary.unapproved, summary.malicious, summary.errors, summary.errors == 1 ? "" : "s");
-  if (summary.skipped != 0) out << fmt::format(", {} skipped (not pickles)", summary.skipped);
+  if (summary.skipped != 0) out << fmt::format(", {} skipped{}", summary.skipped, options.verbose ? "" : " (-v lists them)");
   out << fmt::format(" in {:.3f}s\n", summary.seconds);
 }
 

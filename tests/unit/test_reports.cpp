@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/text.hpp"
 #include "helpers.hpp"
 #include "report/disassembly.hpp"
 #include "report/report.hpp"
@@ -73,4 +74,46 @@ TEST_CASE("disassembly lists opcodes with offsets and marks frame violations") {
   auto doc = nlohmann::json::parse(js.str());
   CHECK(doc[0]["instructions"][0]["op"] == "GLOBAL");
   CHECK(doc[0]["instructions"][0]["arg"]["pair"][0] == "6f73");
+}
+
+namespace {
+/// Bytes a terminal would act on: C0 controls other than newline, DEL, and the UTF-8 encodings of
+/// C1 controls and bidi overrides/isolates.
+bool has_terminal_control(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if ((c < 0x20 && c != '\n') || c == 0x7f) return true;
+    if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 && static_cast<unsigned char>(s[i + 1]) <= 0x9f) return true;
+    if (c == 0xe2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+        static_cast<unsigned char>(s[i + 2]) >= 0xaa && static_cast<unsigned char>(s[i + 2]) <= 0xae) return true;
+    if (c == 0xe2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x81 &&
+        static_cast<unsigned char>(s[i + 2]) >= 0xa6 && static_cast<unsigned char>(s[i + 2]) <= 0xa9) return true;
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("text outputs escape control characters, ANSI sequences, bidi controls and bad UTF-8 from the input") {
+  // A global whose name erases the report line and rewrites it, a bidi override, and a byte that is
+  // not UTF-8 (GLOBAL names are strict UTF-8 for the loader, but a member name or message is not).
+  const std::string payload = "cos\nsys\x1b[2K\rCLEAN\xe2\x80\xaetem\n(S'echo hi'\ntR.";
+  std::vector<scan::FileReport> files = {test::scan(payload)};
+  files[0].path = "evil\x1b]0;title\x07\xff.pkl";
+  std::ostringstream text;
+  report::TextOptions opts;
+  opts.verbose = true;
+  report::write_text(text, files, report::summarize(files, 0, 0), opts);
+  CHECK_FALSE(has_terminal_control(text.str()));
+  CHECK(text.str().find("os.sys\\x1b[2K\\rCLEAN\\u202etem") != std::string::npos);
+  CHECK(text.str().find("evil\\x1b]0;title\\x07\\xff.pkl") != std::string::npos);
+
+  std::ostringstream listing;
+  report::DisasmOptions d;
+  report::write_disassembly(listing, test::bytes(payload), "x", d);
+  CHECK_FALSE(has_terminal_control(listing.str()));
+
+  CHECK(core::display_text("plain é ünïcode") == "plain é ünïcode");
+  CHECK(core::display_text("a\nb\x7f\xc2\x85\xe2\x81\xa6") == "a\\nb\\x7f\\x85\\u2066");
+  CHECK(core::display_text("\xed\xa0\x80") == "\\ud800");  // a lone surrogate as WTF-8
+  CHECK(core::display_text("\xc0\xaf") == "\\xc0\\xaf");   // overlong: not UTF-8
 }

@@ -284,6 +284,16 @@ def symlinked_snapshot_is_scanned_file_by_file():
 
 
 @test
+def limit_values_the_code_cannot_honour_are_refused():
+    # value references and depths are 32-bit; the deadline must not overflow
+    for flag, value in (("--max-values", "5000000000"), ("--max-nesting", "4294967296"), ("--timeout", "1e300")):
+        rc, _, err = brine("scan", flag, value, os.path.join(BENIGN, "torch_parameter.pt"))
+        assert rc == 2 and flag in err, (flag, rc, err)
+    rc, _, _ = brine("scan", "--max-values", "1000000", os.path.join(BENIGN, "torch_parameter.pt"))
+    assert rc == 0
+
+
+@test
 def rules_command():
     rc, out, _ = brine("rules")
     assert rc == 0 and "torch-full-model" in out and "sklearn" in out and "training-checkpoint" in out

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <thread>
 
 #include "cli/walk.hpp"
@@ -46,9 +47,15 @@ struct LimitFlags {
     auto* g = "Limits (hitting one makes the file an `error`, never `clean`)";
     app.add_option("--max-opcodes", limits.max_opcodes, "opcodes executed per pickle")->group(g)->capture_default_str();
     app.add_option("--max-stack", limits.max_stack_depth, "VM stack items")->group(g)->capture_default_str();
-    app.add_option("--max-nesting", limits.max_nesting, "open MARKs and container nesting depth")->group(g)->capture_default_str();
+    // Values the code cannot honour are refused at start-up: value references and depths are 32-bit.
+    constexpr std::uint64_t k32 = std::numeric_limits<std::uint32_t>::max() - 1;
+    app.add_option("--max-nesting", limits.max_nesting,
+                   "open MARKs, and the depth of a container when the opcode that builds or fills it runs (walkers of "
+                   "the finished graph have their own caps and report what they could not walk)")
+        ->group(g)->capture_default_str()->check(CLI::Range(std::uint64_t{1}, k32));
     app.add_option("--max-memo", limits.max_memo_entries, "memo entries per pickle")->group(g)->capture_default_str();
-    app.add_option("--max-values", limits.max_value_nodes, "symbolic values per pickle")->group(g)->capture_default_str();
+    app.add_option("--max-values", limits.max_value_nodes, "symbolic values per pickle")->group(g)->capture_default_str()
+        ->check(CLI::Range(std::uint64_t{1}, k32));
     app.add_option("--max-value-bytes", limits.max_value_bytes, "bytes of decoded text per pickle")->group(g)->capture_default_str();
     app.add_option("--max-string", limits.max_string_length, "length of one string/bytes argument")->group(g)->capture_default_str();
     app.add_option("--max-pickles", limits.max_pickles_per_file, "pickle streams per file")->group(g)->capture_default_str();
@@ -62,7 +69,8 @@ struct LimitFlags {
         ->group(g)->capture_default_str();
     app.add_option("--max-nested-depth", limits.max_nested_depth, "files inside files (bytes an approved loader deserializes)")
         ->group(g)->capture_default_str();
-    app.add_option("--timeout", timeout_seconds, "wall-time seconds per file")->group(g)->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--timeout", timeout_seconds, "wall-time seconds per file")->group(g)->capture_default_str()
+        ->check(CLI::Range(0.001, 1e7));  // the deadline is a steady_clock time point: no overflow
   }
   brine::core::Limits get() const {
     brine::core::Limits l = limits;

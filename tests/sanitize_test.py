@@ -33,6 +33,7 @@ import collections
 import fnmatch
 import hashlib
 import json
+import pickletools
 import os
 import pickle
 import shutil
@@ -40,6 +41,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zipfile
 import time
 import traceback
 
@@ -747,6 +749,14 @@ class Payload:
         return (os.system, ("echo pwned",))
 
 
+def next_pickle_end(data, pos):
+    """Offset just past the STOP of the pickle that starts at `pos`."""
+    for op, _, at in pickletools.genops(data[pos:]):
+        if op.name == "STOP":
+            return pos + at + 1
+    raise ValueError("no STOP")
+
+
 def make_checkpoints(work):
     """All checkpoints, made in this one process. {file name: Source}."""
     d = work.src
@@ -788,6 +798,43 @@ def make_checkpoints(work):
         ("first", store[:6]), ("overlap", store[3:9]), ("whole", store)])   # overlapping, different views
     tsave("tied.pt", tied)
     tsave("tied_legacy.pt", tied, **legacy)
+
+    # Storage identity: torch caches one storage per key, so the first persistent load of a key
+    # decides its dtype and size; a later reference naming another storage class gets the same
+    # storage (rewritten from a real save: tensor "b" is made to name key "0" with IntStorage).
+    reuse = collections.OrderedDict([("a", torch.arange(4, dtype=torch.float32) + 0.5),
+                                     ("b", torch.arange(4, dtype=torch.int32) * 7)])
+    tmp = os.path.join(d, "reuse_src.pt")
+    torch.save(reuse, tmp)
+    with zipfile.ZipFile(tmp) as z:
+        members = [(i, z.read(i.filename)) for i in z.infolist()]
+    with zipfile.ZipFile(os.path.join(d, "key_reuse.pt"), "w", zipfile.ZIP_STORED) as z:
+        for info, body in members:
+            if info.filename.endswith("data.pkl"):
+                i = body.index(b"IntStorage")
+                j = body.index(b"X\x01\x00\x00\x001", i)
+                body = body[:j] + b"X\x01\x00\x00\x000" + body[j + 6:]
+            z.writestr(info, body)
+    S["key_reuse.pt"] = Source(os.path.join(d, "key_reuse.pt"), lambda: torch.load(os.path.join(d, "key_reuse.pt")))
+    # Legacy: the storage-key list names a key twice; torch reads that storage twice and keeps the
+    # later bytes (the storage of "b" then follows).
+    tmp = os.path.join(d, "reuse_legacy_src.pt")
+    torch.save(collections.OrderedDict([("a", torch.arange(4, dtype=torch.float32) + 0.5),
+                                        ("b", torch.arange(4, dtype=torch.float32) * 7)]), tmp, **legacy)
+    raw = open(tmp, "rb").read()
+    pos = 0
+    for _ in range(4):
+        pos = next_pickle_end(raw, pos)
+    keys_end = next_pickle_end(raw, pos)
+    keys = pickle.loads(raw[pos:keys_end])
+    storages = raw[keys_end:]
+    one = 8 + 4 * 4
+    first, second = storages[:one], storages[one:2 * one]
+    keys2 = [keys[0], keys[0], keys[1]]
+    with open(os.path.join(d, "key_twice_legacy.pt"), "wb") as f:
+        f.write(raw[:pos] + pickle.dumps(keys2, protocol=2) + first + second + second)
+    S["key_twice_legacy.pt"] = Source(os.path.join(d, "key_twice_legacy.pt"),
+                                      lambda: torch.load(os.path.join(d, "key_twice_legacy.pt")))
 
     nan32 = float("nan")
     i64 = torch.arange(10, dtype=torch.int64) * 1000000007
@@ -959,6 +1006,8 @@ def conversion_cases(work, S):
         ("views_legacy.pt", {}, {}),
         ("tied.pt", {}, {}),
         ("tied_legacy.pt", {}, {"verify": True}),
+        ("key_reuse.pt", {}, {}),
+        ("key_twice_legacy.pt", {}, {}),
         ("dtypes.pt", {"safetensors": not_c128}, {"verify": True}),
         ("dtypes_legacy.pt", {"safetensors": not_c128}, {}),
         ("nested.pt", {}, {}),

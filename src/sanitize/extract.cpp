@@ -120,6 +120,7 @@ class Walker {
 
   void run() {
     if (in_.run->root == pickle::kNoValue) return;
+    note_first_references();
     visit(in_.run->root, in_.root_name, 0);
   }
 
@@ -642,6 +643,37 @@ class Walker {
     std::string view_key;
   };
 
+  /// torch caches one typed storage per key (zip: `loaded_storages[key]`; legacy:
+  /// `deserialized_objects[root_key]` and `[view_key]`): the FIRST persistent load of a key, in
+  /// unpickling order, decides its dtype and size, and later references get that same storage
+  /// whatever class they name. The walk below meets references in graph order, so the first ones
+  /// are taken from the run's events, which are in execution order.
+  void note_first_references() {
+    for (const auto& e : in_.run->events) {
+      if (e.kind != pickle::Event::Kind::kPersistentLoad) continue;
+      std::string why;
+      auto pid = parse_pid(e.subject, why);
+      if (!pid) continue;
+      first_by_key_.try_emplace(pid->key, *pid);
+      if (pid->view) first_by_view_key_.try_emplace(pid->view_key, *pid);
+    }
+  }
+
+  /// `pid` as torch resolves it: the class and size of the first reference to its key (and the
+  /// view of the first reference to its view key).
+  [[nodiscard]] Pid as_loaded(Pid pid) const {
+    if (auto it = first_by_key_.find(pid.key); it != first_by_key_.end()) {
+      pid.storage_class = it->second.storage_class;
+      pid.numel = it->second.numel;
+    }
+    if (pid.view) {
+      if (auto it = first_by_view_key_.find(pid.view_key); it != first_by_view_key_.end()) pid.view = it->second.view;
+    }
+    return pid;
+  }
+
+  std::map<std::string, Pid> first_by_key_, first_by_view_key_;
+
   std::optional<Pid> parse_pid(ValueRef storage, std::string& why) const {
     if (v_.node(storage).kind != Kind::kPersistent) {
       why = "its storage is not a persistent id";
@@ -676,7 +708,11 @@ class Walker {
       const auto vm = v_.items(t[5]);
       auto off = as_int(vm[1]);
       auto cnt = as_int(vm[2]);
-      if (off && cnt) p.view = std::make_pair(*off, *cnt);
+      auto view_key = v_.as_text(vm[0]);
+      if (off && cnt && view_key) {
+        p.view = std::make_pair(*off, *cnt);
+        p.view_key = std::string(*view_key);
+      }
     }
     return p;
   }
@@ -726,8 +762,9 @@ class Walker {
       rs.class_name = std::string(tensor::info(nested->dtype).torch_name) + " storage";
       return rs;
     }
-    auto pid = parse_pid(arg, why);
-    if (!pid) return std::nullopt;
+    auto parsed = parse_pid(arg, why);
+    if (!parsed) return std::nullopt;
+    const std::optional<Pid> pid = as_loaded(std::move(*parsed));
     if (!in_.storages) {
       why = "this container has no storage records";
       return std::nullopt;

@@ -176,7 +176,17 @@ class Reader {
       if (!count || __builtin_mul_overflow(*count, it->second, &bytes) || bytes > reader.remaining()) {
         return core::fail(make_error(ErrorCode::kTruncated, where, at, fmt::format("storage '{}' runs past the end of the file", *key)));
       }
-      storages->emplace(std::string(*key), StorageData{data.subspan(reader.pos(), bytes), fmt::format("{}@{}", where, reader.pos()), false});
+      // torch reads the storages in key-list order into the storage cached for each key
+      // (_set_from_file): a key listed twice is read twice, and the later bytes are the ones kept.
+      // Its size must match the first reading, or torch raises "storage has wrong size".
+      StorageData read{data.subspan(reader.pos(), bytes), fmt::format("{}@{}", where, reader.pos()), false};
+      if (auto [it2, fresh] = storages->try_emplace(std::string(*key), read); !fresh) {
+        if (it2->second.bytes.size() != bytes) {
+          return core::fail(make_error(ErrorCode::kTypeError, where, at,
+                                       fmt::format("storage '{}' is listed twice with different sizes: torch.load fails", *key)));
+        }
+        it2->second = read;
+      }
       reader.seek(reader.pos() + bytes);
     }
     PickleInput in = input();

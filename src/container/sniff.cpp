@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "container/tarfile_model.hpp"
 #include "pickle/opcode.hpp"
 
 namespace brine::container {
@@ -28,7 +29,10 @@ std::string_view format_name(Format f) {
 }
 
 std::optional<std::string_view> sniff_archive(core::Bytes data) {
+  // A tar to libarchive (the ustar magic) or to Python's tarfile, which checks only the first
+  // header's checksum: torch.load tries tarfile on every non-zip file before reading a pickle.
   if (data.size() >= 262 && std::memcmp(data.data() + 257, "ustar", 5) == 0) return "tar";
+  if (tarfile_opens(data)) return "tar";
   if (data.size() >= 6 && std::memcmp(data.data(), "7z\xbc\xaf\x27\x1c", 6) == 0) return "7z";
   return std::nullopt;
 }

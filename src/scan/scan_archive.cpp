@@ -18,7 +18,7 @@ using analysis::Verdict;
 using rules::Severity;
 
 std::uint64_t FileScan::member_cap(std::uint64_t compressed) const {
-  return options_.limits.decompression_cap(compressed, decompressed_total_);
+  return options_.limits.decompression_cap(compressed, decompressed_total_, inflated_depth_ > 0);
 }
 
 bool FileScan::charge_decompressed(std::uint64_t bytes, const std::string& where) {
@@ -36,11 +36,13 @@ std::optional<std::vector<std::uint8_t>> FileScan::inflate(container::Codec code
   if (!out) {
     if (out.error().code == core::ErrorCode::kLimitExceeded) {
       const auto& l = options_.limits;
-      const bool ratio = cap < l.max_member_bytes && cap < l.max_total_decompressed - std::min(l.max_total_decompressed, decompressed_total_);
+      const bool ratio = inflated_depth_ > 0 && cap < l.max_member_bytes &&
+                         cap < l.max_total_decompressed - std::min(l.max_total_decompressed, decompressed_total_);
       const bool total = cap >= l.max_total_decompressed - std::min(l.max_total_decompressed, decompressed_total_);
       add(ratio ? "limit:max-compression-ratio" : total ? "limit:max-total-decompressed" : "limit:max-member-bytes",
           Severity::kHigh, Verdict::kError, where, 0,
-          ratio ? fmt::format("{} bytes of {} data decompress to more than {} (a decompression bomb)", input.size(),
+          ratio ? fmt::format("{} bytes of {} data, inside data that was itself decompressed, decompress to more than {} "
+                              "(a nested decompression bomb)", input.size(),
                               container::codec_name(codec), cap)
                 : out.error().detail);
     } else {
@@ -63,7 +65,9 @@ void FileScan::scan_compressed(container::Codec codec, core::Bytes data, const s
   auto out = inflate(codec, data, where, &consumed);
   if (!out) return;
   const std::string inner = child(where, fmt::format("[{}]", container::codec_name(codec)));
+  ++inflated_depth_;  // what this output holds is decompressed again only under the ratio limit
   scan_blob(core::Bytes(out->data(), out->size()), inner, depth + 1);
+  --inflated_depth_;
   // Bytes after the stream (reported by inflate) may be another file glued on: look at them too.
   if (consumed < data.size()) scan_blob(data.subspan(consumed), child(where, fmt::format("[after-{}]", container::codec_name(codec))), depth + 1);
 }
@@ -78,7 +82,9 @@ void FileScan::scan_archive(core::Bytes data, const std::string& where, unsigned
     if (out_of_time(where)) return;
     if (where.empty()) report_.members.push_back(MemberInfo{e.name, "other", e.bytes.size(), false});
     const std::uint64_t before = report_.pickles;
+    ++inflated_depth_;  // 7z members come out of a decompressor
     scan_blob(e.bytes, child(where, e.name), depth + 1);
+    --inflated_depth_;
     if (where.empty() && report_.pickles > before) {
       report_.members.back().scanned = true;
       report_.members.back().format = "pickle";

@@ -118,8 +118,9 @@ TEST_CASE("decompression is bounded by what arrives, and corrupt or cut streams 
 }
 
 TEST_CASE("a decompression bomb is a limit finding, not an outage") {
-  // 256 MiB of zeros deflate to ~256 KiB: past the 64 MiB floor, the ratio limit applies.
-  const std::string packed = compress(Codec::kGzip, std::string(256u << 20, '\0'));
+  // gzip of gzip: 256 MiB of zeros deflate to ~256 KiB, which deflate again to a few hundred
+  // bytes. The inner layer's input was itself decompressed: past the 64 MiB floor the ratio applies.
+  const std::string packed = compress(Codec::kGzip, compress(Codec::kGzip, std::string(256u << 20, '\0')));
   core::Limits l;
   l.max_compression_ratio = 100;
   auto r = test::scan(packed, {}, l);
@@ -128,6 +129,27 @@ TEST_CASE("a decompression bomb is a limit finding, not an outage") {
   core::Limits total;
   total.max_total_decompressed = 1 << 20;
   CHECK(test::has_rule(test::scan(compress(Codec::kGzip, std::string(2 << 20, 'x')), {}, total), "limit:*"));
+  core::Limits member;
+  member.max_member_bytes = 1 << 20;
+  CHECK(test::has_rule(test::scan(compress(Codec::kXz, std::string(2 << 20, '\0')), {}, member), "limit:max-member-bytes"));
+}
+
+TEST_CASE("big compressible data in one layer is not a bomb: 100 MB of zeros in xz and bzip2 scan clean") {
+  // pickle.dumps(bytes(100_000_000), protocol=3): BINBYTES of zeros. xz packs it ~7,000:1 and
+  // bzip2 ~1,000,000:1, as a bomb would; only the absolute budgets bound one layer.
+  constexpr std::uint32_t kSize = 100'000'000;
+  std::string p = "\x80\x03B";
+  for (int i = 0; i < 4; ++i) p += static_cast<char>((kSize >> (8 * i)) & 0xff);
+  p.append(kSize, '\0');
+  p += "q\x00.";
+  for (Codec c : {Codec::kXz, Codec::kBzip2}) {
+    CAPTURE(container::codec_name(c));
+    const std::string packed = compress(c, p);
+    CHECK(packed.size() * 1000 < p.size());  // a ratio the old limit called a bomb
+    auto r = test::scan(packed);
+    CHECK(r.verdict == Verdict::kClean);
+    CHECK_FALSE(test::has_rule(r, "limit:*"));
+  }
 }
 
 TEST_CASE("nesting of containers is bounded") {

@@ -10,6 +10,9 @@ namespace brine::container {
 Format sniff(core::Bytes data) {
   if (data.empty()) return Format::kEmpty;
   if (data.size() >= 4 && std::memcmp(data.data(), "PK\x03\x04", 4) == 0) return Format::kZip;
+  // numpy.load opens a file starting with an end-of-central-directory record as an npz (an empty
+  // archive is exactly that record); zipfile then finds the directory from the end.
+  if (data.size() >= 4 && std::memcmp(data.data(), "PK\x05\x06", 4) == 0) return Format::kZip;
   if (data.size() >= 6 && std::memcmp(data.data(), "\x93NUMPY", 6) == 0) return Format::kNpy;
   if (data[0] == 0x80 && data.size() >= 2 && data[1] <= 5) return Format::kPickle;
   if (pickle::op_from_byte(data[0])) return Format::kMaybePickle;

@@ -238,3 +238,34 @@ TEST_CASE("tarfile and libarchive disagreeing is a finding, and what either read
   CHECK(test::has_rule(r, "deny:os"));
   CHECK(test::has_rule(r, "unapproved:tar-reader-disagreement"));
 }
+
+TEST_CASE("a legacy torch stream whose first block is also a tar header: torch.load opens the tar first") {
+  // magic number and protocol pickles, then sys_info = a BINBYTES object whose contents complete
+  // a 512-byte tar header (valid checksum) and hold a whole tar; then the object, keys and (no)
+  // storages. brine read the five benign pickles and called it clean.
+  const std::string magic(test::lit("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e"));
+  const std::string protocol(test::lit("\x80\x02M\xe9\x03."));
+  const std::string tar = torch_tar(kPayload);
+  const std::string opener(test::lit("\x80\x02" "B"));
+  const std::size_t start = magic.size() + protocol.size() + opener.size() + 4;
+  const std::uint32_t len = static_cast<std::uint32_t>(512 - start + tar.size());
+  std::string block = magic + protocol + opener + std::string(reinterpret_cast<const char*>(&len), 4);
+  block.resize(512, '\0');
+  block.replace(100, 8, std::string("0000644\0", 8));
+  block.replace(108, 16, std::string("0000000\0" "0000000\0", 16));
+  block.replace(124, 12, std::string("00000000000\0", 12));
+  block.replace(136, 12, std::string("00000000000\0", 12));
+  block[156] = '0';
+  block.replace(148, 8, "        ");
+  long sum = 0;
+  for (unsigned char c : block) sum += c;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%06lo", static_cast<unsigned long>(sum));
+  block.replace(148, 8, std::string(buf, 6) + std::string("\0 ", 2));
+  const std::string file = block + tar + "." + kState + std::string(test::lit("\x80\x02]q\x00."));
+  REQUIRE(container::is_torch_legacy_magic(core::as_bytes(file)));
+  REQUIRE(container::tarfile_opens(core::as_bytes(file)));
+  auto r = test::scan(file);
+  CHECK(r.verdict == Verdict::kMalicious);
+  CHECK(test::has_rule(r, "deny:os"));
+}

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <set>
+#include <unordered_map>
 
 #include "container/sniff.hpp"
 #include "container/tarfile_model.hpp"
@@ -116,10 +117,27 @@ void FileScan::scan_tar(core::Bytes data, const std::string& where, unsigned dep
   if (!la_ok && t.opens) report_.findings.resize(findings_before);  // tarfile reads it; the difference is below
   auto same = [](core::Bytes a, core::Bytes b) { return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin()); };
   std::vector<bool> matched(seen.size(), false);
+  // Matched by (name, content hash), each tarfile member at most once: linear in the members
+  // and their bytes, however many share a name.
+  auto key = [](std::string_view name, core::Bytes b) {
+    return std::pair{std::string(name), std::hash<std::string_view>{}(core::as_chars(b))};
+  };
+  struct KeyHash {
+    std::size_t operator()(const std::pair<std::string, std::size_t>& k) const {
+      return std::hash<std::string>{}(k.first) ^ (k.second * 0x9e3779b97f4a7c15ull);
+    }
+  };
+  std::unordered_multimap<std::pair<std::string, std::size_t>, std::size_t, KeyHash> by_key;
+  for (std::size_t i = 0; i < seen.size(); ++i) by_key.emplace(key(seen[i].first, seen[i].second), i);
   for (const auto& e : entries) {
     bool found = false;
-    for (std::size_t i = 0; i < seen.size() && !found; ++i) {
-      if (!matched[i] && seen[i].first == e.name && same(seen[i].second, e.bytes)) matched[i] = found = true;
+    auto [lo, hi] = by_key.equal_range(key(e.name, e.bytes));
+    for (auto it = lo; it != hi; ++it) {
+      if (same(seen[it->second].second, e.bytes)) {
+        matched[it->second] = found = true;
+        by_key.erase(it);
+        break;
+      }
     }
     if (found) continue;
     add("unapproved:tar-reader-disagreement", Severity::kMedium, Verdict::kUnapproved, child(where, e.name), 0,

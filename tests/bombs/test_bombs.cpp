@@ -237,6 +237,39 @@ TEST_CASE("tens of thousands of tiny zip entries: linear, bounded, and past the 
   check_cost(scan_cost(zip, limit_hit, few), 5, 256);
 }
 
+TEST_CASE("tens of thousands of tar members sharing one name: both tar readings stay linear") {
+  // Python's tarfile model and libarchive each read every member; their readings are matched by
+  // name and content, which must not turn quadratic when every member has the same name.
+  auto header = [](const std::string& name, std::size_t size) {
+    std::string b(512, '\0');
+    b.replace(0, name.size(), name);
+    b.replace(100, 8, std::string("0000644\0", 8));
+    b.replace(108, 16, std::string("0000000\0" "0000000\0", 16));
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%011lo", static_cast<unsigned long>(size));
+    b.replace(124, 12, std::string(buf, 11) + '\0');
+    b.replace(136, 12, std::string("00000000000\0", 12));
+    b[156] = '0';
+    b.replace(257, 8, std::string("ustar\0" "00", 8));
+    b.replace(148, 8, "        ");
+    long sum = 0;
+    for (unsigned char c : b) sum += c;
+    std::snprintf(buf, sizeof buf, "%06lo", static_cast<unsigned long>(sum));
+    b.replace(148, 8, std::string(buf, 6) + std::string("\0 ", 2));
+    return b;
+  };
+  std::string tar;
+  for (int i = 0; i < 30'000; ++i) {
+    std::string data = std::to_string(i);  // all different: no match shortcut
+    tar += header("x", data.size()) + data + std::string(512 - data.size(), '\0');
+  }
+  tar += std::string(1024, '\0');
+  check_cost(scan_cost(tar, any_verdict), 20, 512);
+  core::Limits few;
+  few.max_archive_entries = 10'000;
+  check_cost(scan_cost(tar, limit_hit, few), 10, 256);
+}
+
 TEST_CASE("quadratic patterns stay linear: SETITEMS/APPENDS storms, MARK chains, colliding keys") {
   // One dict, a million SETITEMS of one new key each.
   std::string storm = bin("\x80\x02}");

@@ -20,6 +20,8 @@ import os
 import pickle
 import struct
 import sys
+import tarfile
+import zipfile
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -175,6 +177,26 @@ def gzip_padded(parts):
     return (b"\0" * 512).join(gzip.compress(p, mtime=0) for p in parts)
 
 
+def py_tar(members, fmt, pax_headers=None):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt, pax_headers=pax_headers) as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mtime, ti.mode, ti.uid, ti.gid, ti.uname, ti.gname = len(data), 0, 0o644, 0, 0, "", ""
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def npz_after_eocd():
+    hdr = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    hdr = hdr + " " * (64 - 10 - len(hdr) - 1) + "\n"
+    npy = b"\x93NUMPY\x01\x00" + len(hdr).to_bytes(2, "little") + hdr.encode() + PAYLOAD
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(zipfile.ZipInfo("arr.npy", (1980, 1, 1, 0, 0, 0)), npy)
+    return b"PK\x05\x06" + bytes(18) + buf.getvalue()
+
+
 def build():
     add("payload_tar_v7_bytes_pickle_polyglot.pt", tar_v7_polyglot(), "malicious",
         "v7 tar (no ustar magic; tarfile checks only the checksum) of a torch 0.1.x checkpoint whose first "
@@ -203,6 +225,16 @@ def build():
         "'pickle' member size written '0o...' (Python int(x, 8) accepts it; C octal parsers read 0)",
         "torch.load", "libarchive and tarfile disagree on the member's data and on the next header", "torch")
     state = pickle.dumps({"w": [1.0, 2.0]}, protocol=2)
+    add("benign_tar_gnu_longname_pickle.tar", py_tar([("d/" + "x" * 150 + ".pkl", state)], tarfile.GNU_FORMAT), "clean",
+        "GNU-format tar with a 150-character member name (an 'L' longname header)", "tarfile / GNU tar",
+        "both tar readings agree: must stay clean", None)
+    add("benign_tar_pax_global_header_pickle.tar", py_tar([("a.pkl", state)], tarfile.PAX_FORMAT, {"comment": "brine"}),
+        "clean", "pax tar with a global header (a comment, as git archive writes)", "tarfile / GNU tar",
+        "a global header that renames nothing: must stay clean", None)
+    add("payload_npz_after_leading_eocd_record.npz", npz_after_eocd(), "malicious",
+        "an end-of-central-directory record, then an npz whose object array is the payload pickle",
+        "numpy.load(allow_pickle=True)", "numpy.load takes PK\\x05\\x06 as a zip; zipfile finds the real directory "
+        "from the end (old brine found it only as a polyglot of an unknown file)", "numpy")
     payload_state = PAYLOAD[:-1] + b"0" + state[2:]   # os.system(...) POP, then the state
     add("payload_lzma_alone_lc0_lp0_pb0.pkl.lzma", lzma_alone(payload_state, props_byte=0), "malicious",
         ".lzma (lzma-alone) with properties lc=0 lp=0 pb=0 (byte 0x00)", "lzma.open + pickle.load (pandas.read_pickle)",
@@ -258,6 +290,9 @@ def verify(path, how):
         elif how in ("gzip", "gzip-benign"):
             with gzip.open(path) as f:
                 pickle.load(f)
+        elif how == "numpy":
+            import numpy
+            numpy.load(path, allow_pickle=True)["arr"]
         elif how == "lzma":
             with lzma.open(path) as f:
                 pickle.load(f)

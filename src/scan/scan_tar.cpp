@@ -30,6 +30,8 @@ void FileScan::scan_tar(core::Bytes data, const std::string& where, unsigned dep
     const container::Format f = container::sniff(data);
     if (f == container::Format::kNpy) {
       scan_npy(data, where);
+    } else if (container::is_torch_legacy_magic(data)) {
+      scan_torch_legacy(data, where);  // torch.load's own stream reading after a tarfile ReadError
     } else {
       scan_stream(data, where, /*first_is_probe=*/f != container::Format::kPickle);
     }

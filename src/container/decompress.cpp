@@ -1,5 +1,7 @@
 #include "container/decompress.hpp"
 
+#include "container/tarfile_model.hpp"
+
 #include <bzlib.h>
 #include <fmt/format.h>
 #include <lz4frame.h>
@@ -30,6 +32,50 @@ std::string_view codec_name(Codec c) {
   return "?";
 }
 
+std::optional<std::uint64_t> joblib_zf_header(core::Bytes d) {
+  // joblib numpy_pickle_compat.read_zfile: 'ZF', then int(next 19 bytes, 16) (a ValueError ends
+  // the load), then the zlib stream at 21, or at 22 if byte 21 is a space.
+  if (d.size() < 22 || d[0] != 'Z' || d[1] != 'F') return std::nullopt;
+  const std::string_view digits(reinterpret_cast<const char*>(d.data()) + 2, 19);
+  for (char c : digits) {
+    if (c == '\0' || static_cast<unsigned char>(c) >= 0x80 || (c >= 0x1c && c <= 0x1f)) return std::nullopt;
+  }
+  auto length = python_int(digits, 16);
+  if (!length || *length < 0) return std::nullopt;  // zlib.decompress refuses a negative bufsize
+  return d[21] == ' ' ? 22 : 21;
+}
+
+bool lzma_alone_header(core::Bytes d) {
+  if (d.size() < 13 || d[0] > 224) return false;
+  lzma_stream ls = LZMA_STREAM_INIT;
+  if (lzma_alone_decoder(&ls, 1 << 20) != LZMA_OK) return false;
+  std::unique_ptr<lzma_stream, decltype(&lzma_end)> guard(&ls, &lzma_end);
+  // lzma_alone_decoder is not picky; the checks lzma_auto_decoder adds for .lzma are these:
+  const std::uint32_t dict = static_cast<std::uint32_t>(d[1]) | static_cast<std::uint32_t>(d[2]) << 8 |
+                             static_cast<std::uint32_t>(d[3]) << 16 | static_cast<std::uint32_t>(d[4]) << 24;
+  if (dict != UINT32_MAX) {
+    std::uint32_t r = dict - 1;
+    r |= r >> 2;
+    r |= r >> 3;
+    r |= r >> 4;
+    r |= r >> 8;
+    r |= r >> 16;
+    ++r;
+    if (r != dict) return false;
+  }
+  std::uint64_t usize = 0;
+  for (int i = 0; i < 8; ++i) usize |= static_cast<std::uint64_t>(d[5 + i]) << (8 * i);
+  if (usize != UINT64_MAX && usize >= (1ull << 38)) return false;
+  // The properties byte: liblzma decides (lc + lp <= 4).
+  std::uint8_t out[1];
+  ls.next_in = d.data();
+  ls.avail_in = 13;
+  ls.next_out = out;
+  ls.avail_out = sizeof out;
+  const lzma_ret rc = lzma_code(&ls, LZMA_RUN);
+  return rc == LZMA_OK || rc == LZMA_MEMLIMIT_ERROR || rc == LZMA_STREAM_END;
+}
+
 std::optional<Codec> sniff_codec(core::Bytes d) {
   auto starts = [&](std::initializer_list<std::uint8_t> magic) {
     if (d.size() < magic.size()) return false;
@@ -44,16 +90,11 @@ std::optional<Codec> sniff_codec(core::Bytes d) {
   if (starts({0xfd, '7', 'z', 'X', 'Z', 0x00})) return Codec::kXz;
   if (starts({0x28, 0xb5, 0x2f, 0xfd})) return Codec::kZstd;
   if (starts({0x04, 0x22, 0x4d, 0x18})) return Codec::kLz4Frame;
-  if (starts({'Z', 'F', '0', 'x'}) && d.size() > 21 && d[21] == 0x78) return Codec::kJoblibZF;
-  // lzma-alone: properties byte 0x5d (lc=3, lp=0, pb=2, the only one xz/joblib write), then a
-  // 4-byte dictionary size that is a power of two or 2^n + 2^(n-1).
-  if (d.size() >= 13 && d[0] == 0x5d) {
-    const std::uint32_t dict = static_cast<std::uint32_t>(d[1]) | static_cast<std::uint32_t>(d[2]) << 8 |
-                               static_cast<std::uint32_t>(d[3]) << 16 | static_cast<std::uint32_t>(d[4]) << 24;
-    for (int n = 12; n < 32; ++n) {
-      if (dict == (1u << n) || dict == (1u << n) + (1u << (n - 1))) return Codec::kLzmaAlone;
-    }
-  }
+  if (joblib_zf_header(d)) return Codec::kJoblibZF;
+  // lzma-alone, accepted the way Python's lzma module (FORMAT_AUTO: lzma.open, LZMAFile, hence
+  // joblib and pandas) accepts it: liblzma's own header check, which wants a valid lc/lp/pb byte,
+  // a dictionary size of 2^n or 2^n + 2^(n-1) and a plausible uncompressed size.
+  if (lzma_alone_header(d)) return Codec::kLzmaAlone;
   // zlib: CMF 0x78 (deflate, 32K window) and a header checksum that divides by 31.
   if (d.size() >= 2 && d[0] == 0x78 && ((static_cast<unsigned>(d[0]) << 8) | d[1]) % 31 == 0) return Codec::kZlib;
   return std::nullopt;
@@ -83,7 +124,7 @@ core::Result<Decompressed> zlib_family(Codec codec, core::Bytes in, std::uint64_
   const int window = codec == Codec::kDeflateRaw ? -15 : codec == Codec::kZlib ? 15 : 15 + 16;
   std::uint64_t pos = 0;
   std::uint8_t buf[kChunk];
-  do {  // gzip: members may follow each other; each is decompressed in turn
+  do {  // gzip: members may follow each other (NUL padding between them); each is decompressed in turn
     z_stream zs{};
     if (inflateInit2(&zs, window) != Z_OK) return corrupt(codec, pos, "cannot initialise zlib");
     std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&zs, &inflateEnd);
@@ -101,7 +142,18 @@ core::Result<Decompressed> zlib_family(Codec codec, core::Bytes in, std::uint64_
       if (!append(out, buf, sizeof buf - zs.avail_out, max_out)) return too_big(max_out);
     }
     pos += zs.total_in;
-  } while (codec == Codec::kGzip && pos + 2 <= in.size() && in[pos] == 0x1f && in[pos + 1] == 0x8b);
+    if (codec != Codec::kGzip) break;
+    // Python's gzip module (_GzipReader._read_eof) skips NUL padding after each member; another
+    // member may follow it, or the end of the file.
+    std::uint64_t next = pos;
+    while (next < in.size() && in[next] == 0) ++next;
+    if (next == in.size()) {
+      pos = next;
+      break;
+    }
+    if (next + 2 > in.size() || in[next] != 0x1f || in[next + 1] != 0x8b) break;
+    pos = next;
+  } while (true);
   out.consumed = pos;
   return out;
 }
@@ -260,9 +312,10 @@ core::Result<Decompressed> decompress(Codec codec, core::Bytes input, std::uint6
     case Codec::kLz4Frame:
       return lz4(input, max_out);
     case Codec::kJoblibZF: {
-      if (input.size() < 21) return corrupt(codec, 0, "truncated header");
-      auto out = zlib_family(Codec::kZlib, input.subspan(21), max_out);
-      if (out) out->consumed += 21;
+      auto skip = joblib_zf_header(input);
+      if (!skip) return corrupt(codec, 0, "not a joblib ZF header");
+      auto out = zlib_family(Codec::kZlib, input.subspan(*skip), max_out);
+      if (out) out->consumed += *skip;
       return out;
     }
   }

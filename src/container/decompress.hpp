@@ -28,6 +28,12 @@ enum class Codec : std::uint8_t {
 };
 std::string_view codec_name(Codec c);
 
+/// joblib's pre-0.10 "ZF" header as numpy_pickle_compat.read_zfile parses it: the offset of the
+/// zlib stream (21, or 22 after a space), or nullopt if joblib would refuse the header.
+std::optional<std::uint64_t> joblib_zf_header(core::Bytes data);
+/// An lzma-alone (.lzma) header that Python's lzma module (FORMAT_AUTO) accepts.
+bool lzma_alone_header(core::Bytes data);
+
 /// The codec a stream starts with, if it starts like one.
 std::optional<Codec> sniff_codec(core::Bytes data);
 

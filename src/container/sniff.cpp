@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "container/tarfile_model.hpp"
 #include "pickle/opcode.hpp"
 
 namespace brine::container {
@@ -9,6 +10,9 @@ namespace brine::container {
 Format sniff(core::Bytes data) {
   if (data.empty()) return Format::kEmpty;
   if (data.size() >= 4 && std::memcmp(data.data(), "PK\x03\x04", 4) == 0) return Format::kZip;
+  // numpy.load opens a file starting with an end-of-central-directory record as an npz (an empty
+  // archive is exactly that record); zipfile then finds the directory from the end.
+  if (data.size() >= 4 && std::memcmp(data.data(), "PK\x05\x06", 4) == 0) return Format::kZip;
   if (data.size() >= 6 && std::memcmp(data.data(), "\x93NUMPY", 6) == 0) return Format::kNpy;
   if (data[0] == 0x80 && data.size() >= 2 && data[1] <= 5) return Format::kPickle;
   if (pickle::op_from_byte(data[0])) return Format::kMaybePickle;
@@ -28,7 +32,10 @@ std::string_view format_name(Format f) {
 }
 
 std::optional<std::string_view> sniff_archive(core::Bytes data) {
+  // A tar to libarchive (the ustar magic) or to Python's tarfile, which checks only the first
+  // header's checksum: torch.load tries tarfile on every non-zip file before reading a pickle.
   if (data.size() >= 262 && std::memcmp(data.data() + 257, "ustar", 5) == 0) return "tar";
+  if (tarfile_opens(data)) return "tar";
   if (data.size() >= 6 && std::memcmp(data.data(), "7z\xbc\xaf\x27\x1c", 6) == 0) return "7z";
   return std::nullopt;
 }

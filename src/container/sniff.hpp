@@ -21,7 +21,7 @@ enum class Format : std::uint8_t {
 Format sniff(core::Bytes data);
 std::string_view format_name(Format f);
 
-/// "tar" (a ustar header: magic at offset 257) or "7z", if the data starts like one.
+/// "tar" (a ustar header: magic at offset 257, or any first block tarfile.open accepts) or "7z".
 std::optional<std::string_view> sniff_archive(core::Bytes data);
 
 /// True if `data` begins with the legacy torch magic-number pickle

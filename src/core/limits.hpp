@@ -59,8 +59,10 @@ struct Limits {
   /// per tensor; tens of thousands of tiny entries are a CPU-exhaustion attempt past this.
   std::uint64_t max_archive_entries = 100'000;
 
-  /// Decompressed / compressed size, checked once a member decompresses past 64 MiB: real
-  /// checkpoints compress by a few times at most, a zip bomb by thousands.
+  /// Decompressed / compressed size of a layer whose input was itself decompressed (gzip of gzip,
+  /// a zip inside a compressed member), checked past 64 MiB. One layer of real data (zeros, masks,
+  /// optimizer state) compresses by 10^3..10^6 just like a bomb does, so a single layer is bounded
+  /// only by the absolute budgets below; compressed data compressed again at such a ratio is a bomb.
   std::uint64_t max_compression_ratio = 1000;
 
   /// Bytes decompressed for one file, over all its members and wrappers.
@@ -73,12 +75,13 @@ struct Limits {
   std::chrono::milliseconds max_file_time{60'000};
 
   /// The most one compressed member of `compressed` bytes may inflate to, when `already` bytes
-  /// of the file have been decompressed: the member cap, what is left of the file's total, and
-  /// the ratio limit (which applies past a 64 MiB floor). The scan and sanitize both use it, so
-  /// a bomb stops at the same point in each.
-  [[nodiscard]] std::uint64_t decompression_cap(std::uint64_t compressed, std::uint64_t already) const {
+  /// of the file have been decompressed: the member cap, what is left of the file's total, and,
+  /// for a `nested` layer (its input came out of another decompression), the ratio limit past a
+  /// 64 MiB floor. The scan and sanitize both use it, so a bomb stops at the same point in each.
+  [[nodiscard]] std::uint64_t decompression_cap(std::uint64_t compressed, std::uint64_t already, bool nested = false) const {
     constexpr std::uint64_t kRatioFloor = 64ull << 20;
     const std::uint64_t left = max_total_decompressed > already ? max_total_decompressed - already : 0;
+    if (!nested) return std::min(max_member_bytes, left);
     std::uint64_t by_ratio = 0;
     if (__builtin_mul_overflow(compressed, std::max<std::uint64_t>(max_compression_ratio, 1), &by_ratio)) by_ratio = UINT64_MAX;
     return std::min({max_member_bytes, left, std::max(kRatioFloor, by_ratio)});

@@ -60,7 +60,13 @@ class Reader {
       return read(core::Bytes(buf), fmt::format("{}[{}]", where.empty() ? "" : where + "!", container::codec_name(*codec)),
                   depth + 1);
     }
-    switch (container::sniff(data)) {
+    const container::Format format = container::sniff(data);
+    if (format != container::Format::kZip && container::sniff_archive(data)) {
+      // torch.load reads a file tarfile opens as a tar, whatever else its bytes are.
+      return core::fail(make_error(ErrorCode::kContainer, where, 0,
+                                   "sanitize reads torch zip/legacy files, pickles, joblib and numpy files; not tar or 7z archives"));
+    }
+    switch (format) {
       case container::Format::kZip: return read_zip(data, where, depth);
       case container::Format::kNpy: return read_npy(data, where, "");
       case container::Format::kPickle:

@@ -52,12 +52,14 @@ void FileScan::run(core::Bytes data) {
   }
   std::optional<container::Codec> codec;
   std::optional<std::string_view> archive;
+  if (format != container::Format::kZip) archive = container::sniff_archive(data);
   if (format != container::Format::kPickle && format != container::Format::kZip && format != container::Format::kNpy) {
     codec = container::sniff_codec(data);
-    archive = container::sniff_archive(data);
   }
   if (format == container::Format::kZip) {
     report_.container = "zip";
+  } else if (archive) {
+    report_.container = std::string(*archive);
   } else if (format == container::Format::kNpy) {
     report_.container = "npy";
   } else if (codec) {
@@ -85,10 +87,12 @@ void FileScan::scan_blob(core::Bytes data, const std::string& where, unsigned de
   // opcode (protocol 0/1 streams have no PROTO) is the weakest guess and comes last.
   const container::Format format = container::sniff(data);
   if (format == container::Format::kZip) return scan_zip(data, where, depth);
+  // torch.load tries tarfile before the pickle magic: a first block with a valid checksum makes
+  // the file a tar to it, whatever else the bytes are (scan_tar also reads them as a stream).
+  if (auto archive = container::sniff_archive(data)) return scan_archive(data, where, depth, *archive);
   if (format == container::Format::kNpy) return scan_npy(data, where);
   if (format != container::Format::kPickle) {
     if (auto codec = container::sniff_codec(data)) return scan_compressed(*codec, data, where, depth);
-    if (auto archive = container::sniff_archive(data)) return scan_archive(data, where, depth, *archive);
   }
   if (format == container::Format::kPickle || format == container::Format::kMaybePickle) {
     if (container::is_torch_legacy_magic(data)) {

@@ -73,7 +73,28 @@ class FileScan {
   // ---- compressed streams and archives (scan_archive.cpp) ----
   void scan_compressed(container::Codec codec, core::Bytes data, const std::string& where, unsigned depth);
   void scan_archive(core::Bytes data, const std::string& where, unsigned depth, std::string_view kind);
-  void scan_torch_tar(const std::map<std::string, core::Bytes>& members, const std::string& where);
+ public:
+  /// One archive entry as libarchive reads it: a view into the input when libarchive hands the
+  /// data out in place, else owned.
+  struct ArchiveEntry {
+    std::string name;
+    std::vector<std::uint8_t> owned;
+    core::Bytes bytes;
+  };
+
+ private:
+  /// libarchive's reading (7z, and tar as GNU tar-like tools see it). False if it cannot open.
+  bool libarchive_entries(core::Bytes data, const std::string& where, std::string_view kind, std::vector<ArchiveEntry>& entries);
+
+  // ---- tar as Python's tarfile reads it, and torch's legacy tar checkpoints (scan_tar.cpp) ----
+  void scan_tar(core::Bytes data, const std::string& where, unsigned depth);
+  /// One member torch.load's legacy_load unpickles: role is "storages", "tensors" or "pickle".
+  struct TorchTarPart {
+    std::string role;
+    std::string label;
+    core::Bytes bytes;
+  };
+  void scan_torch_tar(const std::vector<TorchTarPart>& parts);
   /// Decompressed bytes of one member (or wrapper): charged against the file's total and checked
   /// against the ratio limit. Errors become findings and return nullopt.
   std::optional<std::vector<std::uint8_t>> inflate(container::Codec codec, core::Bytes input, const std::string& where,
@@ -91,6 +112,8 @@ class FileScan {
   std::chrono::steady_clock::time_point deadline_;
   std::uint64_t nested_depth_;
   std::uint64_t decompressed_total_ = 0;
+  /// Decompression layers around the blob being scanned (0: the file's own bytes).
+  unsigned inflated_depth_ = 0;
   bool timed_out_ = false;
 };
 

@@ -6,9 +6,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
-#include <map>
 #include <memory>
-#include <set>
 
 #include "container/sniff.hpp"
 #include "core/byte_reader.hpp"
@@ -20,7 +18,7 @@ using analysis::Verdict;
 using rules::Severity;
 
 std::uint64_t FileScan::member_cap(std::uint64_t compressed) const {
-  return options_.limits.decompression_cap(compressed, decompressed_total_);
+  return options_.limits.decompression_cap(compressed, decompressed_total_, inflated_depth_ > 0);
 }
 
 bool FileScan::charge_decompressed(std::uint64_t bytes, const std::string& where) {
@@ -38,11 +36,13 @@ std::optional<std::vector<std::uint8_t>> FileScan::inflate(container::Codec code
   if (!out) {
     if (out.error().code == core::ErrorCode::kLimitExceeded) {
       const auto& l = options_.limits;
-      const bool ratio = cap < l.max_member_bytes && cap < l.max_total_decompressed - std::min(l.max_total_decompressed, decompressed_total_);
+      const bool ratio = inflated_depth_ > 0 && cap < l.max_member_bytes &&
+                         cap < l.max_total_decompressed - std::min(l.max_total_decompressed, decompressed_total_);
       const bool total = cap >= l.max_total_decompressed - std::min(l.max_total_decompressed, decompressed_total_);
       add(ratio ? "limit:max-compression-ratio" : total ? "limit:max-total-decompressed" : "limit:max-member-bytes",
           Severity::kHigh, Verdict::kError, where, 0,
-          ratio ? fmt::format("{} bytes of {} data decompress to more than {} (a decompression bomb)", input.size(),
+          ratio ? fmt::format("{} bytes of {} data, inside data that was itself decompressed, decompress to more than {} "
+                              "(a nested decompression bomb)", input.size(),
                               container::codec_name(codec), cap)
                 : out.error().detail);
     } else {
@@ -65,46 +65,34 @@ void FileScan::scan_compressed(container::Codec codec, core::Bytes data, const s
   auto out = inflate(codec, data, where, &consumed);
   if (!out) return;
   const std::string inner = child(where, fmt::format("[{}]", container::codec_name(codec)));
+  ++inflated_depth_;  // what this output holds is decompressed again only under the ratio limit
   scan_blob(core::Bytes(out->data(), out->size()), inner, depth + 1);
+  --inflated_depth_;
   // Bytes after the stream (reported by inflate) may be another file glued on: look at them too.
   if (consumed < data.size()) scan_blob(data.subspan(consumed), child(where, fmt::format("[after-{}]", container::codec_name(codec))), depth + 1);
 }
 
-namespace {
-
-/// One archive entry: a view into the input when libarchive hands the data out in place, else owned.
-struct Entry {
-  std::string name;
-  std::vector<std::uint8_t> owned;
-  core::Bytes bytes;
-};
-
-/// torch 0.1.x wrote checkpoints as a tar with exactly these members (torch.serialization legacy_load).
-bool is_torch_tar(const std::vector<Entry>& entries) {
-  std::set<std::string> names;
-  for (const auto& e : entries) names.insert(e.name);
-  return names.count("sys_info") && names.count("pickle") && names.count("storages") && names.count("tensors");
-}
-
-}  // namespace
+using Entry = FileScan::ArchiveEntry;
 
 void FileScan::scan_archive(core::Bytes data, const std::string& where, unsigned depth, std::string_view kind) {
-  if (kind == "tar") {
-    // A tar's magic is at offset 257; offset 0 is the first member's name, which pickle.load (and
-    // torch.load, past a failed tar open) would read as opcodes: a tar/pickle polyglot.
+  if (kind == "tar") return scan_tar(data, where, depth);
+  std::vector<Entry> entries;
+  if (!libarchive_entries(data, where, kind, entries)) return;
+  for (const auto& e : entries) {
+    if (out_of_time(where)) return;
+    if (where.empty()) report_.members.push_back(MemberInfo{e.name, "other", e.bytes.size(), false});
     const std::uint64_t before = report_.pickles;
-    const std::size_t findings_before = report_.findings.size();
-    const std::string container = report_.container;
-    scan_stream(data, where, /*first_is_probe=*/true);
-    if (report_.pickles == before) {  // not a pickle: the probe leaves no trace
-      report_.findings.resize(findings_before);
-      report_.container = container;
-      report_.recognized = true;
-    } else {
-      add("evasion:polyglot", Severity::kHigh, Verdict::kMalicious, where, 0,
-          "the tar's first header is also a pickle: tar readers and pickle.load read different files");
+    ++inflated_depth_;  // 7z members come out of a decompressor
+    scan_blob(e.bytes, child(where, e.name), depth + 1);
+    --inflated_depth_;
+    if (where.empty() && report_.pickles > before) {
+      report_.members.back().scanned = true;
+      report_.members.back().format = "pickle";
     }
   }
+}
+
+bool FileScan::libarchive_entries(core::Bytes data, const std::string& where, std::string_view kind, std::vector<Entry>& entries) {
   std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), &archive_read_free);
   if (kind == "7z") {
     archive_read_support_format_7zip(a.get());
@@ -115,13 +103,12 @@ void FileScan::scan_archive(core::Bytes data, const std::string& where, unsigned
   if (archive_read_open_memory(a.get(), data.data(), data.size()) != ARCHIVE_OK) {
     add("malformed:archive", Severity::kHigh, Verdict::kError, where, 0,
         fmt::format("{} archive cannot be opened: {}", kind, archive_error_string(a.get()) ? archive_error_string(a.get()) : "?"));
-    return;
+    return false;
   }
-  std::vector<Entry> entries;
   archive_entry* header = nullptr;
   std::uint64_t count = 0;
   for (;;) {
-    if (out_of_time(where)) return;
+    if (out_of_time(where)) return false;
     const int rc = archive_read_next_header(a.get(), &header);
     if (rc == ARCHIVE_EOF) break;
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
@@ -180,115 +167,7 @@ void FileScan::scan_archive(core::Bytes data, const std::string& where, unsigned
     if (!e.owned.empty()) e.bytes = core::Bytes(e.owned.data(), e.owned.size());
     entries.push_back(std::move(e));
   }
-  if (is_torch_tar(entries)) {
-    if (where.empty()) report_.container = "torch-tar";
-    std::map<std::string, core::Bytes> members;
-    for (const auto& e : entries) members[e.name] = e.bytes;
-    scan_torch_tar(members, where);
-    return;
-  }
-  for (const auto& e : entries) {
-    if (out_of_time(where)) return;
-    if (where.empty()) report_.members.push_back(MemberInfo{e.name, "other", e.bytes.size(), false});
-    const std::uint64_t before = report_.pickles;
-    scan_blob(e.bytes, child(where, e.name), depth + 1);
-    if (where.empty() && report_.pickles > before) {
-      report_.members.back().scanned = true;
-      report_.members.back().format = "pickle";
-    }
-  }
-}
-
-}  // namespace brine::scan
-
-namespace brine::scan {
-
-// torch.serialization.legacy_load (the 0.1.x tar format), member by member. Each record is a
-// pickle followed by raw data whose length the pickle or a fixed header gives; the raw data is
-// skipped by those lengths, bounds-checked, and every pickle is scanned.
-void FileScan::scan_torch_tar(const std::map<std::string, core::Bytes>& members, const std::string& where) {
-  for (const auto& [name, bytes] : members) {
-    report_.members.push_back(MemberInfo{child(where, name), "other", bytes.size(), false});
-  }
-  auto walk_fail = [&](const std::string& member, std::uint64_t at, std::string why) {
-    add("malformed:torch-tar", Severity::kHigh, Verdict::kError, member, at, std::move(why));
-  };
-  // A pickle at `pos` of a member; false if it did not reach STOP (the error is a finding).
-  auto one = [&](core::Bytes data, std::uint64_t& pos, const std::string& member, pickle::PickleRun& out,
-                 analysis::PersistentIds ids = analysis::PersistentIds::kTorch) {
-    if (pos >= data.size()) {
-      walk_fail(member, pos, "the member ends before the next pickle");
-      return false;
-    }
-    if (!take_pickle_budget(member, pos)) return false;
-    out = run_one(data, pos, member, nullptr, ids);
-    if (!out.stopped) return false;
-    pos = out.end;
-    return true;
-  };
-  auto int_root = [](const pickle::PickleRun& r) -> std::optional<std::int64_t> {
-    const auto& n = r.values.node(r.root);
-    if (n.kind != pickle::Kind::kInt) return std::nullopt;
-    return n.i;
-  };
-  for (const auto& [name, data] : members) {
-    const std::string member = child(where, name);
-    std::uint64_t pos = 0;
-    pickle::PickleRun run;
-    if (name == "sys_info") {
-      if (one(data, pos, member, run)) scan_after_stop(data, pos, member, nullptr);
-    } else if (name == "pickle") {
-      if (one(data, pos, member, run, analysis::PersistentIds::kTorchTar)) scan_after_stop(data, pos, member, nullptr);
-    } else if (name == "storages" || name == "tensors") {
-      if (!one(data, pos, member, run)) continue;
-      auto count = int_root(run);
-      if (!count || *count < 0) {
-        walk_fail(member, 0, "the record count is not a non-negative int");
-        continue;
-      }
-      core::ByteReader r(data);
-      bool ok = true;
-      for (std::int64_t i = 0; i < *count && ok; ++i) {
-        pickle::PickleRun rec;
-        if (!(ok = one(data, pos, member, rec))) break;
-        const auto& v = rec.values;
-        const auto items = v.items(rec.root);
-        r.seek(pos);
-        if (name == "storages") {
-          // (key, location, storage_type) then int64 numel and numel * element size bytes
-          std::uint64_t elem = 0;
-          if (items.size() == 3 && v.node(items[2]).kind == pickle::Kind::kGlobal && v.global_rec(items[2]).resolved) {
-            const auto& g = v.global_rec(items[2]);
-            elem = storage_element_size(rules_.resolve(g.module, g.name, g.protocol).loader_name);
-          }
-          auto numel = r.uint_le(8);
-          if (elem == 0 || !numel || *numel > (1ull << 62) / elem || *numel * elem > r.remaining()) {
-            walk_fail(member, pos, "a storage record has no known element size or claims more data than the member holds");
-            ok = false;
-            break;
-          }
-          r.seek(r.pos() + *numel * elem);
-        } else {
-          // (key, storage_id, tensor_type) then int32 ndim, 4 skipped bytes, sizes, strides, offset
-          auto ndim = r.i32_le();
-          if (!ndim || *ndim < 0 || *ndim > 64 || !r.bytes(4) || !r.bytes(16ull * static_cast<std::uint64_t>(*ndim) + 8)) {
-            walk_fail(member, pos, "a tensor record is cut off or has an impossible number of dimensions");
-            ok = false;
-            break;
-          }
-        }
-        pos = r.pos();
-      }
-      if (ok && name == "storages") {
-        pickle::PickleRun views;  // the list of storage views
-        if (one(data, pos, member, views)) scan_after_stop(data, pos, member, nullptr);
-      } else if (ok && pos < data.size()) {
-        scan_after_stop(data, pos, member, nullptr);
-      }
-    } else {
-      scan_blob(data, member, 1);
-    }
-  }
+  return true;
 }
 
 }  // namespace brine::scan

@@ -309,6 +309,16 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
       owned = std::move(*out);
       bytes = core::Bytes(owned.data(), owned.size());
     }
+    // Compressed streams inside an inflated member are nested layers (the ratio limit applies).
+    const bool inflated = range.method != 0;
+    if (inflated) ++inflated_depth_;
+    struct Leave {
+      unsigned& depth;
+      bool on;
+      ~Leave() {
+        if (on) --depth;
+      }
+    } leave{inflated_depth_, inflated};
     if (c.crc_known) {
       const std::uint32_t crc = container::crc32_of(bytes);
       if (c.crc == 0 && crc != 0) {

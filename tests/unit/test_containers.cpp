@@ -118,8 +118,9 @@ TEST_CASE("decompression is bounded by what arrives, and corrupt or cut streams 
 }
 
 TEST_CASE("a decompression bomb is a limit finding, not an outage") {
-  // 256 MiB of zeros deflate to ~256 KiB: past the 64 MiB floor, the ratio limit applies.
-  const std::string packed = compress(Codec::kGzip, std::string(256u << 20, '\0'));
+  // gzip of gzip: 256 MiB of zeros deflate to ~256 KiB, which deflate again to a few hundred
+  // bytes. The inner layer's input was itself decompressed: past the 64 MiB floor the ratio applies.
+  const std::string packed = compress(Codec::kGzip, compress(Codec::kGzip, std::string(256u << 20, '\0')));
   core::Limits l;
   l.max_compression_ratio = 100;
   auto r = test::scan(packed, {}, l);
@@ -128,6 +129,27 @@ TEST_CASE("a decompression bomb is a limit finding, not an outage") {
   core::Limits total;
   total.max_total_decompressed = 1 << 20;
   CHECK(test::has_rule(test::scan(compress(Codec::kGzip, std::string(2 << 20, 'x')), {}, total), "limit:*"));
+  core::Limits member;
+  member.max_member_bytes = 1 << 20;
+  CHECK(test::has_rule(test::scan(compress(Codec::kXz, std::string(2 << 20, '\0')), {}, member), "limit:max-member-bytes"));
+}
+
+TEST_CASE("big compressible data in one layer is not a bomb: 100 MB of zeros in xz and bzip2 scan clean") {
+  // pickle.dumps(bytes(100_000_000), protocol=3): BINBYTES of zeros. xz packs it ~7,000:1 and
+  // bzip2 ~1,000,000:1, as a bomb would; only the absolute budgets bound one layer.
+  constexpr std::uint32_t kSize = 100'000'000;
+  std::string p = "\x80\x03B";
+  for (int i = 0; i < 4; ++i) p += static_cast<char>((kSize >> (8 * i)) & 0xff);
+  p.append(kSize, '\0');
+  p += "q\x00.";
+  for (Codec c : {Codec::kXz, Codec::kBzip2}) {
+    CAPTURE(container::codec_name(c));
+    const std::string packed = compress(c, p);
+    CHECK(packed.size() * 1000 < p.size());  // a ratio the old limit called a bomb
+    auto r = test::scan(packed);
+    CHECK(r.verdict == Verdict::kClean);
+    CHECK_FALSE(test::has_rule(r, "limit:*"));
+  }
 }
 
 TEST_CASE("nesting of containers is bounded") {
@@ -316,4 +338,74 @@ TEST_CASE("joblib: array bytes that pickle.load would run as opcodes are found")
   CHECK(r.verdict == Verdict::kMalicious);
   CHECK(test::has_rule(r, "evasion:joblib-array-data"));
   CHECK(test::has_rule(r, "deny:os"));
+}
+
+namespace {
+/// A .lzma (lzma-alone) stream with the given lc/lp/pb and dictionary size in its header.
+std::string lzma_alone_with(std::string_view in, unsigned lc, unsigned lp, unsigned pb, std::uint32_t dict) {
+  lzma_options_lzma opt;
+  lzma_lzma_preset(&opt, 0);
+  opt.lc = lc;
+  opt.lp = lp;
+  opt.pb = pb;
+  opt.dict_size = std::max<std::uint32_t>(dict, LZMA_DICT_SIZE_MIN);
+  lzma_stream s = LZMA_STREAM_INIT;
+  REQUIRE(lzma_alone_encoder(&s, &opt) == LZMA_OK);
+  std::string out(in.size() + 1024, '\0');
+  s.next_in = reinterpret_cast<const uint8_t*>(in.data());
+  s.avail_in = in.size();
+  s.next_out = reinterpret_cast<uint8_t*>(out.data());
+  s.avail_out = out.size();
+  REQUIRE(lzma_code(&s, LZMA_FINISH) == LZMA_STREAM_END);
+  out.resize(s.total_out);
+  lzma_end(&s);
+  for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>((dict >> (8 * i)) & 0xff);  // the header as written
+  return out;
+}
+}  // namespace
+
+TEST_CASE("recognisers take their acceptance from the loaders: .lzma headers Python's lzma accepts") {
+  // lc=0 lp=0 pb=0 (properties byte 0x00): lzma.open reads it; brine knew only 0x5d.
+  auto r = test::scan(lzma_alone_with(kPayload, 0, 0, 0, 1 << 16));
+  CHECK(r.verdict == Verdict::kMalicious);
+  CHECK(r.container == "lzma");
+  // 0x5d with a 2 KiB dictionary: joblib's b"\x5d\x00" prefix, and liblzma's .lzma check accepts 2^n.
+  CHECK(test::scan(lzma_alone_with(kPayload, 3, 0, 2, 1 << 11)).verdict == Verdict::kMalicious);
+  CHECK(container::lzma_alone_header(core::as_bytes(lzma_alone_with(kPayload, 3, 0, 2, 3 << 20))));
+  // A dictionary size liblzma's .lzma check refuses (not 2^n or 2^n + 2^(n-1)) is not .lzma to it.
+  CHECK_FALSE(container::lzma_alone_header(core::as_bytes(lzma_alone_with(kPayload, 3, 0, 2, (1 << 20) + 1))));
+  CHECK(test::scan(lzma_alone_with(kBenign, 0, 0, 0, 1 << 16)).verdict == Verdict::kClean);
+}
+
+TEST_CASE("recognisers: joblib's ZF header as read_zfile parses it") {
+  const std::string z = compress(Codec::kZlib, kPayload);
+  auto zf = [&](std::string hex, bool space) {
+    hex.resize(19, ' ');
+    return "ZF" + hex + (space ? " " : "") + z;
+  };
+  CHECK(test::scan(zf("0x23", false)).verdict == Verdict::kMalicious);  // what joblib wrote
+  CHECK(test::scan(zf("23", true)).verdict == Verdict::kMalicious);     // int(x, 16) needs no 0x; a space is skipped
+  CHECK(test::scan(zf("  +23", false)).verdict == Verdict::kMalicious);
+  CHECK_FALSE(container::joblib_zf_header(core::as_bytes(zf("0xzz", false))));  // joblib raises ValueError
+  CHECK(test::scan("ZF" + std::string("0x23").append(15, ' ') + " " + compress(Codec::kZlib, kBenign)).verdict == Verdict::kClean);
+}
+
+TEST_CASE("recognisers: gzip members with NUL padding between them, as Python's gzip reads them") {
+  const std::string a = kPayload.substr(0, 12), b = kPayload.substr(12);
+  const std::string padded = compress(Codec::kGzip, a) + std::string(100, '\0') + compress(Codec::kGzip, b);
+  auto out = container::decompress(Codec::kGzip, core::as_bytes(padded), 1 << 20);
+  REQUIRE(out);
+  CHECK(std::string(out->data.begin(), out->data.end()) == kPayload);
+  CHECK(test::scan(padded).verdict == Verdict::kMalicious);
+  // Trailing NUL padding is read as nothing by gzip: no trailing-data finding.
+  auto r = test::scan(compress(Codec::kGzip, kBenign) + std::string(64, '\0'));
+  CHECK(r.verdict == Verdict::kClean);
+}
+
+TEST_CASE("recognisers: an npz that is only an end-of-central-directory record (numpy.savez() of nothing)") {
+  std::string eocd("PK\x05\x06", 4);
+  eocd.append(18, '\0');
+  auto r = test::scan(eocd);
+  CHECK(r.verdict == Verdict::kClean);
+  CHECK(r.recognized);
 }

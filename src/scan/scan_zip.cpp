@@ -391,7 +391,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
 namespace brine::scan {
 
 void FileScan::scan_torchscript(std::string_view source, const std::string& where) {
-  for (const auto& op : analysis::find_torchscript_ops(source)) {
+  for (const auto& op : analysis::find_torchscript_ops(source, options_.limits.max_torchscript_tokens)) {
     const bool at_load = op.runs_at_load;
     const bool effect = op.rule == "torchscript:file-write" || op.rule == "torchscript:file-read" || op.rule == "torchscript:network";
     analysis::Finding f;

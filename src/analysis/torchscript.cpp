@@ -212,7 +212,7 @@ class Finder {
     std::vector<Sym> syms = roots(t[i].text);
     if (syms.empty()) return {};
     std::string written(t[i].text);
-    bool indirect = aliases_.count(written) != 0 || !openers.empty();
+    bool indirect = aliases_.count(written) != 0 || std::find(openers.begin(), openers.end(), true) != openers.end();
     ++i;
     for (;;) {
       for (const Sym& s : syms) report(s, root, written, indirect);

@@ -13,7 +13,8 @@ latin-1 reading is harmless. Confirmed in a child process under an audit hook th
 pickle's find_class is asked for os.system, so the payload never runs.
 
 Usage:  /usr/bin/python3 corpus/regress_code/make.py   (Debian's python3-torch 1.13)
-Writes the samples and manifest.json next to this script.
+Writes the samples and manifest.json next to this script. Only benign_tensor_pickle_p2.pkl differs
+between runs (torch names a pickled storage by its address).
 """
 
 import io
@@ -101,6 +102,53 @@ def base_archive():
 
     buf = io.BytesIO()
     torch.jit.save(torch.jit.script(M()), buf)
+    return buf.getvalue()
+
+
+HELPER_MODULE = f'''import torch
+def helper(w: torch.Tensor) -> None:
+    torch.save(w, "{WRITE_TARGET}")
+'''
+
+
+def cross_file_archive():
+    """__setstate__ calls a function that torch.jit.save puts in another code file."""
+    import torch
+    from typing import Tuple
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "brine_ts_helpers.py"), "w") as f:
+            f.write(HELPER_MODULE)
+        sys.path.insert(0, d)
+        try:
+            import brine_ts_helpers
+        finally:
+            sys.path.remove(d)
+
+        class M(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = torch.ones(2)
+
+            def forward(self, x):
+                return x
+
+            @torch.jit.export
+            def __getstate__(self):
+                return (self.w, self.training)
+
+            @torch.jit.export
+            def __setstate__(self, state: Tuple[torch.Tensor, bool]):
+                self.w = state[0]
+                self.training = state[1]
+                brine_ts_helpers.helper(self.w)
+
+        m = torch.jit.script(M())
+        if os.path.exists(WRITE_TARGET):
+            os.remove(WRITE_TARGET)
+        buf = io.BytesIO()
+        torch.jit.save(m, buf)
+    names = zipfile.ZipFile(io.BytesIO(buf.getvalue())).namelist()
+    assert any(n.endswith("code/__torch__/brine_ts_helpers.py") for n in names), names
     return buf.getvalue()
 
 
@@ -194,6 +242,10 @@ def main():
     data = rewrite(base, HELPER_CODE.replace("PATH", WRITE_TARGET))
     confirm_ts(data, True)
     add("ts_setstate_calls_helper.pt", data, "malicious", "__setstate__ calls a method of its class that calls torch.save")
+    data = cross_file_archive()
+    confirm_ts(data, True)
+    add("ts_setstate_calls_other_file.pt", data, "malicious",
+        "__setstate__ calls a function that torch.jit.save writes to another code file, which calls torch.save")
 
     s = two_faced_text()
     data = load_from_encoded(s)

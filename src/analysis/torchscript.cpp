@@ -90,10 +90,9 @@ class Finder {
  public:
   Finder(std::string_view src, std::uint64_t max_tokens) : src_(src), toks_(tokenize_torchscript(src, max_tokens)) {}
 
-  std::vector<TorchScriptOp> run() {
+  TorchScriptAnalysis run() {
     const auto& t = toks_.tokens;
     scope_defs();
-    mark_load_time();
     for (std::size_t i = 0; i < t.size(); ++i) {
       if (t[i].line_start && t[i].kind == Kind::kName) note_alias(i);
       const bool start = (t[i].kind == Kind::kName && (i == 0 || t[i - 1].text != ".")) || t[i].text == "(";
@@ -108,14 +107,18 @@ class Finder {
       op.line = line_of(toks_.error_offset);
       out_.push_back(std::move(op));
     }
-    return std::move(out_);
+    TorchScriptAnalysis a;
+    a.ops = std::move(out_);
+    for (auto& d : defs_) {
+      if (!d.name.empty()) a.calls[d.name].merge(d.refs);
+    }
+    return a;
   }
 
  private:
   struct Def {
     std::string name;  ///< "" for a class body
     int parent = -1;
-    bool load_time = false;
     std::set<std::string> refs;  ///< names it calls or reads as attributes
   };
 
@@ -137,7 +140,7 @@ class Finder {
         current = stack.empty() ? -1 : stack.back().second;
         const bool def = t[i].text == "def" && i + 1 < t.size() && t[i + 1].kind == Kind::kName;
         if (def || t[i].text == "class") {
-          defs_.push_back(Def{def ? std::string(t[i + 1].text) : std::string(), current, false, {}});
+          defs_.push_back(Def{def ? std::string(t[i + 1].text) : std::string(), current, {}});
           current = static_cast<int>(defs_.size()) - 1;
           stack.emplace_back(t[i].indent, current);
         }
@@ -146,38 +149,6 @@ class Finder {
       const bool referenced = t[i].kind == Kind::kName && ((i > 0 && t[i - 1].text == ".") ||
                                                            (i + 1 < t.size() && t[i + 1].text == "("));
       if (referenced && current >= 0) defs_[static_cast<std::size_t>(current)].refs.emplace(t[i].text);
-    }
-  }
-
-  /// __setstate__ runs during torch.jit.load, and so does every def of this file it may call
-  /// (by name, whichever class it is in).
-  void mark_load_time() {
-    std::unordered_map<std::string, std::vector<std::size_t>> by_name;
-    for (std::size_t d = 0; d < defs_.size(); ++d) {
-      if (!defs_[d].name.empty()) by_name[defs_[d].name].push_back(d);
-    }
-    std::vector<std::size_t> work;
-    auto mark = [&](std::size_t d) {
-      if (!defs_[d].load_time) {
-        defs_[d].load_time = true;
-        work.push_back(d);
-      }
-    };
-    if (auto it = by_name.find("__setstate__"); it != by_name.end()) {
-      for (std::size_t d : it->second) mark(d);
-    }
-    while (!work.empty()) {
-      const std::size_t d = work.back();
-      work.pop_back();
-      for (const auto& name : defs_[d].refs) {
-        if (auto it = by_name.find(name); it != by_name.end()) {
-          for (std::size_t e : it->second) mark(e);
-        }
-      }
-    }
-    // A def nested in a load-time def runs when it calls it; one nested elsewhere follows its parent.
-    for (std::size_t d = 0; d < defs_.size(); ++d) {
-      if (defs_[d].parent >= 0 && defs_[static_cast<std::size_t>(defs_[d].parent)].load_time) defs_[d].load_time = true;
     }
   }
 
@@ -304,11 +275,12 @@ class Finder {
     o.rule = rule;
     o.offset = t.offset;
     o.line = t.line;
-    const int scope = scope_[root];
-    for (int d = scope; d >= 0; d = defs_[static_cast<std::size_t>(d)].parent) {
-      if (o.method.empty() && !defs_[static_cast<std::size_t>(d)].name.empty()) o.method = defs_[static_cast<std::size_t>(d)].name;
+    for (int d = scope_[root]; d >= 0; d = defs_[static_cast<std::size_t>(d)].parent) {
+      const std::string& name = defs_[static_cast<std::size_t>(d)].name;
+      if (name.empty()) continue;
+      if (o.method.empty()) o.method = name;
+      o.enclosing.push_back(name);
     }
-    o.runs_at_load = scope >= 0 && defs_[static_cast<std::size_t>(scope)].load_time;
     out_.push_back(std::move(o));
   }
 
@@ -344,8 +316,34 @@ class Finder {
 
 }  // namespace
 
-std::vector<TorchScriptOp> find_torchscript_ops(std::string_view source, std::uint64_t max_tokens) {
+TorchScriptAnalysis analyze_torchscript(std::string_view source, std::uint64_t max_tokens) {
   return Finder(source, max_tokens).run();
+}
+
+void mark_load_time(std::vector<TorchScriptOp>& ops, const TorchScriptCalls& calls) {
+  // __setstate__ runs during torch.jit.load, and so does every def it may call, by name: a
+  // superset of the defs torch would call, whichever class or file they are in.
+  std::set<std::string> reached{"__setstate__"};
+  std::vector<std::string> work{"__setstate__"};
+  while (!work.empty()) {
+    const std::string name = std::move(work.back());
+    work.pop_back();
+    auto it = calls.find(name);
+    if (it == calls.end()) continue;
+    for (const auto& callee : it->second) {
+      if (calls.count(callee) != 0 && reached.insert(callee).second) work.push_back(callee);
+    }
+  }
+  for (auto& op : ops) {
+    op.runs_at_load = false;
+    for (const auto& d : op.enclosing) op.runs_at_load = op.runs_at_load || reached.count(d) != 0;
+  }
+}
+
+std::vector<TorchScriptOp> find_torchscript_ops(std::string_view source, std::uint64_t max_tokens) {
+  TorchScriptAnalysis a = analyze_torchscript(source, max_tokens);
+  mark_load_time(a.ops, a.calls);
+  return std::move(a.ops);
 }
 
 }  // namespace brine::analysis

@@ -155,3 +155,25 @@ TEST_CASE("source that cannot be tokenized is reported, not passed") {
         "torchscript:unreadable");
   CHECK(find_torchscript_ops(setstate_with("    x = " + std::string(200, '(') + std::string(200, ')') + "\n")).empty());
 }
+
+TEST_CASE("a function of another code file that __setstate__ calls runs at load") {
+  using brine::analysis::analyze_torchscript;
+  // As torch.jit.save writes a function of another Python module: code/__torch__/helpers.py.
+  auto main_file = analyze_torchscript(setstate_with("    _0 = __torch__.helpers.helper(w, )\n"), 1000);
+  auto helpers = analyze_torchscript(
+      "def helper(w: Tensor) -> NoneType:\n"
+      "  torch.save(w, \"/tmp/o\")\n"
+      "  return None\n"
+      "def unused(w: Tensor) -> NoneType:\n"
+      "  torch.save(w, \"/tmp/p\")\n"
+      "  return None\n",
+      1000);
+  brine::analysis::TorchScriptCalls calls = main_file.calls;
+  for (auto& [name, refs] : helpers.calls) calls[name].insert(refs.begin(), refs.end());
+  brine::analysis::mark_load_time(helpers.ops, calls);
+  REQUIRE(helpers.ops.size() == 2);
+  CHECK(helpers.ops[0].runs_at_load);
+  CHECK_FALSE(helpers.ops[1].runs_at_load);
+  // On its own, the helper file has no __setstate__.
+  CHECK_FALSE(find_torchscript_ops("def helper(w: Tensor) -> NoneType:\n  torch.save(w, \"/tmp/o\")\n")[0].runs_at_load);
+}

@@ -22,7 +22,10 @@ using Kind = TsTokenKind;
 bool stock_namespace(std::string_view ns) {
   return ns == "aten" || ns == "prim" || ns == "quantized" || ns == "_quantized" || ns == "_caffe2" ||
          ns == "torchvision" || ns == "image" || ns == "sparse" || ns == "mkldnn" || ns == "_nnapi" ||
-         ns == "xnnpack" || ns == "fbgemm" || ns == "_fbgemm" || ns == "cuda" || ns == "__torch__";
+         ns == "xnnpack" || ns == "fbgemm" || ns == "_fbgemm" || ns == "cuda" || ns == "__torch__" ||
+         // the other namespaces torch 1.13 registers itself (torch._C._jit_get_all_schemas())
+         ns == "prims" || ns == "nvprims" || ns == "onnx" || ns == "static_runtime" || ns == "quantization" ||
+         ns == "prepacked" || ns == "mkldnn_prepacked";
 }
 
 /// What a name denotes in torch's source importer (torch/csrc/jit/serialization/import_source.cpp):
@@ -55,6 +58,10 @@ std::optional<Hit> classify(const Sym& s) {
       if (s.name == "distributed") return Hit{"torchscript:network", "talks to other processes over the network", canonical};
       if (s.name == "classes") return Hit{"torchscript:native-class", "uses a class from a native library loaded into the process", canonical};
       return std::nullopt;
+    }
+    if (s.ns == "prim" && (s.name == "rpc_async" || s.name == "rpc_sync" || s.name == "rpc_remote")) {
+      // torch.distributed.rpc calls, serialized as ops.prim.rpc_async(...)
+      return Hit{"torchscript:network", "calls a function on another process over RPC", canonical};
     }
     if (s.ns == "c10d") return Hit{"torchscript:network", "talks to other processes over the network (collective op)", canonical};
     if (s.ns == "profiler") return Hit{"torchscript:profiler", "starts the profiler, which writes traces", canonical};

@@ -177,3 +177,14 @@ TEST_CASE("a function of another code file that __setstate__ calls runs at load"
   // On its own, the helper file has no __setstate__.
   CHECK_FALSE(find_torchscript_ops("def helper(w: Tensor) -> NoneType:\n  torch.save(w, \"/tmp/o\")\n")[0].runs_at_load);
 }
+
+TEST_CASE("RPC calls are network operations; torch's own operator namespaces are not native code") {
+  // torch 1.13 serializes torch.distributed.rpc.rpc_async as ops.prim.rpc_async().
+  const auto ops = find_torchscript_ops(setstate_with(
+      "    fut = ops.prim.rpc_async()\n"
+      "    a = ops.prepacked.linear_clamp_run(w, CONSTANTS.c0)\n"
+      "    b = ops.prims.add(w, w)\n"));
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].rule == "torchscript:network");
+  CHECK(ops[0].runs_at_load);
+}

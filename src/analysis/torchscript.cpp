@@ -92,6 +92,9 @@ std::optional<Sym> attr(const Sym& s, const std::string& field) {
 /// scoping, which only ever lets fewer of them reach a use).
 constexpr std::size_t kMaxAliasValues = 16;
 constexpr std::size_t kMaxOpeners = 32;
+/// Components of one dotted reference: every effect is reported at the component that reaches
+/// it (the fifth at most, __torch__.torch.classes.ns.Cls), so a longer chain is only cost.
+constexpr std::size_t kMaxComponents = 64;
 
 class Finder {
  public:
@@ -192,8 +195,9 @@ class Finder {
     std::string written(t[i].text);
     bool indirect = aliases_.count(written) != 0 || std::find(openers.begin(), openers.end(), true) != openers.end();
     ++i;
-    for (;;) {
+    for (std::size_t components = 1;; ++components) {
       for (const Sym& s : syms) report(s, root, written, indirect);
+      if (components >= kMaxComponents) break;
       std::optional<std::string> field;
       if (i + 1 < t.size() && t[i].text == "." && t[i + 1].kind == Kind::kName) {
         field = std::string(t[i + 1].text);
@@ -233,7 +237,7 @@ class Finder {
       if (next.empty()) {
         // torch.classes.lib.Cls: name the whole class, not just torch.classes.
         const bool classes = std::any_of(syms.begin(), syms.end(), [](const Sym& s) { return s.k == Sym::K::kFunc && s.ns == "aten" && s.name == "classes"; });
-        while (classes && i + 1 < t.size() && t[i].text == "." && t[i + 1].kind == Kind::kName) {
+        for (std::size_t more = 0; classes && more < kMaxComponents && i + 1 < t.size() && t[i].text == "." && t[i + 1].kind == Kind::kName; ++more) {
           written += "." + std::string(t[i + 1].text);
           i += 2;
         }
@@ -268,11 +272,15 @@ class Finder {
   }
 
   void emit(std::size_t root, std::string op, const std::string& rule, const std::string& what) {
-    if (!emitted_.emplace(root, rule).second) {
+    if (auto [it, fresh] = emitted_.emplace(std::make_pair(root, rule), out_.size()); !fresh) {
       // One entry per name and effect; the longest spelling (torch.classes.lib.Cls) wins.
-      for (auto& o : out_) {
-        if (o.offset == toks_.tokens[root].offset && o.rule == rule && op.size() > o.op.size()) o.op = op;
-      }
+      if (op.size() > out_[it->second].op.size()) out_[it->second].op = std::move(op);
+      return;
+    }
+    // The same operation spelled the same way in the same def is one entry (a file may repeat it
+    // a million times); its first place is kept.
+    if (!distinct_.emplace(rule, op, scope_[root]).second) {
+      emitted_.erase(std::make_pair(root, rule));
       return;
     }
     const auto& t = toks_.tokens[root];
@@ -317,7 +325,8 @@ class Finder {
   std::vector<Def> defs_;
   std::vector<int> scope_;
   std::unordered_map<std::string, std::vector<Sym>> aliases_;
-  std::set<std::pair<std::size_t, std::string>> emitted_;
+  std::map<std::pair<std::size_t, std::string>, std::size_t> emitted_;  // (root token, rule) -> index in out_
+  std::set<std::tuple<std::string, std::string, int>> distinct_;           // (rule, op, def)
   std::vector<TorchScriptOp> out_;
 };
 

@@ -35,7 +35,7 @@ struct TorchScriptAnalysis {
 };
 
 /// Default for --max-torchscript-tokens.
-inline constexpr std::uint64_t kDefaultMaxTorchScriptTokens = 16000000;  // core::Limits::max_torchscript_tokens
+inline constexpr std::uint64_t kDefaultMaxTorchScriptTokens = 4000000;  // core::Limits::max_torchscript_tokens
 
 /// Every reference to a file, network, profiler or native operation in one source file. A source
 /// that cannot be tokenized yields a "torchscript:unreadable" entry (and whatever was found before

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <set>
 #include <unordered_set>
 
@@ -400,7 +401,18 @@ void FileScan::report_torchscript(std::vector<std::pair<std::string, analysis::T
   }
   for (auto& [where, script] : scripts) {
     analysis::mark_load_time(script.ops, calls);
-    for (const auto& op : script.ops) report_torchscript_op(op, where);
+    // One finding per (rule, load time, method) with a count: a file naming torch.save a million
+    // times must not make a million findings. Past 256 methods, per (rule, load time).
+    std::map<std::tuple<std::string, bool, std::string>, std::size_t> merged;
+    for (const auto& op : script.ops) {
+      std::string method = merged.size() < 256 ? op.method : std::string("*");
+      auto [it, fresh] = merged.emplace(std::make_tuple(op.rule, op.runs_at_load, std::move(method)), report_.findings.size());
+      if (fresh) {
+        report_torchscript_op(op, where);
+      } else {
+        ++report_.findings[it->second].count;
+      }
+    }
   }
 }
 

@@ -79,6 +79,9 @@ std::optional<Sym> attr(const Sym& s, const std::string& field) {
   switch (s.k) {
     case Sym::K::kModule:
       if (field == "autograd") return Sym{Sym::K::kModule, "aten", {}};
+      // torch 1.13's importer rejects torch.ops.<ns> (aten::ops has no attributes); read as Python
+      // reads it, in case another version's importer does not.
+      if (field == "ops") return Sym{Sym::K::kOps, {}, {}};
       return Sym{Sym::K::kFunc, s.ns, field};
     case Sym::K::kOps: return Sym{Sym::K::kModule, field, {}};
     case Sym::K::kClassPath: return Sym{Sym::K::kClassPath, {}, s.name + "." + field};

@@ -188,3 +188,10 @@ TEST_CASE("RPC calls are network operations; torch's own operator namespaces are
   CHECK(ops[0].rule == "torchscript:network");
   CHECK(ops[0].runs_at_load);
 }
+
+TEST_CASE("torch.ops is read as Python reads it, though torch 1.13's importer rejects it") {
+  const auto ops = find_torchscript_ops(setstate_with("    torch.ops.aten.save(w, \"/tmp/o\")\n    torch.ops.evil.run(w)\n"));
+  REQUIRE(ops.size() == 2);
+  CHECK(ops[0].rule == "torchscript:file-write");
+  CHECK(ops[1].rule == "torchscript:native-op");
+}

@@ -9,6 +9,7 @@
 
 #include "analysis/arg_check.hpp"
 #include "analysis/call_repr.hpp"
+#include "analysis/nested_bytes.hpp"
 #include "core/text.hpp"
 
 namespace brine::analysis {
@@ -198,7 +199,7 @@ class Analyzer {
           if ((uses & rules::mask(u)) != 0 && u != Use::kReference) add_use(global, u, e.offset, e.op, call);
         }
       }
-      if (entry->loads_arg >= 0) collect_nested(c, static_cast<std::size_t>(entry->loads_arg), r.loader_name, e.offset);
+      if (entry->loads_arg >= 0) collect_nested(c, static_cast<std::size_t>(entry->loads_arg), r.loader_name, e);
       if (entry->result_is_arg0) {
         const auto args = v_.items(c.args);
         type_of_[call] = !args.empty() && v_.node(args[0]).kind == Kind::kGlobal ? args[0] : pickle::kNoValue;
@@ -214,31 +215,25 @@ class Analyzer {
     }
   }
 
-  /// The bytes of argument `index`: a bytes value, or _codecs.encode(str, 'latin1') as protocol 2
-  /// writes bytes. Anything else cannot be read statically, and the call's constraints decide.
-  void collect_nested(const pickle::CallRec& c, std::size_t index, const std::string& loader, std::uint64_t offset) {
-    const auto args = v_.items(c.args);
-    if (index >= args.size()) return;
-    ValueRef arg = args[index];
-    NestedPayload p;
-    p.loader = loader;
-    p.offset = offset;
-    const pickle::Node& n = v_.node(arg);
-    if (n.kind == Kind::kBytes || n.kind == Kind::kByteArray) {
-      p.data = std::string(n.text);
-    } else if (n.kind == Kind::kCall && matcher_.callee_name(arg) == "_codecs.encode") {
-      const auto enc = v_.items(v_.call_rec(arg).args);
-      if (enc.empty() || v_.node(enc[0]).kind != Kind::kStr) return;
-      const std::string_view text = v_.node(enc[0]).text;
-      std::size_t pos = 0;
-      while (pos < text.size()) {
-        const std::uint32_t cp = core::next_codepoint(text, pos);
-        if (cp > 0xFF) return;  // latin-1 cannot encode it: the loader would fail first
-        p.data += static_cast<char>(cp);
-      }
-    } else {
+  /// The bytes an approved loader receives as argument `index`, computed exactly
+  /// (nested_bytes.hpp); when they cannot be, the file is not clean.
+  void collect_nested(const pickle::CallRec& c, std::size_t index, const std::string& loader, const Event& e) {
+    const auto args = v_.node(c.args).kind == Kind::kTuple ? v_.items(c.args) : std::span<const ValueRef>{};
+    LoaderBytes bytes = index < args.size() ? loader_bytes(v_, args[index], [this](ValueRef r) { return matcher_.callee_name(r); }, mutated_)
+                                            : LoaderBytes{false, {}, fmt::format("argument {} is missing", index)};
+    if (!bytes.computed) {
+      Finding f = make("unapproved:nested-bytes-not-computable", Severity::kHigh, Verdict::kUnapproved, e.offset, e.op,
+                       fmt::format("{} deserializes its argument {} as a file, and brine cannot establish those bytes: {}", loader,
+                                   index, bytes.why));
+      f.global = loader;
+      f.call = repr_value(v_, e.subject);
+      out_.findings.push_back(std::move(f));
       return;
     }
+    NestedPayload p;
+    p.data = std::move(bytes.data);
+    p.loader = loader;
+    p.offset = e.offset;
     out_.nested.push_back(std::move(p));
   }
 

@@ -69,6 +69,8 @@ struct LimitFlags {
         ->group(g)->capture_default_str();
     app.add_option("--max-nested-depth", limits.max_nested_depth, "files inside files (bytes an approved loader deserializes)")
         ->group(g)->capture_default_str();
+    app.add_option("--max-torchscript-tokens", limits.max_torchscript_tokens, "tokens of one TorchScript source file")
+        ->group(g)->capture_default_str();
     app.add_option("--timeout", timeout_seconds, "wall-time seconds per file")->group(g)->capture_default_str()
         ->check(CLI::Range(0.001, 1e7));  // the deadline is a steady_clock time point: no overflow
   }

@@ -52,6 +52,10 @@ struct Limits {
   /// are scanned as files themselves, at most this deep.
   std::uint64_t max_nested_depth = 4;
 
+  /// Tokens of one TorchScript source file (code/*.py of a torch.jit.save archive). Real model
+  /// code has thousands; past this the file is reported unreadable, never clean.
+  std::uint64_t max_torchscript_tokens = 4'000'000;
+
   /// Containers inside containers (a zip in a tar in a gzip...).
   std::uint64_t max_container_depth = 8;
 

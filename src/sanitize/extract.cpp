@@ -1,6 +1,7 @@
 #include "sanitize/extract.hpp"
 
 #include "analysis/joblib_array.hpp"
+#include "analysis/nested_bytes.hpp"
 #include "core/text.hpp"
 
 #include <fmt/format.h>
@@ -205,7 +206,7 @@ class Walker {
     return v_.items(c.args);
   }
 
-  /// Bytes of a bytes-like value: BINBYTES, a protocol-2 `_codecs.encode(str, 'latin1')`, a
+  /// Bytes of a bytes-like value: BINBYTES, a protocol-2 `_codecs.encode(str[, encoding])`, a
   /// py2 str, a bytearray.
   std::optional<core::Bytes> bytes_of(ValueRef r) {
     const auto& n = v_.node(r);
@@ -217,27 +218,18 @@ class Walker {
     if (kind == Rebuild::kBytes && args.empty()) return core::Bytes{};
     if ((kind == Rebuild::kBytearray || kind == Rebuild::kBytes) && args.size() == 1) return bytes_of(args[0]);
     if (kind != Rebuild::kCodecsEncode || args.empty() || !callee.approved) return std::nullopt;
+    // CPython's _codecs.encode(str, encoding='utf-8', errors='strict'), as the scan computes it.
     const auto& s = v_.node(args[0]);
-    if (s.kind != Kind::kStr) return std::nullopt;
-    if (args.size() >= 2) {
+    if (s.kind != Kind::kStr || args.size() > 2) return std::nullopt;
+    std::optional<analysis::Codec> codec = analysis::Codec::kUtf8;
+    if (args.size() == 2) {
       auto enc = v_.as_text(args[1]);
-      if (!enc || (*enc != "latin1" && *enc != "latin-1" && *enc != "iso-8859-1")) return std::nullopt;
+      codec = enc ? analysis::lookup_codec(*enc) : std::nullopt;
     }
-    // UTF-8 text whose code points are all <= U+00FF: one byte each.
-    std::vector<std::uint8_t> bytes;
-    bytes.reserve(s.text.size());
-    for (std::size_t i = 0; i < s.text.size();) {
-      const auto c = static_cast<std::uint8_t>(s.text[i]);
-      if (c < 0x80) {
-        bytes.push_back(c);
-        ++i;
-      } else if ((c & 0xE0) == 0xC0 && i + 1 < s.text.size() && c <= 0xC3) {
-        bytes.push_back(static_cast<std::uint8_t>(((c & 0x03) << 6) | (static_cast<std::uint8_t>(s.text[i + 1]) & 0x3F)));
-        i += 2;
-      } else {
-        return std::nullopt;  // a code point above U+00FF: latin-1 encoding would fail
-      }
-    }
+    std::string why;
+    auto encoded = codec ? analysis::encode_text(s.text, *codec, "strict", why) : std::nullopt;
+    if (!encoded) return std::nullopt;
+    std::vector<std::uint8_t> bytes(encoded->begin(), encoded->end());
     return core::Bytes(out_.owned.emplace_back(std::move(bytes)));
   }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "analysis/analyzer.hpp"
+#include "analysis/torchscript.hpp"
 #include "container/decompress.hpp"
 #include "pickle/machine.hpp"
 #include "scan/scanner.hpp"
@@ -67,8 +68,10 @@ class FileScan {
 
   // ---- zip (scan_zip.cpp) ----
   void scan_zip(core::Bytes data, const std::string& where, unsigned depth);
-  /// TorchScript source: operations that touch files, the network or native code, by method.
-  void scan_torchscript(std::string_view source, const std::string& where);
+  /// TorchScript sources (member, analysis) of one archive: operations that touch files, the
+  /// network or native code, by method; what __setstate__ reaches in any file runs at load.
+  void report_torchscript(std::vector<std::pair<std::string, analysis::TorchScriptAnalysis>>& scripts);
+  void report_torchscript_op(const analysis::TorchScriptOp& op, const std::string& where);
 
   // ---- compressed streams and archives (scan_archive.cpp) ----
   void scan_compressed(container::Codec codec, core::Bytes data, const std::string& where, unsigned depth);

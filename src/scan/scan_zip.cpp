@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <set>
 #include <unordered_set>
 
@@ -271,6 +272,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   std::set<std::string> referenced;  // lower-case record names
   bool any_pickle = false;
   std::uint64_t torchscript_files = 0;
+  std::vector<std::pair<std::string, analysis::TorchScriptAnalysis>> scripts;  // (member, analysis)
   auto scan_candidate = [&](const Range& range, const Candidate& c) {
     const std::string member = child(where, c.name);
     MemberInfo info{member, c.storage ? "storage" : "other", c.size, false};
@@ -331,7 +333,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     }
     const auto format = container::sniff(bytes);
     if (torch && ascii_lower(c.name).starts_with(lprefix + "code/") && ends_with_ascii_ci(c.name, ".py")) {
-      scan_torchscript(core::as_chars(bytes), member);
+      scripts.emplace_back(member, analysis::analyze_torchscript(core::as_chars(bytes), options_.limits.max_torchscript_tokens));
       ++torchscript_files;
     }
     if (!pickle_name && !c.torch_pickle && !worth_scanning(bytes)) {
@@ -385,6 +387,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     if (out_of_time(where)) break;
     if (!c.torch_pickle) scan_candidate(range, c);
   }
+  report_torchscript(scripts);
   if (torchscript_files != 0) {
     add("unapproved:torchscript-code", Severity::kMedium, Verdict::kUnapproved, child(where, prefix + "code/"), 0,
         fmt::format("{} TorchScript source file{} that torch.jit.load compiles and runs (every __setstate__ during loading; "
@@ -400,23 +403,45 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
 
 namespace brine::scan {
 
-void FileScan::scan_torchscript(std::string_view source, const std::string& where) {
-  for (const auto& op : analysis::find_torchscript_ops(source)) {
-    const bool at_load = op.runs_at_load;
-    const bool effect = op.rule == "torchscript:file-write" || op.rule == "torchscript:file-read" || op.rule == "torchscript:network";
-    analysis::Finding f;
-    f.rule = op.rule;
-    f.severity = at_load && effect ? Severity::kCritical : effect ? Severity::kHigh : Severity::kMedium;
-    f.impact = at_load && effect ? Verdict::kMalicious : Verdict::kUnapproved;
-    f.global = op.op;
-    f.use = op.method.empty() ? "" : fmt::format("in {}", op.method);
-    f.member = where;
-    f.offset = op.offset;
-    f.message = fmt::format("TorchScript line {} {}{}", op.line, op.what,
-                            at_load ? ", in __setstate__: torch.jit.load runs it while loading"
-                                    : op.method.empty() ? "" : fmt::format(" when {} is called", op.method));
-    add(std::move(f));
+void FileScan::report_torchscript(std::vector<std::pair<std::string, analysis::TorchScriptAnalysis>>& scripts) {
+  // __setstate__ may call a function of another code file: load time is decided over all of them.
+  analysis::TorchScriptCalls calls;
+  for (auto& [where, script] : scripts) {
+    for (auto& [name, refs] : script.calls) calls[name].insert(refs.begin(), refs.end());
   }
+  for (auto& [where, script] : scripts) {
+    analysis::mark_load_time(script.ops, calls);
+    // One finding per (rule, load time, method) with a count: a file naming torch.save a million
+    // times must not make a million findings. Past 256 methods, per (rule, load time).
+    std::map<std::tuple<std::string, bool, std::string>, std::size_t> merged;
+    for (const auto& op : script.ops) {
+      std::string method = merged.size() < 256 ? op.method : std::string("*");
+      auto [it, fresh] = merged.emplace(std::make_tuple(op.rule, op.runs_at_load, std::move(method)), report_.findings.size());
+      if (fresh) {
+        report_torchscript_op(op, where);
+      } else {
+        ++report_.findings[it->second].count;
+      }
+    }
+  }
+}
+
+void FileScan::report_torchscript_op(const analysis::TorchScriptOp& op, const std::string& where) {
+  const bool at_load = op.runs_at_load;
+  const bool effect = op.rule == "torchscript:file-write" || op.rule == "torchscript:file-read" || op.rule == "torchscript:network";
+  analysis::Finding f;
+  f.rule = op.rule;
+  f.severity = at_load && effect ? Severity::kCritical : effect ? Severity::kHigh : Severity::kMedium;
+  f.impact = at_load && effect ? Verdict::kMalicious : Verdict::kUnapproved;
+  f.global = op.op;
+  f.use = op.method.empty() ? "" : fmt::format("in {}", op.method);
+  f.member = where;
+  f.offset = op.offset;
+  f.message = fmt::format("TorchScript line {} {}{}", op.line, op.what,
+                          !at_load                      ? (op.method.empty() ? "" : fmt::format(" when {} is called", op.method))
+                          : op.method == "__setstate__" ? std::string(", in __setstate__: torch.jit.load runs it while loading")
+                                                        : fmt::format(", in {}, which __setstate__ may call: torch.jit.load runs it while loading", op.method));
+  add(std::move(f));
 }
 
 }  // namespace brine::scan

@@ -401,7 +401,8 @@ def gen_memo(rng, payload):
 def gen_build(rng, payload):
     proto_ = rng.choice([2, 4])
     G = lambda m, n: g_global(m, n, proto_)  # noqa: E731
-    od = od_call(proto_) if rng.random() < 0.7 else G("collections", "OrderedDict") + b")\x81"
+    newobj = rng.random() < 0.3
+    od = G("collections", "OrderedDict") + b")\x81" if newobj else od_call(proto_)
     harmless_vals = {"int": b_int(1), "od_global": G("collections", "OrderedDict"), "od_call": od_call(proto_),
                      "str": u_str("x"), "none": b"N"}
     bad_vals = {"sys_global": G("posix", "system"), "sys_call": payload_call(proto_),
@@ -426,7 +427,7 @@ def gen_build(rng, payload):
     if rng.random() < 0.3:
         body = b"}" + u_str("sd") + body[:-1] + b"s."   # inside a dict
     data = proto(proto_) + body if proto_ < 4 else frame(body)
-    return f"{shape}_{key}_{''.join(c for c in dunder if c.isalnum())}", "pkl", data
+    return f"{'newobj_' if newobj else ''}{shape}_{key}_{''.join(c for c in dunder if c.isalnum())}", "pkl", data
 
 
 # --------------------------------------------------------------------------------------- nested --
@@ -470,7 +471,7 @@ def gen_nested(rng, payload):
 
 
 # ------------------------------------------------------------------------------------- torch zip --
-def torch_pickle(entries, payload=False, protocol=2):
+def torch_pickle(entries, payload=False, protocol=2, legacy=False):
     """data.pkl for {name: (storage class name, key, numel)} via the real pickler and persistent ids."""
     torch = torch_mod()
 
@@ -489,7 +490,8 @@ def torch_pickle(entries, payload=False, protocol=2):
     class P(pickle.Pickler):
         def persistent_id(self, o):
             if isinstance(o, Ref):
-                return ("storage", getattr(torch, o.cls), o.key, "cpu", o.numel)
+                pid = ("storage", getattr(torch, o.cls), o.key, "cpu", o.numel)
+                return pid + (None,) if legacy else pid
             return None
 
     obj = collections.OrderedDict((n, T(Ref(*e))) for n, e in entries.items())
@@ -570,7 +572,7 @@ def legacy_bytes(rng, payload, variant):
     entries = {"a": ("FloatStorage", "0", 4)}
     if variant == "key_reuse_dtype":
         entries["b"] = ("DoubleStorage", "0", 2)
-    obj_p = torch_pickle(entries, where == "object", 2)
+    obj_p = torch_pickle(entries, where == "object", 2, legacy=variant != "pid_short")
     keys = ["0"]
     if variant == "dup_keys":
         keys = ["0", "0"]
@@ -584,7 +586,7 @@ def legacy_bytes(rng, payload, variant):
 
 
 def gen_legacy(rng, payload):
-    variant = rng.choice(["plain", "magic_long4", "magic_text", "dup_keys", "key_reuse_dtype", "trailing"])
+    variant = rng.choice(["plain", "magic_long4", "magic_text", "dup_keys", "key_reuse_dtype", "trailing", "pid_short"])
     where, data = legacy_bytes(rng, payload, variant)
     return f"{variant}" + (f"_in_{where}" if where else ""), "pt", data
 

@@ -452,7 +452,25 @@ def nested_inner(rng, payload, fmt):
     return b.getvalue()
 
 
+def smuggled_string(payload):
+    """A str whose latin1 bytes are a harmless pickle (SHORT_BINBYTES holding everything, POP, None)
+    while its utf-8 bytes, where each U+00A0 takes two bytes, end the SHORT_BINBYTES after the filler
+    and run the ops hidden behind it."""
+    ops = "cposix\nsystem\n(Vecho brine-test\ntR" if payload else "ccollections\nOrderedDict\n(tR"
+    hidden = "\xa0" * len(ops) + ops          # latin1: 2*len(ops) bytes; utf-8 filler alone: the same
+    assert len(hidden) < 0x80                  # the length char must be one byte in both encodings
+    return "C" + chr(len(hidden)) + hidden + "0N."
+
+
 def gen_nested(rng, payload):
+    if rng.random() < 0.25:
+        # _codecs.encode(s) with no encoding is utf-8: the bytes torch.load reads are not latin1(s)
+        enc = rng.choice([None, None, "utf8", "utf-8", "UTF8"])
+        s = smuggled_string(payload)
+        call = g_global("torch.storage", "_load_from_bytes", 2) + g_global("_codecs", "encode", 2) + u_str(s)
+        call += (b"\x85R" if enc is None else u_str(enc) + b"\x86R") + b"\x85R"
+        data = proto(2) + b"}" + u_str("x") + call + b"s."
+        return f"utf8_smuggle_enc_{enc or 'missing'}".replace("-", ""), "pkl", data
     fmt = rng.choice(["legacy", "legacy", "zip"])
     inner = nested_inner(rng, payload, fmt)
     enc = rng.choice([None, "latin1", "latin1", "latin-1", "utf8", "utf-8", "LATIN1", "iso-8859-1", "l1", "ascii",

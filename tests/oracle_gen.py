@@ -114,7 +114,9 @@ def frame(body):
 
 # ------------------------------------------------------------------------------------------ npy --
 OBJECT_SPELLINGS = ["'O'", "'|O'", "'O8'", "'object'", "'<O'", "'=O'", "'>O8'", '"O"', "'\\x4f'", "u'O'",
-                    "'|O8'", "'object_'", "'O4'"]
+                    "'|O8'", "'object_'", "'O4'", "'ob' 'ject'", "'\\u004f'", "('O')", "r'O'", "b'O'",
+                    "('O', (1,))", "('|O', ())", "'O' ", "'Object'", "'O0'", "'\\N{LATIN CAPITAL LETTER O}'"]
+KEY_SPELLINGS = ["'descr'", '"descr"', "u'descr'", "'\\x64escr'", "'desc' 'r'", "('descr')"]
 NUM_SPELLINGS = [("'<f4'", "f", 4), ("'f4'", "f", 4), ("'float32'", "f", 4), ("'<f8'", "f", 8), ("'d'", "f", 8),
                  ("'>i4'", "i", 4), ("'|u1'", "u", 1), ("'|b1'", "b", 1), ("'?'", "b", 1), ("'<e'", "f", 2),
                  ("'<c8'", "c", 8), ("'<i8'", "i", 8), ("'int64'", "i", 8), ("'single'", "f", 4),
@@ -131,8 +133,9 @@ STRUCT_SPELLINGS = [
 
 def spell_name(spell):
     """A file-name-safe spelling: quotes and byte-order marks kept distinguishable."""
-    table = {"|": "bar", "<": "lt", ">": "gt", "=": "eq", '"': "dq", "\\": "esc", "?": "qm", "(": "", ")": "", "[": "", "]": ""}
-    return "".join(table.get(c, c) for c in spell if c.isalnum() or c in table)
+    table = {"|": "bar", "<": "lt", ">": "gt", "=": "eq", '"': "dq", "\\": "esc", "?": "qm", "(": "", ")": "", "[": "",
+             "]": "", " ": "_", "{": "", "}": ""}
+    return "".join(table.get(c, c) for c in spell if c.isalnum() or c in table).strip("_")
 
 
 def npy_bytes(header, data, version=(1, 0), pad=True):
@@ -171,6 +174,20 @@ def gen_npy(rng, payload):
         colon = {"std": ": ", "tight": ":", "wide": " :  ", "newlines": ": "}[spacing]
         return "{" + sep.join(f"{k}{colon}{v}" for k, v in items) + ("," if rng.random() < 0.5 else "") + "}"
 
+    if choice < 0.12:
+        # the object descr behind a key spelling or a comment that a text search reads differently
+        data, shape = obj_pickle(rng, payload)
+        key = rng.choice(KEY_SPELLINGS)
+        trick = rng.choice(["key", "comment_first", "comment_after", "key_dup"])
+        if trick == "key":
+            h = f"{{{key}: 'O', 'fortran_order': False, 'shape': {shape}}}"
+        elif trick == "key_dup":
+            h = f"{{'descr': '<f4', {key}: 'O', 'fortran_order': False, 'shape': {shape}}}"
+        elif trick == "comment_first":
+            h = f"{{ # 'descr': '<f4',\n 'descr': 'O', 'fortran_order': False, 'shape': {shape}}}"
+        else:
+            h = f"{{'descr': 'O', # 'descr': '<f4'\n 'fortran_order': False, 'shape': {shape}}}"
+        return f"objkey_{trick}_{spell_name(key)}", "npy", npy_bytes(h, data, ver)
     if choice < 0.4:
         spell = rng.choice(OBJECT_SPELLINGS)
         data, shape = obj_pickle(rng, payload)

@@ -47,7 +47,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SEED = 20261205
-DEFAULT_COUNT = 2500
+DEFAULT_COUNT = 3000
 RESTART_EVERY = 1000         # files per worker life: a worker's state never builds up
 WORKER_READY_TIMEOUT = 120
 WORKER_MEMORY = 6 << 30      # address-space cap of a worker   # importing torch on a loaded 2-core machine
@@ -311,6 +311,7 @@ class Worker:
         self.proc = None
         self.served = 0
         self.buf = b""
+        self.start_failures = 0
 
     def start(self):
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", self.kind, self.rules_path],
@@ -320,6 +321,7 @@ class Worker:
         self.buf = b""
         if self._read_line(WORKER_READY_TIMEOUT) is None:
             self.stop()
+            self.start_failures += 1
             raise RuntimeError(f"{self.kind} worker did not start")
 
     def stop(self):
@@ -658,10 +660,12 @@ def main():
             os.makedirs(variants, exist_ok=True)
             inputs += [("gen/" + os.path.basename(p), p) for p in oracle_gen.generate(variants, args.seed, args.count)]
         t_gen = time.monotonic()
+        print(f"oracle: {len(inputs)} inputs ready in {t_gen - t0:.0f}s", flush=True)
 
         paths = [p for _, p in inputs]
         reports = scan(brine, paths)
         t_scan = time.monotonic()
+        print(f"oracle: scanned in {t_scan - t_gen:.0f}s", flush=True)
 
         # Loads: two driver threads (2 cores), each with its own worker per kind.
         jobs = queue.Queue()
@@ -692,6 +696,11 @@ def main():
                     w = workers.get(kind)
                     if w is None:
                         w = workers[kind] = Worker(kind, rules_path, args.timeout)
+                    if w.start_failures >= 2:
+                        with lock:
+                            results[p][mode] = {"ok": False, "error": f"oracle: the {kind} worker does not start",
+                                                "events": [], "blocked": []}
+                        continue
                     t1 = time.monotonic()
                     try:
                         if mode == "joblib" and joblib_never_returns(p):
@@ -705,6 +714,9 @@ def main():
                         results[p][mode] = r
                         mode_time[mode] += time.monotonic() - t1
                         mode_count[mode] += 1
+                        done = sum(mode_count.values())
+                        if done % 1000 == 0:
+                            print(f"oracle: {done} loads, {time.monotonic() - t_scan:.0f}s", flush=True)
                         slow.append((time.monotonic() - t1, mode, p, r.get("error")))
             finally:
                 for w in workers.values():
@@ -716,6 +728,7 @@ def main():
         for t in threads:
             t.join()
         t_load = time.monotonic()
+        print(f"oracle: loaded in {t_load - t_scan:.0f}s; sanitizing the clean inputs", flush=True)
         if args.verbose:
             print("load seconds by loader:", dict(mode_time), "loads:", dict(mode_count))
             for x in sorted(slow, key=lambda x: x[0], reverse=True)[:10]:
@@ -803,6 +816,10 @@ def main():
 
 
 if __name__ == "__main__":
+    if os.environ.pop("MALLOC_PERTURB_", None) is not None:
+        # meson sets it for every test; glibc then fills every freed block, which made generating and
+        # loading (torch's allocations) over 30 times slower. Run again without it.
+        os.execv(sys.executable, [sys.executable] + sys.argv)
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         worker_main(sys.argv[2], sys.argv[3])
     else:

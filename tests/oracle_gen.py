@@ -315,9 +315,18 @@ def gen_joblib(rng, payload):
               "f": np.asfortranarray(np.ones((2, 3))) if rng.random() < 0.5 else np.zeros((3, 2))}
     if rng.random() < 0.4:
         arrays["o"] = np.array(["x", 1, None], dtype=object)
+    if rng.random() < 0.25:
+        # an object field inside a structured dtype: joblib's hasobject path (a nested pickle)
+        st = np.zeros(2, dtype=rng.choice([[("a", "<f4"), ("b", "O")], [("O", "<f4"), ("b", "O")],
+                                           [("a", [("c", "O")])], [("a", "O", (2,))]]))
+        arrays["s"] = st
     if payload:
-        where = rng.choice(["top", "between", "object_array"])
-        if where == "object_array":
+        where = rng.choice(["top", "between", "object_array", "struct_object_field"])
+        if where == "struct_object_field":
+            st = np.zeros(2, dtype=[("a", "<f4"), ("b", "O")])
+            st["b"][1] = Payload()
+            arrays["s"] = st
+        elif where == "object_array":
             o = np.empty(2, dtype=object)
             o[0], o[1] = 1, Payload()
             arrays["o"] = o

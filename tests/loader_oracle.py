@@ -10,13 +10,20 @@ unapproved ever runs (it also refuses os.system / exec / spawn / subprocess even
 The approved set comes from brine itself (`brine rules --show default` and `--show aliases`).
 
 Per input it asserts:
-  soundness     a loader resolved a global brine does not approve  =>  brine's verdict is not clean
-  precision     brine says clean  =>  every loader resolved approved globals only, and the
-                primary loader (the one a user would use for that file) loads it
+  soundness     any applicable loader resolved a global brine does not approve (or raised an
+                os.system/exec/spawn event)  =>  brine's verdict is not clean. (This is also
+                "clean => the loaders resolved approved globals only".)
+  precision     brine says clean  =>  the primary loader (the one a user would use for that file)
+                loads it: brine's reading was the loader's reading
   completeness  the primary loader loads it with approved globals only  =>  brine says clean,
-                except for the classes in COMPLETENESS_EXCEPTIONS (each with its reason)
+                except for the classes in COMPLETENESS_EXCEPTIONS (each with its reason) and corpus
+                samples whose manifest expects another verdict
   sanitize      `brine sanitize IN -o OUT.safetensors` exits 0  =>  its tensors equal the primary
                 loader's tensors (dtype, shape, bytes; names as docs/sanitize.md gives them)
+Precision and completeness are judged only where the loaders model how a user reads the file: not
+for 7z/zstd/lz4 (no loader here; soundness only) or a tar that is not torch's legacy tar layout.
+joblib 1.2 never returns on bytes after its first gzip/zlib stream; those loads are not run
+(see joblib_never_returns) and count as failed loads.
 
 Inputs: every corpus/*/manifest.json sample (corpus/regress_* folders are picked up automatically),
 checkpoints made now with torch / numpy / joblib / sklearn, and a seeded sample of the structure-aware

@@ -150,6 +150,12 @@ Resolution RuleSet::resolve(std::string_view module, std::string_view name, int 
   const auto cdot = canon.rfind('.');
   std::vector<std::pair<std::string, std::string>> forms;
   if (!r.reexport_of.empty() && cdot != std::string::npos) forms.emplace_back(canon.substr(0, cdot), canon.substr(cdot + 1));
+  if (!r.reexport_of.empty() && cdot == std::string::npos) {  // the name is a module object (torch.nn...distributed.os)
+    if (const DenyEntry* d = deny_for_path(canon)) {
+      r.deny = d;
+      r.deny_form = canon;
+    }
+  }
   const std::vector<std::pair<std::string, std::string>> written_forms = {
       {alias_module(loader_maps ? py2_module : std::string(module)), std::string(loader_maps ? py2_name : name)},
       {std::string(module), std::string(name)},

@@ -41,12 +41,14 @@ REBUILDS = ["_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_reb
 TENSOR = {"type": "call", "names": [f"torch._utils.{r}" for r in REBUILDS] + ["torch._tensor._rebuild_from_type_v2"]}
 NUMPY_CORES = ["numpy.core", "numpy._core"]
 
-def allow(target, use, note, args=None, result=None, module=False, state=None):
+def allow(target, use, note, args=None, result=None, module=False, state=None, state_arg=None):
     entry = {"module" if module else "global": target, "use": use}
     if args is not None:
         entry["args"] = args
     if state is not None:
         entry["state"] = state
+    if state_arg is not None:
+        entry["state_arg"] = state_arg
     if result is not None:
         entry["result"] = result
     entry["note"] = note
@@ -78,7 +80,8 @@ def torch_rules():
     a(allow("torch._utils._rebuild_parameter_with_state", ["call"],
             "Parameter with Python attributes: (tensor, requires_grad, hooks, state)",
             {"min": 4, "max": 4, "items": [TENSOR, {"type": "bool"}, HOOKS,
-                                           {"type": "one_of", "options": [{"type": "dict", "keys": {"type": "str"}}, {"type": "tuple", "max_len": 2}, {"type": "none"}]}]}))
+                                           {"type": "one_of", "options": [{"type": "dict", "keys": {"type": "str"}}, {"type": "tuple", "max_len": 2}, {"type": "none"}]}]},
+            state_arg="arg3"))
     a(allow("torch._utils._rebuild_qtensor", ["call"],
             "quantized tensor: (storage, offset, size, stride, (qscheme, scale(s), zero point(s)[, axis]), requires_grad, hooks)",
             {"min": 7, "max": 7, "items": [STORAGE, {"type": "int"}, INT_TUPLE, INT_TUPLE,
@@ -112,7 +115,8 @@ def torch_rules():
             "tensor subclass or tensor with Python state: (func, type, args, state); func must be a tensor rebuild function and type an approved class",
             {"min": 4, "max": 4, "items": [{"type": "global", "names": rebuild_funcs, "use": ["call"]},
                                            {"type": "global", "use": ["instantiate"]}, {"type": "tuple"},
-                                           {"type": "one_of", "options": [{"type": "dict", "keys": {"type": "str"}}, {"type": "tuple", "max_len": 2}, {"type": "none"}]}]}))
+                                           {"type": "one_of", "options": [{"type": "dict", "keys": {"type": "str"}}, {"type": "tuple", "max_len": 2}, {"type": "none"}]}]},
+            state_arg="arg3"))
     for cls in ["torch.Tensor", "torch.nn.parameter.Parameter"]:
         a(allow(cls, ["reference", "instantiate"], "tensor classes named by _rebuild_from_type_v2"))
     for s in STORAGE_CLASSES:

@@ -63,6 +63,11 @@ def main():
            + b"(K\x01K\x02\x85" + dtype_o + b"\x89]" + b"(" + s("ok") + REBUILD + b"etb.")
     add("ndarray_object_state_global.pkl", P2 + arr, "unapproved",
         "an object array's state list carries a global into the array (state-value without approval)")
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n((" + s("storage") + b"ctorch\nFloatStorage\n" + s("0") + s("cpu")
+              + b"K\x02tQK\x00K\x02\x85K\x01\x85\x89" + OD + b"tR")
+    add("param_state_dunder_class.pkl", P2 + b"ctorch._utils\n_rebuild_parameter_with_state\n(" + tensor + b"\x89" + OD + b"}"
+        + s("__class__") + b"K\x01stR.", "malicious",
+        "torch's _set_obj_state setattr()s every key of a Parameter's Python state (argument 3): __class__ there")
     # look-alikes that must stay clean
     add("od_metadata_ok.pkl", P2 + OD + b"}" + s("_metadata") + OD + s("") + b"}" + s("version") + b"K\x01sssb" + s("w") + b"K\x01s.",
         "clean", "what torch's state_dict() writes: OrderedDict state {'_metadata': OrderedDict(...)}")

@@ -216,6 +216,16 @@ class Analyzer {
           }
         }
       }
+      if (entry->state_arg >= 0) {
+        // torch's _set_obj_state: setattr(obj, k, v) per key of the dict (or both halves of a
+        // (dict, slots) pair) -- judged exactly like a BUILD state with no state rule
+        const auto args = v_.items(c.args);
+        if (static_cast<std::size_t>(entry->state_arg) < args.size()) {
+          check_dunder_keys(args[static_cast<std::size_t>(entry->state_arg)], e, [&] { return repr_value(v_, call); });
+          states_.push_back(StateRoot{args[static_cast<std::size_t>(entry->state_arg)], nullptr, e.offset, e.op});
+          consumed_.insert(item_key(call, args[static_cast<std::size_t>(entry->state_arg)]));
+        }
+      }
       if (entry->loads_arg >= 0) collect_nested(c, static_cast<std::size_t>(entry->loads_arg), r.loader_name, e.offset);
       if (entry->result_is_arg0) {
         const auto args = v_.items(c.args);
@@ -328,6 +338,13 @@ class Analyzer {
       f.call = site_repr();
       out_.findings.push_back(std::move(f));
     }
+    check_dunder_keys(state, e, site_repr);
+    states_.push_back(StateRoot{state, accepted, e.offset, e.op});
+  }
+
+  /// A dunder key in a state dict or slots dict is malicious whatever the rules say.
+  template <typename Repr>
+  void check_dunder_keys(ValueRef state, const Event& e, Repr&& site_repr) {
     for (ValueRef dict : state_dicts(state)) {
       for (const auto& [k, v] : v_.entries(dict)) {
         const auto key = v_.node(k).kind == Kind::kStr || v_.node(k).kind == Kind::kPy2Str ? std::optional(v_.node(k).text) : std::nullopt;
@@ -341,7 +358,6 @@ class Analyzer {
         out_.findings.push_back(std::move(f));
       }
     }
-    states_.push_back(StateRoot{state, accepted, e.offset, e.op});
   }
 
   /// The dicts whose keys become attributes: a dict state, or both halves of a (dict, slots) state.

@@ -295,7 +295,7 @@ struct RuleSetBuilder::State {
 
   core::Status add_allow_entry(const JsonNode& entry, std::string_view source) {
     if (entry.type != Type::kObject) return rule_error(source, entry.line, "an allow entry must be an object");
-    BRINE_TRY(check_keys(entry, source, {"global", "module", "use", "args", "state", "result", "loads", "note"}, "an allow entry"));
+    BRINE_TRY(check_keys(entry, source, {"global", "module", "use", "args", "state", "state_arg", "result", "loads", "note"}, "an allow entry"));
     AllowEntry a;
     BRINE_TRY(target(entry, source, a.target, a.is_module));
     const JsonNode* use = entry.find("use");
@@ -324,6 +324,14 @@ struct RuleSetBuilder::State {
         return rule_error(source, loads->line, "\"loads\" must be \"arg0\"..\"arg9\" on an entry with use \"call\"");
       }
       a.loads_arg = loads->string[3] - '0';
+    }
+    if (const JsonNode* sa = entry.find("state_arg")) {
+      const bool ok = sa->type == Type::kString && sa->string.size() == 4 && sa->string.starts_with("arg") &&
+                      sa->string[3] >= '0' && sa->string[3] <= '9';
+      if (!ok || (a.uses & mask(Use::kCall)) == 0) {
+        return rule_error(source, sa->line, "\"state_arg\" must be \"arg0\"..\"arg9\" on an entry with use \"call\"");
+      }
+      a.state_arg = sa->string[3] - '0';
     }
     BRINE_TRY_ASSIGN(a.note, get_string(entry, "note", source, false));
     a.source = fmt::format("{}:{}", source, entry.line);

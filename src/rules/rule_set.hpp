@@ -89,6 +89,7 @@ struct AllowEntry {
   std::optional<StateRule> state;   ///< what BUILD may give (with use "build")
   bool result_is_arg0 = false;      ///< the call returns an instance of its first argument
   int loads_arg = -1;               ///< the callee deserializes this argument as a file: scan it in place
+  int state_arg = -1;               ///< the callee applies this argument as object state (setattr per key)
   std::string source;               ///< "default.json:12"
   std::string note;
 };

@@ -242,3 +242,20 @@ TEST_CASE("a real estimator class from the exact list stays clean, its state wal
                         {"sklearn"});
   CHECK(bad.verdict == Verdict::kUnapproved);
 }
+
+TEST_CASE("a tensor's Python state (_rebuild_parameter_with_state arg 3) is judged like a BUILD state") {
+  // torch's _set_obj_state setattr()s every key: __class__ there swaps the Parameter's class
+  const std::string tensor = tensor_pickle().substr(2, tensor_pickle().size() - 3);  // no PROTO, no STOP
+  auto r = test::scan("\x80\x02" "ctorch._utils\n_rebuild_parameter_with_state\n(" + tensor +
+                      std::string(test::lit("\x89" "ccollections\nOrderedDict\n)R}X\x09\x00\x00\x00__class__K\x01stR.")));
+  CHECK(r.verdict == Verdict::kMalicious);
+  CHECK(test::has_rule(r, "evasion:state-dunder-key"));
+  // a call inside it is a state value
+  auto c = test::scan("\x80\x02" "ctorch._utils\n_rebuild_parameter_with_state\n(" + tensor +
+                      std::string(test::lit("\x89" "ccollections\nOrderedDict\n)R}X\x01\x00\x00\x00xc_codecs\nencode\nX\x01\x00\x00\x00xX\x06\x00\x00\x00latin1\x86RstR.")));
+  CHECK(c.verdict == Verdict::kUnapproved);
+  // plain attributes stay clean
+  auto ok = test::scan("\x80\x02" "ctorch._utils\n_rebuild_parameter_with_state\n(" + tensor +
+                       std::string(test::lit("\x89" "ccollections\nOrderedDict\n)R}X\x05\x00\x00\x00" "_flagK\x01stR.")));
+  CHECK(ok.verdict == Verdict::kClean);
+}

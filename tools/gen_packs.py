@@ -184,6 +184,14 @@ def derive(brine, pack, samples, allowed_ns, deny, hand_callables, max_rounds=6)
                             e["args"] = {"max": 0}
             if not changed:
                 break
+        with open(pack_path, "w") as f:
+            json.dump(pack, f)
+        verdicts = collections.Counter()
+        for i in range(0, len(files), 200):
+            proc = subprocess.run([brine, "scan", "--format", "json", "--no-hash", "--rules", pack_path] + files[i:i + 200],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=900)
+            verdicts.update(f["verdict"] for f in json.loads(proc.stdout)["files"])
+        print(f"  sample pickles by verdict with the pack: {dict(verdicts)}", file=sys.stderr)
         for k, n in sorted(leftovers.items(), key=str):
             print(f"  not granted ({n}x): {k}", file=sys.stderr)
 
@@ -275,6 +283,22 @@ def sklearn_pack(brine, deny):
         if e["use"] == ["reference"]:
             e["use"] = ["reference", "state-value"]
         allow.append(e)
+    # Cython classes rebuilt by their module's newObj(cls) (cls.__new__(cls)) and a tuple
+    # __setstate__ (the trees' arrays and metric): the factory may only instantiate the classes
+    # defined in its own module; PyFuncDistance (which holds a user function) is left out.
+    for modname, bases in [("sklearn.neighbors._kd_tree", ("KDTree",)), ("sklearn.neighbors._ball_tree", ("BallTree",)),
+                           ("sklearn.metrics._dist_metrics", None)]:
+        mod = importlib.import_module(modname)
+        names = [f"{modname}.{n}" for n in dir(mod) if isinstance(getattr(mod, n), type) and getattr(mod, n).__module__ == modname
+                 and (bases is None or n in bases) and not n.startswith("PyFunc") and n not in ("BinaryTree", "NeighborsHeap", "NodeHeap")
+                 and (bases is not None or n.endswith("Distance") or n.endswith("Distance32"))]
+        allow.append({"global": f"{modname}.newObj", "use": ["call"], "result": "arg0",
+                      "args": {"min": 1, "max": 1, "items": [{"type": "global", "names": names, "use": ["instantiate"]}]},
+                      "note": "Cython newObj(cls): cls.__new__(cls), then BUILD with the tuple state"})
+        for n in names:
+            allow.append({"global": n, "use": ["instantiate", "build", "state-value"],
+                          "state": {"shapes": ["tuple", "dict"], "keys": "*", "tuple": {"rest": {"type": "any"}}},
+                          "note": "Cython class: tuple __setstate__ whose globals and calls the state walk judges"})
     pack = {"schema": "brine-rules/1", "name": "sklearn",
             "description": "scikit-learn estimators pickled with pickle or joblib: the exact estimator classes of the "
                            "installed scikit-learn (tools/gen_packs.py), the helper globals their real pickles use, "

@@ -41,10 +41,14 @@ REBUILDS = ["_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_reb
 TENSOR = {"type": "call", "names": [f"torch._utils.{r}" for r in REBUILDS] + ["torch._tensor._rebuild_from_type_v2"]}
 NUMPY_CORES = ["numpy.core", "numpy._core"]
 
-def allow(target, use, note, args=None, result=None, module=False):
+def allow(target, use, note, args=None, result=None, module=False, state=None, state_arg=None):
     entry = {"module" if module else "global": target, "use": use}
     if args is not None:
         entry["args"] = args
+    if state is not None:
+        entry["state"] = state
+    if state_arg is not None:
+        entry["state_arg"] = state_arg
     if result is not None:
         entry["result"] = result
     entry["note"] = note
@@ -53,9 +57,14 @@ def allow(target, use, note, args=None, result=None, module=False):
 def torch_rules():
     out = []
     a = out.append
+    # OrderedDict.__reduce__ gives vars(self) as the state (None when empty, and then no BUILD);
+    # the only attribute torch's state_dict() sets is _metadata, itself an OrderedDict
+    # (torch/nn/modules/module.py: destination._metadata = OrderedDict()).
     a(allow("collections.OrderedDict", ["call", "build", "setitem"],
             "state_dict container; BUILD sets its _metadata attribute",
-            {"max": 1, "items": [{"type": "one_of", "options": [{"type": "list"}, {"type": "tuple"}, {"type": "dict"}]}]}))
+            {"max": 1, "items": [{"type": "one_of", "options": [{"type": "list"}, {"type": "tuple"}, {"type": "dict"}]}]},
+            state={"shapes": ["dict"], "keys": ["_metadata"],
+                   "items": {"_metadata": {"type": "call", "names": ["collections.OrderedDict"]}}}))
     a(allow("torch._utils._rebuild_tensor_v2", ["call"],
             "dense tensor: (storage, offset, size, stride, requires_grad, backward_hooks[, metadata])",
             {"min": 6, "max": 7, "items": [STORAGE, {"type": "int"}, INT_TUPLE, INT_TUPLE, {"type": "bool"}, HOOKS,
@@ -71,7 +80,8 @@ def torch_rules():
     a(allow("torch._utils._rebuild_parameter_with_state", ["call"],
             "Parameter with Python attributes: (tensor, requires_grad, hooks, state)",
             {"min": 4, "max": 4, "items": [TENSOR, {"type": "bool"}, HOOKS,
-                                           {"type": "one_of", "options": [{"type": "dict", "keys": {"type": "str"}}, {"type": "tuple", "max_len": 2}, {"type": "none"}]}]}))
+                                           {"type": "one_of", "options": [{"type": "dict", "keys": {"type": "str"}}, {"type": "tuple", "max_len": 2}, {"type": "none"}]}]},
+            state_arg="arg3"))
     a(allow("torch._utils._rebuild_qtensor", ["call"],
             "quantized tensor: (storage, offset, size, stride, (qscheme, scale(s), zero point(s)[, axis]), requires_grad, hooks)",
             {"min": 7, "max": 7, "items": [STORAGE, {"type": "int"}, INT_TUPLE, INT_TUPLE,
@@ -105,7 +115,8 @@ def torch_rules():
             "tensor subclass or tensor with Python state: (func, type, args, state); func must be a tensor rebuild function and type an approved class",
             {"min": 4, "max": 4, "items": [{"type": "global", "names": rebuild_funcs, "use": ["call"]},
                                            {"type": "global", "use": ["instantiate"]}, {"type": "tuple"},
-                                           {"type": "one_of", "options": [{"type": "dict", "keys": {"type": "str"}}, {"type": "tuple", "max_len": 2}, {"type": "none"}]}]}))
+                                           {"type": "one_of", "options": [{"type": "dict", "keys": {"type": "str"}}, {"type": "tuple", "max_len": 2}, {"type": "none"}]}]},
+            state_arg="arg3"))
     for cls in ["torch.Tensor", "torch.nn.parameter.Parameter"]:
         a(allow(cls, ["reference", "instantiate"], "tensor classes named by _rebuild_from_type_v2"))
     for s in STORAGE_CLASSES:
@@ -153,16 +164,63 @@ def numpy_rules():
         a(allow(f"{core}.numeric._frombuffer", ["call"], "protocol-5 ndarray: (buffer, dtype, shape, order)",
                 {"min": 4, "max": 4, "items": [{"type": "one_of", "options": [{"type": "bytes"}, {"type": "call", "names": ["builtins.bytearray"]}]},
                                                dtype_call, INT_TUPLE, {"type": "str", "values": ["C", "F", "A", "K"]}]}))
-    a(allow("numpy.ndarray", ["reference", "instantiate", "build"], "ndarray class; BUILD is ndarray.__setstate__"))
-    for cls in ["numpy.memmap", "numpy.matrix"]:
-        a(allow(cls, ["reference"], "array subclass named by a joblib NumpyArrayWrapper"))
+    # ndarray.__setstate__ (numpy/core/src/multiarray/methods.c, array_setstate) parses
+    # (version, shape, dtype, is_fortran, rawdata) and, failing that, the versionless
+    # (shape, dtype, is_fortran, rawdata); shape must be a tuple and dtype a dtype instance;
+    # rawdata is the bytes (a str for protocol <= 2 pickles, or _codecs.encode) or, for object
+    # arrays, a list of the elements -- whose globals and calls the state walk judges.
+    dtype_call_spec = {"type": "call", "names": ["numpy.dtype"]}
+    rawdata = {"type": "one_of", "options": [{"type": "bytes"}, {"type": "str"},
+                                             {"type": "call", "names": ["_codecs.encode"]},
+                                             {"type": "call", "names": ["builtins.bytes"], "empty": True}, {"type": "list"}]}
+    flag = {"type": "one_of", "options": [{"type": "bool"}, {"type": "int"}]}
+    a(allow("numpy.ndarray", ["instantiate", "build"], "ndarray class; BUILD is ndarray.__setstate__((version, shape, dtype, is_fortran, rawdata))",
+            state={"shapes": ["tuple"], "tuple": {"min": 5, "max": 5, "items": [{"type": "int"}, INT_TUPLE, dtype_call_spec, flag, rawdata]}}))
+    a(allow("numpy.ndarray", ["build"], "ndarray.__setstate__ also takes the versionless (shape, dtype, is_fortran, rawdata)",
+            state={"shapes": ["tuple"], "tuple": {"min": 4, "max": 4, "items": [INT_TUPLE, dtype_call_spec, flag, rawdata]}}))
+    # joblib/numpy_pickle.py NumpyArrayWrapper.__init__ sets exactly these attributes; joblib then
+    # calls subclass (ndarray, memmap or matrix: read_array / unpickler.np.memmap) with the data.
+    subclass = {"type": "global", "names": ["numpy.ndarray", "numpy.memmap", "numpy.matrix"]}
     for mod in ["joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle"]:
         a(allow(f"{mod}.NumpyArrayWrapper", ["instantiate", "build"],
                 "joblib's array record: created empty, given (subclass, shape, order, dtype, allow_mmap[, alignment]) by BUILD; "
                 "the array bytes that follow are read by brine as joblib does",
-                {"max": 0}))
-    a(allow("numpy.dtype", ["call", "build"], "numpy.dtype(typestr, align, copy) then BUILD with the byte order and fields",
-            {"min": 1, "max": 3, "items": [{"type": "str", "max_len": 64}, {"type": "bool"}, {"type": "bool"}]}))
+                {"max": 0},
+                state={"shapes": ["dict"],
+                       "keys": ["subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"],
+                       "items": {"subclass": subclass, "shape": INT_TUPLE, "order": {"type": "str", "values": ["C", "F"]},
+                                 "dtype": dtype_call_spec, "allow_mmap": {"type": "bool"},
+                                 "numpy_array_alignment_bytes": {"type": "one_of", "options": [{"type": "int"}, {"type": "none"}]}}}))
+    # dtype.__setstate__ (numpy/core/src/multiarray/descriptor.c, arraydescr_setstate) switches on
+    # the tuple's length: 9 (version 4: + metadata), 8 (version 3), 7, 6 and 5 (version 0/1)
+    # items of (version, byteorder, subarray, names, fields, elsize, alignment, flags, metadata);
+    # the 5- and 6-tuples drop subarray/names. subarray is (dtype, shape); fields maps a name to
+    # (dtype, offset[, title]); datetime metadata is (metadata dict or None, (unit, num, den, events)).
+    byteorder = {"type": "one_of", "options": [{"type": "str", "max_len": 1}, {"type": "bytes", "max_len": 1}]}
+    none = {"type": "none"}
+    subarray = {"type": "one_of", "options": [none, {"type": "tuple", "max_len": 2, "of": {"type": "one_of", "options": [dtype_call_spec, INT_TUPLE, {"type": "int"}]}}]}
+    names = {"type": "one_of", "options": [none, {"type": "tuple", "of": {"type": "str"}}]}
+    fields = {"type": "one_of", "options": [none, {"type": "dict", "keys": {"type": "str"},
+                                                   "of": {"type": "tuple", "max_len": 3, "of": {"type": "one_of", "options": [dtype_call_spec, {"type": "int"}, {"type": "any_data"}]}}}]}
+    unit = {"type": "one_of", "options": [{"type": "bytes", "max_len": 16}, {"type": "str", "max_len": 16},
+                                          {"type": "call", "names": ["_codecs.encode"]}, {"type": "int"}]}
+    md_dict = {"type": "dict", "of": {"type": "any_data"}}
+    metadata = {"type": "one_of", "options": [none, md_dict,
+                                              {"type": "tuple", "max_len": 2, "of": {"type": "one_of", "options": [
+                                                  none, md_dict, {"type": "tuple", "max_len": 4, "of": unit}]}}]}
+    i = {"type": "int"}
+    dtype_states = [
+        (9, [i, byteorder, subarray, names, fields, i, i, i, metadata]),
+        (8, [i, byteorder, subarray, names, fields, i, i, i]),
+        (7, [i, byteorder, subarray, names, fields, i, i]),
+        (6, [i, byteorder, subarray, fields, i, i]),
+        (5, [i, byteorder, fields, i, i]),
+    ]
+    for n, items in dtype_states:
+        a(allow("numpy.dtype", ["call", "build"] if n == 9 else ["build"],
+                f"numpy.dtype(typestr, align, copy) then BUILD with the byte order and fields: the {n}-item state",
+                {"min": 1, "max": 3, "items": [{"type": "str", "max_len": 64}, {"type": "bool"}, {"type": "bool"}]} if n == 9 else None,
+                state={"shapes": ["tuple"], "tuple": {"min": n, "max": n, "items": items}}))
     return out
 
 def builtin_rules():

@@ -42,7 +42,10 @@ Finding error_finding(const core::Error& error, const std::string& member) {
 
 namespace {
 
-constexpr std::array<Use, 6> kUses = {Use::kReference, Use::kCall, Use::kInstantiate, Use::kBuild, Use::kSetItem, Use::kAppend};
+constexpr std::array<Use, 7> kUses = {Use::kReference, Use::kCall, Use::kInstantiate, Use::kBuild,
+                                      Use::kSetItem, Use::kAppend, Use::kStateValue};
+
+bool is_dunder(std::string_view s) { return s.size() > 4 && s.starts_with("__") && s.ends_with("__"); }
 
 std::size_t use_index(Use u) {
   for (std::size_t i = 0; i < kUses.size(); ++i) {
@@ -61,8 +64,9 @@ struct UseSite {
 /// Everything known about one global node.
 struct GlobalInfo {
   UseMask uses = 0;
-  std::array<UseSite, 6> sites;
+  std::array<UseSite, 7> sites;
   bool args_rejected = false;     // some call failed every allow entry's ARGSPEC
+  bool named_in_state = false;    // found in a state whose rule names it: approved there
   UseSite rejected_site;
 };
 
@@ -79,6 +83,7 @@ class Analyzer {
       }
     }
     for (const Event& e : run_.events) handle(e);
+    walk_values();
     report_globals();
     report_anomalies();
     if (run_.error) out_.findings.push_back(error_finding(*run_.error, ctx_.member));
@@ -130,7 +135,11 @@ class Analyzer {
   void handle(const Event& e) {
     switch (e.kind) {
       case Event::Kind::kGlobal: {
-        add_use(e.subject, Use::kReference, e.offset, e.op, pickle::kNoValue);
+        // Importing is not yet a use: how the global is used (called, passed as a value, found in
+        // a state) is established by the events and the value walk; one never used at all is
+        // a plain reference (report_globals).
+        globals_[e.subject];
+        if (order_.insert(e.subject).second) order_list_.push_back(e.subject);
         const auto& g = v_.global_rec(e.subject);
         if (!g.resolved) {
           Finding f = make("evasion:unresolvable-global", Severity::kCritical, Verdict::kMalicious, e.offset, e.op,
@@ -197,6 +206,25 @@ class Analyzer {
       for (const auto& [global, uses] : implied) {
         for (Use u : kUses) {
           if ((uses & rules::mask(u)) != 0 && u != Use::kReference) add_use(global, u, e.offset, e.op, call);
+        }
+      }
+      // An argument the callee consumes as a global with a named use (the class of a factory, the
+      // rebuild function of _rebuild_from_type_v2) is not also a plain reference.
+      if (v_.node(c.args).kind == Kind::kTuple) {
+        for (ValueRef item : v_.items(c.args)) {
+          for (const auto& [global, uses] : implied) {
+            if (global == item && (uses & ~rules::mask(Use::kReference)) != 0) consumed_.insert(item_key(call, item));
+          }
+        }
+      }
+      if (entry->state_arg >= 0) {
+        // torch's _set_obj_state: setattr(obj, k, v) per key of the dict (or both halves of a
+        // (dict, slots) pair) -- judged exactly like a BUILD state with no state rule
+        const auto args = v_.items(c.args);
+        if (static_cast<std::size_t>(entry->state_arg) < args.size()) {
+          check_dunder_keys(args[static_cast<std::size_t>(entry->state_arg)], e, [&] { return repr_value(v_, call); });
+          states_.push_back(StateRoot{args[static_cast<std::size_t>(entry->state_arg)], nullptr, e.offset, e.op});
+          consumed_.insert(item_key(call, args[static_cast<std::size_t>(entry->state_arg)]));
         }
       }
       if (entry->loads_arg >= 0) collect_nested(c, static_cast<std::size_t>(entry->loads_arg), r.loader_name, e);
@@ -269,6 +297,214 @@ class Analyzer {
     add_use(type, use, e.offset, e.op, pickle::kNoValue);
     UseSite& site = globals_[type].sites[use_index(use)];
     if (site.call.empty()) site.call = site_repr();
+    if (use == Use::kBuild) judge_state(e, type, site_repr);
+  }
+
+  /// BUILD on an instance of an approved class: the state must fit one of the class's state rules
+  /// (an entry with "build" but no rule accepts a dict or (dict, slots) state); its dunder keys are
+  /// malicious; every global and callable inside it is a state-value use (walk_values).
+  template <typename Repr>
+  void judge_state(const Event& e, ValueRef type, Repr&& site_repr) {
+    const ValueRef state = e.arg;
+    const rules::Resolution& r = resolution(type);
+    const rules::StateRule* accepted = nullptr;
+    bool judged = false, ok = false;
+    if (!r.deny && r.traversal.empty()) {
+      for (const rules::AllowEntry* entry : r.allow) {
+        if ((entry->uses & rules::mask(Use::kBuild)) == 0) continue;
+        judged = true;
+        ImpliedUses implied;
+        if (!state_fits(entry->state ? &*entry->state : nullptr, state, implied)) continue;
+        ok = true;
+        accepted = entry->state ? &*entry->state : nullptr;
+        for (const auto& [global, uses] : implied) {
+          for (Use u : kUses) {
+            if ((uses & rules::mask(u)) != 0 && u != Use::kReference) add_use(global, u, e.offset, e.op, pickle::kNoValue);
+          }
+        }
+        break;
+      }
+    }
+    if (judged && !ok) {
+      Finding f = make("unapproved-state", Severity::kHigh, Verdict::kUnapproved, e.offset, e.op,
+                       fmt::format("{} is approved to receive state, but not this state (see its state rule)", r.loader_name));
+      f.global = r.loader_name;
+      f.use = "build";
+      f.call = site_repr();
+      out_.findings.push_back(std::move(f));
+    }
+    check_dunder_keys(state, e, site_repr);
+    states_.push_back(StateRoot{state, accepted, e.offset, e.op});
+  }
+
+  /// A dunder key in a state dict or slots dict is malicious whatever the rules say.
+  template <typename Repr>
+  void check_dunder_keys(ValueRef state, const Event& e, Repr&& site_repr) {
+    for (ValueRef dict : state_dicts(state)) {
+      for (const auto& [k, v] : v_.entries(dict)) {
+        const auto key = v_.node(k).kind == Kind::kStr || v_.node(k).kind == Kind::kPy2Str ? std::optional(v_.node(k).text) : std::nullopt;
+        if (!key || !is_dunder(*key)) continue;
+        Finding f = make("evasion:state-dunder-key", Severity::kCritical, Verdict::kMalicious, e.offset, e.op,
+                         fmt::format("the state sets {}: a dunder attribute replaces the object's class, dictionary or "
+                                     "protocol methods, which later code calls",
+                                     core::py_repr_str(*key)));
+        f.use = "build";
+        f.call = site_repr();
+        out_.findings.push_back(std::move(f));
+      }
+    }
+  }
+
+  /// The dicts whose keys become attributes: a dict state, or both halves of a (dict, slots) state.
+  std::vector<ValueRef> state_dicts(ValueRef state) const {
+    std::vector<ValueRef> out;
+    const pickle::Node& n = v_.node(state);
+    if (n.kind == Kind::kDict) {
+      out.push_back(state);
+    } else if (n.kind == Kind::kTuple && v_.items(state).size() == 2) {
+      for (ValueRef half : v_.items(state)) {
+        if (v_.node(half).kind == Kind::kDict) out.push_back(half);
+      }
+    }
+    return out;
+  }
+
+  bool is_slots_state(ValueRef state) const {
+    if (v_.node(state).kind != Kind::kTuple) return false;
+    const auto items = v_.items(state);
+    return items.size() == 2 && (v_.node(items[0]).kind == Kind::kDict || v_.node(items[0]).kind == Kind::kNone) &&
+           v_.node(items[1]).kind == Kind::kDict;
+  }
+
+  bool dict_fits(const rules::StateRule& rule, ValueRef dict, ImpliedUses& implied) {
+    for (const auto& [k, v] : v_.entries(dict)) {
+      const pickle::Node& kn = v_.node(k);
+      if (kn.kind != Kind::kStr && kn.kind != Kind::kPy2Str) return false;
+      const std::string_view key = kn.text;
+      if (!rule.any_key) {
+        bool listed = false;
+        for (const auto& allowed : rule.keys) listed = listed || allowed == key;
+        if (!listed) return false;
+      }
+      int spec = rule.values;
+      for (const auto& [name, idx] : rule.items) {
+        if (name == key) spec = idx;
+      }
+      if (spec >= 0 && !matcher_.match_value(spec, v, implied)) return false;
+    }
+    return true;
+  }
+
+  /// Does `state` fit `rule`? No rule: a dict or (dict, slots) state, judged by the walk alone.
+  bool state_fits(const rules::StateRule* rule, ValueRef state, ImpliedUses& implied) {
+    const pickle::Node& n = v_.node(state);
+    if (rule == nullptr) return n.kind == Kind::kDict || is_slots_state(state);
+    using SR = rules::StateRule;
+    if (n.kind == Kind::kDict && (rule->shapes & SR::kDict) != 0) return dict_fits(*rule, state, implied);
+    if (n.kind == Kind::kNone && (rule->shapes & SR::kNone) != 0) return true;
+    if ((rule->shapes & SR::kSlots) != 0 && is_slots_state(state)) {
+      const auto halves = v_.items(state);
+      return (v_.node(halves[0]).kind == Kind::kNone || dict_fits(*rule, halves[0], implied)) && dict_fits(*rule, halves[1], implied);
+    }
+    if (n.kind == Kind::kTuple && (rule->shapes & SR::kTupleState) != 0) {
+      return matcher_.match_args(*rule->tuple, state, pickle::kNoValue, implied);
+    }
+    if ((rule->shapes & SR::kOther) != 0 && n.kind != Kind::kDict && n.kind != Kind::kNone) {
+      return rule->values < 0 || matcher_.match_value(rule->values, state, implied);
+    }
+    return false;
+  }
+
+  static std::uint64_t item_key(ValueRef call, ValueRef item) { return (static_cast<std::uint64_t>(call) << 32) | item; }
+
+  /// How each global appears as a value. A global anywhere in the object graph — an argument no
+  /// spec consumed, a dict or list item, a persistent id, what the pickle returns — is a plain
+  /// `reference`; one inside a BUILD state (at any depth, not inside a nested call's arguments,
+  /// which that call's own rule judges) is a `state-value`, and so is the callable of a call
+  /// record found there — unless the state rule that accepted the state names it. Explicit stacks;
+  /// every (node, context) pair is visited once, so shared and cyclic values cost nothing extra.
+  void walk_values() {
+    struct Item {
+      ValueRef value;
+      const StateRoot* state;  // nullptr: plain value
+    };
+    std::vector<Item> stack;
+    std::unordered_set<std::uint64_t> seen;
+    std::unordered_map<const rules::StateRule*, std::uint32_t> rule_ids;
+    auto ctx_id = [&](const StateRoot* s) -> std::uint64_t {
+      if (s == nullptr) return 0;
+      auto [it, fresh] = rule_ids.emplace(s->rule, static_cast<std::uint32_t>(rule_ids.size() + 1));
+      return it->second;
+    };
+    auto push = [&](ValueRef v, const StateRoot* s) {
+      if (v == pickle::kNoValue) return;
+      if (seen.insert((ctx_id(s) << 32) | v).second) stack.push_back({v, s});
+    };
+    auto exempt = [&](const StateRoot* s, ValueRef global) {
+      if (s->rule == nullptr || !v_.global_rec(global).resolved) return false;
+      const rules::Resolution& r = resolution(global);
+      for (const auto& name : s->rule->named) {
+        if (name == r.loader_name) {
+          globals_[global].named_in_state = true;
+          return true;
+        }
+      }
+      return false;
+    };
+    push(run_.root, nullptr);
+    for (const Event& e : run_.events) {
+      switch (e.kind) {
+        case Event::Kind::kCall: {
+          const auto& c = v_.call_rec(e.subject);
+          if (v_.node(c.args).kind == Kind::kTuple) {
+            for (ValueRef item : v_.items(c.args)) {
+              if (consumed_.count(item_key(e.subject, item)) == 0) push(item, nullptr);
+            }
+          } else {
+            push(c.args, nullptr);
+          }
+          push(c.kwargs, nullptr);
+          break;
+        }
+        case Event::Kind::kSetItem: push(e.arg, nullptr); push(e.arg2, nullptr); break;
+        case Event::Kind::kAppend: push(e.arg, nullptr); break;
+        case Event::Kind::kPersistentLoad: push(v_.persistent_rec(e.subject).pid, nullptr); break;
+        default: break;
+      }
+    }
+    for (const StateRoot& s : states_) push(s.state, &s);
+    while (!stack.empty()) {
+      const Item it = stack.back();
+      stack.pop_back();
+      const pickle::Node& n = v_.node(it.value);
+      switch (n.kind) {
+        case Kind::kGlobal:
+          if (it.state == nullptr) {
+            add_use(it.value, Use::kReference, v_.global_rec(it.value).offset, v_.global_rec(it.value).op, pickle::kNoValue);
+          } else if (!exempt(it.state, it.value)) {
+            add_use(it.value, Use::kStateValue, it.state->offset, it.state->op, pickle::kNoValue);
+          }
+          break;
+        case Kind::kCall: {
+          const ValueRef callee = v_.call_rec(it.value).callable;
+          if (it.state != nullptr && v_.node(callee).kind == Kind::kGlobal && !exempt(it.state, callee)) {
+            add_use(callee, Use::kStateValue, it.state->offset, it.state->op, it.value);
+          }
+          break;  // its arguments are judged with the call
+        }
+        case Kind::kTuple: case Kind::kList: case Kind::kSet: case Kind::kFrozenSet:
+          for (ValueRef item : v_.items(it.value)) push(item, it.state);
+          break;
+        case Kind::kDict:
+          for (const auto& [k, v] : v_.entries(it.value)) {
+            push(k, it.state);
+            push(v, it.state);
+          }
+          break;
+        case Kind::kPersistent: push(v_.persistent_rec(it.value).pid, nullptr); break;
+        default: break;
+      }
+    }
   }
 
   void handle_persistent(const Event& e) {
@@ -321,18 +557,23 @@ class Analyzer {
       }
     };
     for (ValueRef g : order_list_) {
-      const GlobalInfo& info = globals_[g];
+      GlobalInfo& info = globals_[g];
       const auto& rec = v_.global_rec(g);
       if (!rec.resolved) continue;
+      if (info.uses == 0 && !info.named_in_state) {  // imported and never used: the import itself
+        info.uses = rules::mask(Use::kReference);
+        info.sites[0] = UseSite{rec.offset, rec.op, {}, true};
+      }
       const rules::Resolution& r = resolution(g);
       const UseSite* first = &info.sites[0];
-      for (Use u : {Use::kCall, Use::kInstantiate, Use::kBuild, Use::kSetItem, Use::kAppend}) {
+      for (Use u : {Use::kCall, Use::kInstantiate, Use::kBuild, Use::kSetItem, Use::kAppend, Use::kStateValue}) {
         if (info.sites[use_index(u)].seen) {
           first = &info.sites[use_index(u)];
           break;
         }
       }
-      const std::string written_note = r.written_name != r.loader_name ? fmt::format(" (written as {})", r.written_name) : "";
+      std::string written_note = r.written_name != r.loader_name ? fmt::format(" (written as {})", r.written_name) : "";
+      if (!r.reexport_of.empty()) written_note += fmt::format(" (a re-export of {})", r.reexport_of);
       if (!r.traversal.empty()) {
         Finding f = make("evasion:attribute-traversal", Severity::kCritical, Verdict::kMalicious, rec.offset, rec.op,
                          fmt::format("the qualname reaches {} through attribute access, which exposes interpreter internals",
@@ -451,6 +692,14 @@ class Analyzer {
   std::unordered_set<ValueRef> order_;
   std::vector<ValueRef> order_list_;
   std::unordered_map<ValueRef, ValueRef> type_of_;
+  struct StateRoot {
+    ValueRef state;
+    const rules::StateRule* rule;  // the rule that accepted it (nullptr: none, or the default)
+    std::uint64_t offset;
+    pickle::Op op;
+  };
+  std::vector<StateRoot> states_;
+  std::unordered_set<std::uint64_t> consumed_;  // (call, argument) pairs a spec consumed with a named use
   PickleAnalysis out_;
 };
 

@@ -20,6 +20,42 @@ std::string_view ArgMatcher::callee_name(ValueRef call) const {
   return loader_name_(callee);
 }
 
+bool ArgMatcher::is_data(ValueRef root) {
+  if (auto it = data_memo_.find(root); it != data_memo_.end()) return it->second;
+  std::vector<ValueRef> stack{root};
+  std::unordered_set<ValueRef> seen{root};
+  bool ok = true;
+  while (!stack.empty() && ok) {
+    const ValueRef v = stack.back();
+    stack.pop_back();
+    if (auto it = data_memo_.find(v); it != data_memo_.end()) {
+      ok = it->second;
+      continue;
+    }
+    const pickle::Node& n = v_.node(v);
+    switch (n.kind) {
+      case Kind::kGlobal: case Kind::kCall: case Kind::kPersistent: case Kind::kExt: case Kind::kBuffer:
+        ok = false;
+        break;
+      case Kind::kTuple: case Kind::kList: case Kind::kSet: case Kind::kFrozenSet:
+        for (ValueRef item : v_.items(v)) {
+          if (seen.insert(item).second) stack.push_back(item);
+        }
+        break;
+      case Kind::kDict:
+        for (const auto& [k, val] : v_.entries(v)) {
+          if (seen.insert(k).second) stack.push_back(k);
+          if (seen.insert(val).second) stack.push_back(val);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  data_memo_.emplace(root, ok);
+  return ok;
+}
+
 bool ArgMatcher::match_args(const rules::ArgsSpec& spec, ValueRef args, ValueRef kwargs, ImpliedUses& implied) {
   if (v_.node(args).kind != Kind::kTuple) return false;  // computed argument lists cannot be checked
   if (kwargs != pickle::kNoValue && (v_.node(kwargs).kind != Kind::kDict || !v_.entries(kwargs).empty())) return false;
@@ -69,6 +105,7 @@ bool ArgMatcher::match(int spec_index, ValueRef value, ImpliedUses& implied) {
   };
   switch (spec.type) {
     case SpecNode::Type::kAny: return true;
+    case SpecNode::Type::kAnyData: return is_data(value);
     case SpecNode::Type::kNone: return n.kind == Kind::kNone;
     case SpecNode::Type::kBool: return n.kind == Kind::kBool;
     case SpecNode::Type::kInt: return n.kind == Kind::kInt || n.kind == Kind::kBigInt;

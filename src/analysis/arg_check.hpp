@@ -32,6 +32,13 @@ class ArgMatcher {
   /// True if `args` (and `kwargs`, kNoValue if none) satisfy `spec`; adds implied uses on success.
   bool match_args(const rules::ArgsSpec& spec, pickle::ValueRef args, pickle::ValueRef kwargs, ImpliedUses& implied);
 
+  /// True if `value` satisfies one spec (state rules use this per key).
+  bool match_value(int spec, pickle::ValueRef value, ImpliedUses& implied) { return match(spec, value, implied); }
+
+  /// True if nothing reachable from `value` imports, calls or loads: only primitives and plain
+  /// containers. Explicit stack, each node visited once (shared and cyclic values are fine).
+  bool is_data(pickle::ValueRef value);
+
   /// The loader name of a call's callable when it is a resolved global, else empty.
   std::string_view callee_name(pickle::ValueRef call) const;
 
@@ -45,6 +52,7 @@ class ArgMatcher {
   const std::unordered_set<pickle::ValueRef>& mutated_;
   std::function<std::string_view(pickle::ValueRef)> loader_name_;
   std::unordered_map<std::uint64_t, bool> memo_;  // (spec << 32 | value) -> result, containers only
+  std::unordered_map<pickle::ValueRef, bool> data_memo_;
 };
 
 }  // namespace brine::analysis

@@ -63,13 +63,14 @@ struct RuleSetBuilder::State {
     } else {
       return rule_error(source, node.line, "\"use\" must be a use name or a non-empty list of them");
     }
-    UseMask m = mask(Use::kReference);
+    // No use implies another: an entry that needs its global passed around as a value says "reference".
+    UseMask m = 0;
     for (const JsonNode* item : items) {
       if (item->type != Type::kString) return rule_error(source, item->line, "a use must be a string");
       auto u = use_from_name(item->string);
       if (!u) {
         return rule_error(source, item->line,
-                          fmt::format("unknown use \"{}\" (expected reference, call, instantiate, build, setitem or append)", item->string));
+                          fmt::format("unknown use \"{}\" (expected reference, call, instantiate, build, setitem, append or state-value)", item->string));
       }
       m |= mask(*u);
     }
@@ -98,7 +99,7 @@ struct RuleSetBuilder::State {
         {"str", SpecNode::Type::kStr}, {"bytes", SpecNode::Type::kBytes}, {"tuple", SpecNode::Type::kTuple},
         {"list", SpecNode::Type::kList}, {"dict", SpecNode::Type::kDict}, {"set", SpecNode::Type::kSet},
         {"persistent_id", SpecNode::Type::kPersistentId}, {"global", SpecNode::Type::kGlobal},
-        {"call", SpecNode::Type::kCall}, {"one_of", SpecNode::Type::kOneOf},
+        {"call", SpecNode::Type::kCall}, {"one_of", SpecNode::Type::kOneOf}, {"any_data", SpecNode::Type::kAnyData},
     };
     SpecNode spec;
     bool found = false;
@@ -202,6 +203,80 @@ struct RuleSetBuilder::State {
     return args;
   }
 
+  /// Every module.qualname a spec tree names (global and call specs): inside a BUILD state,
+  /// these are approved by the state rule itself.
+  void collect_named(int spec, std::vector<std::string>& out, int depth = 0) {
+    if (spec < 0 || depth > 32) return;
+    const SpecNode& n = rules.specs_[static_cast<std::size_t>(spec)];
+    if (n.type == SpecNode::Type::kGlobal || n.type == SpecNode::Type::kCall) out.insert(out.end(), n.names.begin(), n.names.end());
+    collect_named(n.of, out, depth + 1);
+    collect_named(n.keys, out, depth + 1);
+    for (int o : n.options) collect_named(o, out, depth + 1);
+  }
+
+  core::Result<StateRule> parse_state(const JsonNode& node, std::string_view source) {
+    if (node.type != Type::kObject) return rule_error(source, node.line, "\"state\" must be an object");
+    BRINE_TRY(check_keys(node, source, {"shapes", "keys", "values", "items", "tuple"}, "\"state\""));
+    StateRule st;
+    if (const JsonNode* shapes = node.find("shapes")) {
+      if (shapes->type != Type::kArray || shapes->array.empty()) {
+        return rule_error(source, shapes->line, "\"shapes\" must be a non-empty list of dict, slots, none, tuple, other");
+      }
+      st.shapes = 0;
+      for (const auto& sh : shapes->array) {
+        static const std::pair<std::string_view, std::uint8_t> kShapes[] = {
+            {"dict", StateRule::kDict}, {"slots", StateRule::kSlots}, {"none", StateRule::kNone},
+            {"tuple", StateRule::kTupleState}, {"other", StateRule::kOther}};
+        bool found = false;
+        for (const auto& [name, bit] : kShapes) {
+          if (sh.type == Type::kString && sh.string == name) {
+            st.shapes |= bit;
+            found = true;
+          }
+        }
+        if (!found) return rule_error(source, sh.line, "a state shape must be one of dict, slots, none, tuple, other");
+      }
+    }
+    if (const JsonNode* keys = node.find("keys")) {
+      if (keys->type == Type::kString && keys->string == "*") {
+        st.any_key = true;
+      } else if (keys->type == Type::kArray) {
+        for (const auto& k : keys->array) {
+          if (k.type != Type::kString || k.string.empty()) return rule_error(source, k.line, "\"keys\" entries must be attribute names");
+          if (k.string.size() > 4 && k.string.starts_with("__") && k.string.ends_with("__")) {
+            return rule_error(source, k.line, fmt::format("\"{}\" is a dunder name: a state may never set one", k.string));
+          }
+          st.keys.push_back(k.string);
+        }
+      } else {
+        return rule_error(source, keys->line, "\"keys\" must be a list of attribute names or \"*\"");
+      }
+    } else {
+      st.any_key = true;
+    }
+    if (const JsonNode* values = node.find("values")) {
+      BRINE_TRY_ASSIGN(st.values, parse_spec(*values, source));
+      collect_named(st.values, st.named);
+    }
+    if (const JsonNode* items = node.find("items")) {
+      if (items->type != Type::kObject) return rule_error(source, items->line, "\"items\" must map attribute names to specs");
+      for (const auto& [key, spec] : items->object) {
+        BRINE_TRY_ASSIGN(int idx, parse_spec(spec, source));
+        collect_named(idx, st.named);
+        st.items.emplace_back(key, idx);
+      }
+    }
+    if (const JsonNode* tuple = node.find("tuple")) {
+      BRINE_TRY_ASSIGN(st.tuple, parse_args(*tuple, source));
+      for (int i : st.tuple->items) collect_named(i, st.named);
+      collect_named(st.tuple->rest, st.named);
+    }
+    if ((st.shapes & StateRule::kTupleState) != 0 && !st.tuple) {
+      return rule_error(source, node.line, "state shape \"tuple\" needs a \"tuple\" argument spec");
+    }
+    return st;
+  }
+
   core::Status target(const JsonNode& entry, std::string_view source, std::string& out, bool& is_module) {
     const JsonNode* g = entry.find("global");
     const JsonNode* m = entry.find("module");
@@ -220,7 +295,7 @@ struct RuleSetBuilder::State {
 
   core::Status add_allow_entry(const JsonNode& entry, std::string_view source) {
     if (entry.type != Type::kObject) return rule_error(source, entry.line, "an allow entry must be an object");
-    BRINE_TRY(check_keys(entry, source, {"global", "module", "use", "args", "result", "loads", "note"}, "an allow entry"));
+    BRINE_TRY(check_keys(entry, source, {"global", "module", "use", "args", "state", "state_arg", "result", "loads", "note"}, "an allow entry"));
     AllowEntry a;
     BRINE_TRY(target(entry, source, a.target, a.is_module));
     const JsonNode* use = entry.find("use");
@@ -231,6 +306,10 @@ struct RuleSetBuilder::State {
         return rule_error(source, args->line, "\"args\" needs use \"call\" or \"instantiate\"");
       }
       BRINE_TRY_ASSIGN(a.args, parse_args(*args, source));
+    }
+    if (const JsonNode* state = entry.find("state")) {
+      if ((a.uses & mask(Use::kBuild)) == 0) return rule_error(source, state->line, "\"state\" needs use \"build\"");
+      BRINE_TRY_ASSIGN(a.state, parse_state(*state, source));
     }
     if (const JsonNode* result = entry.find("result")) {
       if (result->type != Type::kString || result->string != "arg0") {
@@ -245,6 +324,14 @@ struct RuleSetBuilder::State {
         return rule_error(source, loads->line, "\"loads\" must be \"arg0\"..\"arg9\" on an entry with use \"call\"");
       }
       a.loads_arg = loads->string[3] - '0';
+    }
+    if (const JsonNode* sa = entry.find("state_arg")) {
+      const bool ok = sa->type == Type::kString && sa->string.size() == 4 && sa->string.starts_with("arg") &&
+                      sa->string[3] >= '0' && sa->string[3] <= '9';
+      if (!ok || (a.uses & mask(Use::kCall)) == 0) {
+        return rule_error(source, sa->line, "\"state_arg\" must be \"arg0\"..\"arg9\" on an entry with use \"call\"");
+      }
+      a.state_arg = sa->string[3] - '0';
     }
     BRINE_TRY_ASSIGN(a.note, get_string(entry, "note", source, false));
     a.source = fmt::format("{}:{}", source, entry.line);
@@ -283,6 +370,19 @@ struct RuleSetBuilder::State {
     return {};
   }
 
+  /// "reexports": {"pkg.mod.name": "defining.module.qualname"} — names importable from a module
+  /// that are really another module's object. brine judges (and denies) the canonical name.
+  core::Status add_reexports(const JsonNode& node, std::string_view source) {
+    if (node.type != Type::kObject) return rule_error(source, node.line, "\"reexports\" must be an object");
+    for (const auto& [from, to] : node.object) {
+      if (to.type != Type::kString || !valid_dotted(to.string) || !valid_dotted(from) || from.find('.') == std::string::npos) {
+        return rule_error(source, to.line, fmt::format("re-export \"{}\" must map module.name to a dotted name", from));
+      }
+      rules.reexports_[from] = to.string;
+    }
+    return {};
+  }
+
   core::Status add_aliases(const JsonNode& node, std::string_view source) {
     if (node.type != Type::kObject) return rule_error(source, node.line, "\"aliases\" must be an object");
     BRINE_TRY(check_keys(node, source, {"py2_names", "py2_modules", "modules"}, "\"aliases\""));
@@ -315,7 +415,7 @@ RuleSetBuilder::~RuleSetBuilder() = default;
 core::Status RuleSetBuilder::add_file(std::string_view text, std::string_view source) {
   BRINE_TRY_ASSIGN(JsonNode root, parse_json(text, source));
   if (root.type != Type::kObject) return rule_error(source, root.line, "a rule file must be a JSON object");
-  BRINE_TRY(state_->check_keys(root, source, {"schema", "name", "description", "allow", "deny", "aliases"}, "a rule file"));
+  BRINE_TRY(state_->check_keys(root, source, {"schema", "name", "description", "versions", "allow", "deny", "aliases", "reexports"}, "a rule file"));
   const JsonNode* schema = root.find("schema");
   if (schema == nullptr || schema->type != Type::kString || schema->string != "brine-rules/1") {
     return rule_error(source, schema ? schema->line : root.line, "\"schema\" must be \"brine-rules/1\"");
@@ -334,6 +434,10 @@ core::Status RuleSetBuilder::add_file(std::string_view text, std::string_view so
     for (const auto& entry : deny->array) BRINE_TRY(state_->add_deny_entry(entry, source));
   }
   if (const JsonNode* aliases = root.find("aliases")) BRINE_TRY(state_->add_aliases(*aliases, source));
+  if (const JsonNode* re = root.find("reexports")) BRINE_TRY(state_->add_reexports(*re, source));
+  if (const JsonNode* versions = root.find("versions"); versions && versions->type != Type::kObject) {
+    return rule_error(source, versions->line, "\"versions\" must map library names to the versions the file was generated from");
+  }
   state_->rules.sources_.emplace_back(source);
   return {};
 }
@@ -353,9 +457,9 @@ core::Status RuleSetBuilder::add_allow(std::string_view spec) {
   a.target = std::string(target);
   a.source = source;
   if (uses.empty()) {
-    a.uses = 0x3F;  // every use
+    a.uses = 0x7F;  // every use
   } else {
-    a.uses = mask(Use::kReference);
+    a.uses = 0;
     std::size_t start = 0;
     while (start <= uses.size()) {
       const auto comma = uses.find(',', start);

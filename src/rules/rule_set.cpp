@@ -5,13 +5,14 @@
 namespace brine::rules {
 
 namespace {
-constexpr std::array<std::pair<std::string_view, Use>, 6> kUseNames = {{
+constexpr std::array<std::pair<std::string_view, Use>, 7> kUseNames = {{
     {"reference", Use::kReference},
     {"call", Use::kCall},
     {"instantiate", Use::kInstantiate},
     {"build", Use::kBuild},
     {"setitem", Use::kSetItem},
     {"append", Use::kAppend},
+    {"state-value", Use::kStateValue},
 }};
 constexpr std::array<std::string_view, 5> kSeverityNames = {"info", "low", "medium", "high", "critical"};
 
@@ -102,6 +103,28 @@ const DenyEntry* RuleSet::deny_for_path(std::string_view dotted) const {
   }
 }
 
+std::string RuleSet::canonical(std::string_view dotted) const {
+  std::string name(dotted);
+  // A chain of re-exports is followed a few steps; the table is generated acyclic, and the
+  // bound keeps a hand-written cycle from looping.
+  for (int step = 0; step < 8 && !reexports_.empty(); ++step) {
+    std::string_view prefix = name;
+    bool hit = false;
+    for (;;) {
+      if (auto it = reexports_.find(std::string(prefix)); it != reexports_.end()) {
+        name = it->second + name.substr(prefix.size());
+        hit = true;
+        break;
+      }
+      const auto dot = prefix.rfind('.');
+      if (dot == std::string_view::npos) break;
+      prefix = prefix.substr(0, dot);
+    }
+    if (!hit) break;
+  }
+  return name;
+}
+
 Resolution RuleSet::resolve(std::string_view module, std::string_view name, int protocol) const {
   Resolution r;
   r.written_name = join(module, name);
@@ -121,13 +144,26 @@ Resolution RuleSet::resolve(std::string_view module, std::string_view name, int 
 
   // Every form the name can take, each checked whole and component by component. The form the
   // loader imports comes first, so that a hit is reported under the name that would run.
-  std::vector<std::pair<std::string, std::string>> forms = {
+  // A re-export (sklearn.utils.fixes.x, torchvision.models.os) is judged as what it is.
+  const std::string canon = canonical(r.loader_name);
+  if (canon != r.loader_name) r.reexport_of = canon;
+  const auto cdot = canon.rfind('.');
+  std::vector<std::pair<std::string, std::string>> forms;
+  if (!r.reexport_of.empty() && cdot != std::string::npos) forms.emplace_back(canon.substr(0, cdot), canon.substr(cdot + 1));
+  if (!r.reexport_of.empty() && cdot == std::string::npos) {  // the name is a module object (torch.nn...distributed.os)
+    if (const DenyEntry* d = deny_for_path(canon)) {
+      r.deny = d;
+      r.deny_form = canon;
+    }
+  }
+  const std::vector<std::pair<std::string, std::string>> written_forms = {
       {alias_module(loader_maps ? py2_module : std::string(module)), std::string(loader_maps ? py2_name : name)},
       {std::string(module), std::string(name)},
       {py2_module, py2_name},
       {alias_module(module), std::string(name)},
       {alias_module(py2_module), py2_name},
   };
+  forms.insert(forms.end(), written_forms.begin(), written_forms.end());
   for (const auto& [m, n] : forms) {
     const auto parts = split_dots(n);
     // Attribute traversal: a dunder component after the first, or a first component that is a
@@ -166,9 +202,12 @@ Resolution RuleSet::resolve(std::string_view module, std::string_view name, int 
     }
   }
 
-  // Allow: exact loader-form matches first, then module entries for single plain identifiers.
-  auto [lo, hi] = allow_exact_.equal_range(r.loader_name);
+  // Allow: exact matches of the name the loader resolves (through re-exports) first, then module
+  // entries for single plain identifiers.
+  const std::string& judged = r.reexport_of.empty() ? r.loader_name : r.reexport_of;
+  auto [lo, hi] = allow_exact_.equal_range(judged);
   for (auto it = lo; it != hi; ++it) r.allow.push_back(&allow_[it->second]);
+  if (!r.reexport_of.empty()) return r;  // module entries never approve a re-export
   const auto dot = r.loader_name.rfind('.');
   const std::string_view loader_module = std::string_view(r.loader_name).substr(0, dot);
   const std::string_view loader_qual = loader_maps ? std::string_view(py2_name) : name;

@@ -25,6 +25,7 @@ enum class Use : std::uint8_t {
   kBuild = 8,        ///< given state by BUILD
   kSetItem = 16,     ///< receives SETITEM(S): its __setitem__ runs
   kAppend = 32,      ///< receives APPEND(S)/ADDITEMS: its append/extend/add runs
+  kStateValue = 64,  ///< a global, or a call's callable, found inside a BUILD state
 };
 using UseMask = std::uint8_t;
 inline constexpr UseMask mask(Use u) { return static_cast<UseMask>(u); }
@@ -42,6 +43,7 @@ struct SpecNode {
   enum class Type : std::uint8_t {
     kAny, kNone, kBool, kInt, kFloat, kNumber, kStr, kBytes,
     kTuple, kList, kDict, kSet, kPersistentId, kGlobal, kCall, kOneOf,
+    kAnyData,  ///< plain data at any depth: no global, call, persistent load, EXT or buffer
   };
   Type type = Type::kAny;
   int of = -1;                      ///< element spec index (containers; dict: values)
@@ -61,13 +63,33 @@ struct ArgsSpec {
   int rest = -1;                    ///< spec for the others
 };
 
+/// What BUILD may give an instance of an approved class (docs/rules.md, STATE).
+struct StateRule {
+  enum Shape : std::uint8_t {
+    kDict = 1,       ///< a dict: __setstate__(d) or __dict__.update(d)
+    kSlots = 2,      ///< (dict or None, slots dict)
+    kNone = 4,       ///< None
+    kTupleState = 8, ///< a tuple checked against `tuple` (numpy's ndarray/dtype __setstate__)
+    kOther = 16,     ///< any other value, checked against `values`
+  };
+  std::uint8_t shapes = kDict;
+  std::vector<std::string> keys;    ///< allowed dict keys (empty = any non-dunder key)
+  bool any_key = false;             ///< "keys": "*": any non-dunder key
+  int values = -1;                  ///< spec for every dict value (or the whole state for kOther)
+  std::vector<std::pair<std::string, int>> items;  ///< per-key spec (wins over `values`)
+  std::optional<ArgsSpec> tuple;  ///< kTupleState
+  std::vector<std::string> named;   ///< globals/callables the rule's specs name: approved inside the state
+};
+
 struct AllowEntry {
   std::string target;               ///< "module.qualname" or a module
   bool is_module = false;
   UseMask uses = 0;
   std::optional<ArgsSpec> args;
+  std::optional<StateRule> state;   ///< what BUILD may give (with use "build")
   bool result_is_arg0 = false;      ///< the call returns an instance of its first argument
   int loads_arg = -1;               ///< the callee deserializes this argument as a file: scan it in place
+  int state_arg = -1;               ///< the callee applies this argument as object state (setattr per key)
   std::string source;               ///< "default.json:12"
   std::string note;
 };
@@ -90,6 +112,7 @@ struct Resolution {
   std::string deny_form;            ///< the form of the name that hit it ("os.system")
   std::string traversal;            ///< a dunder component reached through attribute access, if any
   std::vector<const AllowEntry*> allow;  ///< entries approving the loader form (exact first)
+  std::string reexport_of;          ///< the canonical module.qualname when the loader form is a re-export
 };
 
 class RuleSet {
@@ -101,6 +124,7 @@ class RuleSet {
   [[nodiscard]] const std::vector<SpecNode>& specs() const { return specs_; }
   [[nodiscard]] const SpecNode& spec(int index) const { return specs_[static_cast<std::size_t>(index)]; }
   [[nodiscard]] const std::vector<std::string>& sources() const { return sources_; }
+  [[nodiscard]] const std::unordered_map<std::string, std::string>& reexports() const { return reexports_; }
 
  private:
   friend class RuleSetBuilder;
@@ -108,6 +132,8 @@ class RuleSet {
   /// Applies `modules` aliases to the longest matching module prefix.
   [[nodiscard]] std::string alias_module(std::string_view module) const;
   [[nodiscard]] const DenyEntry* deny_for_path(std::string_view dotted) const;
+  /// Follows the re-export table (longest dotted prefix, bounded chain) to the defining name.
+  [[nodiscard]] std::string canonical(std::string_view dotted) const;
 
   std::vector<AllowEntry> allow_;
   std::vector<DenyEntry> deny_;
@@ -120,6 +146,7 @@ class RuleSet {
   std::unordered_map<std::string, std::string> py2_names_;
   std::unordered_map<std::string, std::string> py2_modules_;
   std::map<std::string, std::string> module_aliases_;
+  std::unordered_map<std::string, std::string> reexports_;
 };
 
 }  // namespace brine::rules

@@ -24,7 +24,7 @@ TEST_CASE("a denylisted call is malicious and reconstructed") {
   const auto* f = test::finding(r, "deny:os");
   REQUIRE(f);
   CHECK(f->global == "os.system");
-  CHECK(f->use == "reference, call");
+  CHECK(f->use == "call");  // called only: no plain reference
   CHECK(f->call == "os.system('echo hi')");
   CHECK(f->offset == 24);
   CHECK(f->opcode == "REDUCE");
@@ -147,4 +147,115 @@ TEST_CASE("the denylist wins over an allow entry") {
   scan::Scanner scanner(*rules, scan::ScanOptions{});
   auto r = scanner.scan_bytes(test::bytes("cos\nsystem\n(S'id'\ntR."), "x");
   CHECK(r.verdict == Verdict::kMalicious);
+}
+
+// ---- "clean must mean exact": BUILD states (class 4) and exact pack lists (class 7) ----
+
+TEST_CASE("BUILD state on an approved class is judged: OrderedDict state holding a call") {
+  // OrderedDict() given the state {'_metadata': _codecs.encode('x', 'latin1')}: the class and the
+  // call are each approved, but an OrderedDict's state may only set _metadata to an OrderedDict.
+  auto r = test::scan(test::lit("\x80\x02" "ccollections\nOrderedDict\n)R}X\x09\x00\x00\x00_metadata"
+                                "c_codecs\nencode\nX\x01\x00\x00\x00xX\x06\x00\x00\x00latin1\x86Rsb."));
+  CHECK(r.verdict == Verdict::kUnapproved);
+  CHECK(test::has_rule(r, "unapproved-state"));
+  // an extra key is not in the rule either
+  auto k = test::scan(test::lit("\x80\x02" "ccollections\nOrderedDict\n)R}X\x04\x00\x00\x00hookK\x01sb."));
+  CHECK(k.verdict == Verdict::kUnapproved);
+  // what torch writes stays clean
+  auto ok = test::scan(test::lit("\x80\x02" "ccollections\nOrderedDict\n)R}X\x09\x00\x00\x00_metadata"
+                                 "ccollections\nOrderedDict\n)RsbX\x01\x00\x00\x00" "aK\x01s."));
+  CHECK(ok.verdict == Verdict::kClean);
+}
+
+TEST_CASE("a global or call anywhere inside a BUILD state is a state-value use") {
+  // --allow grants every use but the state rule still walks the value: a global nested in a list
+  // inside the state needs its own approval for state-value
+  rules::RuleOptions o;
+  o.allow = {"pkg.Thing:instantiate,build", "pkg.helper:call"};
+  auto rules = rules::load_rules(o);
+  REQUIRE(rules);
+  scan::Scanner scanner(*rules, scan::ScanOptions{});
+  auto r = scanner.scan_bytes(test::bytes(test::lit("\x80\x02" "cpkg\nThing\n)\x81}X\x01\x00\x00\x00x]"
+                                                     "(K\x01" "cpkg\nhelper\n)Resb.")), "x");
+  CHECK(r.verdict == Verdict::kUnapproved);
+  const auto* f = test::finding(r, "unapproved-global");
+  REQUIRE(f);
+  CHECK(f->global == "pkg.helper");
+  CHECK(f->use == "state-value");
+  // a memo-shared, self-containing state is walked once and terminates
+  auto c = scanner.scan_bytes(test::bytes(test::lit("\x80\x02" "cpkg\nThing\n)\x81}q\x00X\x01\x00\x00\x00s]q\x01h\x01" "ah\x00" "a"
+                                                     "sX\x01\x00\x00\x00ncpkg\nhelper\n)Rsb.")), "x");
+  CHECK(c.verdict == Verdict::kUnapproved);
+  CHECK(test::finding(c, "unapproved-global")->use == "state-value");
+}
+
+TEST_CASE("a dunder key in a state dict or slots dict is malicious") {
+  auto r = test::scan(test::lit("\x80\x02" "ccollections\nOrderedDict\n)R}X\x09\x00\x00\x00__class__K\x01sb."));
+  CHECK(r.verdict == Verdict::kMalicious);
+  CHECK(test::has_rule(r, "evasion:state-dunder-key"));
+  // in the slots half of a (dict, slots) state, on a class approved with no state rule
+  rules::RuleOptions o;
+  o.allow = {"pkg.Thing:instantiate,build"};
+  auto rules = rules::load_rules(o);
+  REQUIRE(rules);
+  scan::Scanner scanner(*rules, scan::ScanOptions{});
+  auto s = scanner.scan_bytes(test::bytes(test::lit("\x80\x02" "cpkg\nThing\n)\x81N}X\x0d\x00\x00\x00__reduce_ex__K\x01s\x86" "b.")), "x");
+  CHECK(s.verdict == Verdict::kMalicious);
+  CHECK(test::has_rule(s, "evasion:state-dunder-key"));
+}
+
+TEST_CASE("reference is not implied: a global passed around as a value needs it") {
+  // _rebuild_tensor_v2 is approved to be called; returning the function object itself is not
+  auto r = test::scan("\x80\x02" "ctorch._utils\n_rebuild_tensor_v2\n.");
+  CHECK(r.verdict == Verdict::kUnapproved);
+  const auto* f = test::finding(r, "unapproved-global");
+  REQUIRE(f);
+  CHECK(f->use == "reference");
+  // nor as an argument no spec consumes: numpy.dtype is approved to be called, not stored
+  auto a = test::scan(test::lit("\x80\x02" "c__builtin__\nset\n]cnumpy\ndtype\na\x85R."));
+  CHECK(a.verdict == Verdict::kUnapproved);
+  // a storage class in a persistent id is approved for reference, and stays clean
+  CHECK(test::scan(tensor_pickle()).verdict == Verdict::kClean);
+}
+
+TEST_CASE("sklearn pack: re-exports are judged as what they are; exact lists only") {
+  // sklearn.utils._joblib re-exports joblib.load: the denylist sees joblib.numpy_pickle.load
+  auto r = test::scan("\x80\x02" "csklearn.utils._joblib\nload\n.", {"sklearn"});
+  CHECK(r.verdict == Verdict::kMalicious);
+  // a class in a private submodule under an approved package is not in the exact list
+  auto p = test::scan("\x80\x02" "csklearn.utils._testing\nTempMemmap\n)\x81}b.", {"sklearn"});
+  CHECK(p.verdict == Verdict::kUnapproved);
+  // torch-full-model: a re-exported os under torch.nn is os
+  auto t = test::scan("\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00\x8c\x17torch.nn.modules.module\x8c\x09os.system\x93.",
+                      {"torch-full-model"});
+  CHECK(t.verdict == Verdict::kMalicious);
+}
+
+TEST_CASE("a real estimator class from the exact list stays clean, its state walked") {
+  // LogisticRegression() with a data-only state
+  auto r = test::scan(test::lit("\x80\x02" "csklearn.linear_model._logistic\nLogisticRegression\n)\x81}"
+                                "X\x01\x00\x00\x00" "CG?\xf0\x00\x00\x00\x00\x00\x00sb."), {"sklearn"});
+  CHECK(r.verdict == Verdict::kClean);
+  // the same class whose state plants a call of an approved-to-call helper: not a state value
+  auto bad = test::scan(test::lit("\x80\x02" "csklearn.linear_model._logistic\nLogisticRegression\n)\x81}"
+                                  "X\x05\x00\x00\x00_lossc_codecs\nencode\nX\x01\x00\x00\x00xX\x06\x00\x00\x00latin1\x86Rsb."),
+                        {"sklearn"});
+  CHECK(bad.verdict == Verdict::kUnapproved);
+}
+
+TEST_CASE("a tensor's Python state (_rebuild_parameter_with_state arg 3) is judged like a BUILD state") {
+  // torch's _set_obj_state setattr()s every key: __class__ there swaps the Parameter's class
+  const std::string tensor = tensor_pickle().substr(2, tensor_pickle().size() - 3);  // no PROTO, no STOP
+  auto r = test::scan("\x80\x02" "ctorch._utils\n_rebuild_parameter_with_state\n(" + tensor +
+                      std::string(test::lit("\x89" "ccollections\nOrderedDict\n)R}X\x09\x00\x00\x00__class__K\x01stR.")));
+  CHECK(r.verdict == Verdict::kMalicious);
+  CHECK(test::has_rule(r, "evasion:state-dunder-key"));
+  // a call inside it is a state value
+  auto c = test::scan("\x80\x02" "ctorch._utils\n_rebuild_parameter_with_state\n(" + tensor +
+                      std::string(test::lit("\x89" "ccollections\nOrderedDict\n)R}X\x01\x00\x00\x00xc_codecs\nencode\nX\x01\x00\x00\x00xX\x06\x00\x00\x00latin1\x86RstR.")));
+  CHECK(c.verdict == Verdict::kUnapproved);
+  // plain attributes stay clean
+  auto ok = test::scan("\x80\x02" "ctorch._utils\n_rebuild_parameter_with_state\n(" + tensor +
+                       std::string(test::lit("\x89" "ccollections\nOrderedDict\n)R}X\x05\x00\x00\x00" "_flagK\x01stR.")));
+  CHECK(ok.verdict == Verdict::kClean);
 }

@@ -70,9 +70,9 @@ TEST_CASE("--allow adds an exact entry, with all uses unless narrowed") {
   REQUIRE(r);
   auto thing = (*r)->resolve("mymod", "Thing", 2);
   REQUIRE(thing.allow.size() == 1);
-  CHECK(thing.allow[0]->uses == 0x3F);
+  CHECK(thing.allow[0]->uses == 0x7F);  // all seven uses, state-value included
   auto fn = (*r)->resolve("other", "fn", 2);
-  CHECK(fn.allow[0]->uses == (rules::mask(rules::Use::kReference) | rules::mask(rules::Use::kCall)));
+  CHECK(fn.allow[0]->uses == rules::mask(rules::Use::kCall));  // reference is not implied
   rules::RuleOptions bad;
   bad.allow = {"x.y:frobnicate"};
   CHECK_FALSE(rules::load_rules(bad).has_value());
@@ -120,4 +120,52 @@ TEST_CASE("module entries approve single public names only") {
   CHECK(r->resolve("pkg.sub", "_private", 2).allow.empty());
   CHECK(r->resolve("pkg.sub", "Thing.attr", 4).allow.empty());
   CHECK(r->resolve("pkgx", "Thing", 2).allow.empty());               // prefix on dot boundaries only
+}
+
+TEST_CASE("state rules are validated with line numbers") {
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"call\",\n \"state\": {}}]}").find("t.json:2: \"state\" needs use \"build\"") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"build\", \"state\": {\"shapes\": [\"dikt\"]}}]}").find("state shape") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"build\", \"state\": {\"keys\": [\"__dict__\"]}}]}").find("dunder") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"build\", \"state\": {\"shapes\": [\"tuple\"]}}]}").find("needs a \"tuple\"") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"build\", \"state\": {\"keyz\": 1}}]}").find("unknown key \"keyz\"") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"reexports\": {\"a\": \"b.c\"}}").find("re-export") != std::string::npos);
+  auto r = from("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.B\", \"use\": [\"build\"], \"state\": {\"keys\": [\"x\"], "
+                "\"items\": {\"x\": {\"type\": \"call\", \"names\": [\"a.f\"]}}}}]}");
+  REQUIRE(r->allow_entries()[0].state);
+  CHECK(r->allow_entries()[0].state->named == std::vector<std::string>{"a.f"});
+  CHECK(r->allow_entries()[0].uses == rules::mask(rules::Use::kBuild));  // no implied reference
+}
+
+TEST_CASE("re-exports resolve to the canonical name, and the denylist sees it") {
+  auto r = from("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"lib._impl.Thing\", \"use\": \"instantiate\"}],"
+                " \"deny\": [{\"global\": \"joblib.numpy_pickle.load\", \"severity\": \"high\", \"message\": \"m\"}],"
+                " \"reexports\": {\"lib.Thing\": \"lib._impl.Thing\", \"lib.load\": \"joblib.numpy_pickle.load\", \"lib.osmod\": \"os\"}}");
+  auto thing = r->resolve("lib", "Thing", 4);
+  CHECK(thing.reexport_of == "lib._impl.Thing");
+  REQUIRE(thing.allow.size() == 1);
+  auto load = r->resolve("lib", "load", 4);
+  REQUIRE(load.deny);
+  CHECK(load.deny->target == "joblib.numpy_pickle.load");
+  CHECK(r->resolve("lib", "osmod.system", 4).reexport_of == "os.system");
+}
+
+TEST_CASE("no shipped pack approves by module prefix or makes a denylisted callable clean") {
+  for (const auto& pack : rules::builtin_pack_names()) {
+    CAPTURE(pack);
+    auto r = test::builtin_rules({pack});
+    for (const auto& e : r->allow_entries()) {
+      CAPTURE(e.target);
+      if (e.source.find("packs/") == std::string::npos) continue;
+      CHECK_FALSE(e.is_module);
+      const auto dot = e.target.rfind('.');
+      auto res = r->resolve(e.target.substr(0, dot), e.target.substr(dot + 1), 4);
+      CHECK(res.deny == nullptr);
+    }
+    for (const auto& [from, to] : r->reexports()) {
+      // a re-export may point at a denied object; it must then resolve to the deny entry
+      const auto dot = from.rfind('.');
+      auto res = r->resolve(from.substr(0, dot), from.substr(dot + 1), 4);
+      if (res.deny) CHECK(res.allow.empty());
+    }
+  }
 }

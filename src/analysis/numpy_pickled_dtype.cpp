@@ -105,9 +105,9 @@ PickledDtype pickled_numpy_dtype(const ValueStore& v, ValueRef dtype) {
   } else if (names != pickle::kNoValue && v.node(names).kind != Kind::kNone) {
     return problem(Status::kInvalid, "inconsistent fields and names in the dtype state");
   }
-  if (metadata != pickle::kNoValue && v.node(metadata).kind != Kind::kNone && (d.kind == 'M' || d.kind == 'm')) {
-    return problem(Status::kUnresolved, "datetime metadata in the dtype state");
-  }
+  // Datetime metadata (a unit tuple) changes neither the size nor the object flag; a malformed
+  // one makes numpy raise, which brine need not predict to locate the data.
+  (void)metadata;
   if (d.flexible()) {
     if (*elsize <= 0) return problem(Status::kUnresolved, fmt::format("a flexible dtype whose state gives element size {}", *elsize));
     d.itemsize = static_cast<std::uint64_t>(*elsize);

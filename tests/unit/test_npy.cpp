@@ -10,6 +10,8 @@
 #include "container/numpy_dtype.hpp"
 #include "container/py_literal.hpp"
 #include "helpers.hpp"
+#include "sanitize/sanitize.hpp"
+#include "tensor/dtype.hpp"
 
 using brine::analysis::Verdict;
 namespace test = brine::test;
@@ -268,16 +270,38 @@ TEST_CASE("joblib: hasobject comes from the state's flags (version 3) or is reco
 TEST_CASE("joblib: a wrapper BUILD inside a FRAME (array read at the frame's end) is not clean") {
   const std::string w = jl_wrapper(1, "f8", 3, '<', -1, 0);
   std::string tail = "N0N0N0N0";  // 8 more bytes in the same frame
-  std::string body = "]" + w + tail;
+  std::string body = "](" + w + tail;
   std::string f = std::string(test::lit("\x80\x04\x95"));
   for (int k = 0; k < 8; ++k) f += static_cast<char>((body.size() >> (8 * k)) & 0xFF);
-  f += body + std::string(8, 'N') + "e.";
+  f += body + "N0N0N0N0" + "e.";  // to joblib: the array's 8 bytes; to an opcode-position reading: opcodes
   auto r = test::scan(f);
   CHECK(r.verdict == Verdict::kError);
   // The same wrapper with BUILD as the frame's last byte (how joblib writes) is read after BUILD.
-  std::string body2 = "]" + w;
+  std::string body2 = "](" + w;
   std::string g = std::string(test::lit("\x80\x04\x95"));
   for (int k = 0; k < 8; ++k) g += static_cast<char>((body2.size() >> (8 * k)) & 0xFF);
-  g += body2 + std::string(8, '\0') + "a.";
+  g += body2 + std::string(8, '\0') + "e.";
   CHECK(test::scan(g).verdict == Verdict::kClean);
+}
+
+TEST_CASE("sanitize reads .npy shape, order and dtype from the same parse as the scan") {
+  brine::scan::ScanOptions options;
+  options.compute_sha256 = false;
+  brine::scan::Scanner scanner(test::builtin_rules(), options);
+  auto extract = [&](const std::string& f) { return brine::sanitize::extract_bytes(brine::core::as_bytes(f), scanner, false); };
+  // fortran_order True without the usual spacing: column-major strides.
+  const std::string f = npy_file("{'descr':'<i4','fortran_order':True,'shape':(2,3)}", std::string(24, '\0'));
+  auto x = extract(f);
+  REQUIRE(x.extraction.tensors.size() == 1);
+  CHECK(x.extraction.tensors[0].strides == std::vector<std::int64_t>{1, 2});
+  CHECK(x.extraction.tensors[0].shape == std::vector<std::int64_t>{2, 3});
+  // 'float64' (a type name) is a float64 tensor; a repeated descr takes the last value.
+  auto named = extract(npy_file("{'descr': '|O', 'fortran_order': False, 'shape': (1,), 'descr': 'float64'}", std::string(8, '\0')));
+  REQUIRE(named.extraction.tensors.size() == 1);
+  CHECK(named.extraction.tensors[0].dtype == brine::tensor::DType::kF64);
+  // An unresolved header is dropped with the reason, never converted.
+  auto comma = extract(npy_file(header("'i4,O'"), std::string(8, '\0')));
+  CHECK(comma.extraction.tensors.empty());
+  REQUIRE(comma.extraction.dropped.size() == 1);
+  CHECK(comma.extraction.dropped[0].reason.find("cannot read exactly") != std::string::npos);
 }

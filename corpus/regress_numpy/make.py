@@ -134,8 +134,9 @@ add("npy_v3_object_escape.npy", npy(hdr("'\\u007cO'"), version=3) + PAYLOAD, "ma
 
 buf = io.BytesIO()
 with zipfile.ZipFile(buf, "w") as z:
-    z.writestr("weights.npy", npy(hdr("'<f4'")) + b"\0" * 4)
-    z.writestr("labels.npy", npy(hdr("'object'")) + PAYLOAD)
+    # fixed timestamps: the output is the same on every run
+    z.writestr(zipfile.ZipInfo("weights.npy", (1980, 1, 1, 0, 0, 0)), npy(hdr("'<f4'")) + b"\0" * 4)
+    z.writestr(zipfile.ZipInfo("labels.npy", (1980, 1, 1, 0, 0, 0)), npy(hdr("'object'")) + PAYLOAD)
 add("npz_member_object_word.npz", buf.getvalue(), "malicious",
     "npz whose member header spells the object dtype 'object'; np.load(...)['labels'] with allow_pickle=True "
     "runs the member's payload pickle", npz_payload)
@@ -237,6 +238,19 @@ add("joblib_build_inside_frame.pkl", data, "error",
     "protocol 4: the second wrapper's BUILD is followed by more opcodes in the same FRAME; joblib reads the array at "
     "the frame's end (the file position of pickle._Unpickler) and then runs the rest of the frame, an os.system call, "
     "that an opcode-position reading skips as array data. brine does not follow this reading: error", jl_payload)
+
+# NumpyArrayWrapper *called* (REDUCE) with (subclass, shape, order, dtype): pickle runs __init__,
+# which sets numpy_array_alignment_bytes = 16, so joblib reads a padding byte although the BUILD
+# state does not mention alignment.
+called = (W.call(W.glob("joblib.numpy_pickle", "NumpyArrayWrapper"), W.glob("numpy", "ndarray"), W.tup(W.i(1)),
+                 W.u("C"), dtype_call("f8", 3, "<", -1, 0))
+          + W.dct((W.u("allow_mmap"), W.NEWFALSE)) + W.BUILD)
+body = bytearray(bytes([pad_len]) + b"\xff" * pad_len + b"\0" * 8)
+body[8:13] = swallow(len(body) - 13, HIDDEN)
+data = W.proto(2) + called + bytes(body) + HIDDEN + W.POP + W.STOP
+add("joblib_wrapper_called_default_alignment.pkl", data, "malicious",
+    "NumpyArrayWrapper(ndarray, (1,), 'C', dtype) called by REDUCE: __init__ sets numpy_array_alignment_bytes=16, so "
+    "joblib reads a padding byte (20), skips 20 bytes and 8 data bytes, then runs the os.system call", jl_payload)
 
 # Benign: a real joblib.dump (protocol 4, frames committed before each array) stays clean.
 import joblib  # noqa: E402

@@ -18,7 +18,7 @@ namespace {
 
 /// The wrapper's instance attributes that read_array uses.
 struct WrapperAttrs {
-  std::optional<ValueRef> shape, dtype;
+  std::optional<ValueRef> shape, dtype, subclass;
   bool aligned = false;  ///< numpy_array_alignment_bytes is set and is not None
 };
 
@@ -56,6 +56,7 @@ core::Result<JoblibArrayData> joblib_array_data(const ValueStore& v, ValueRef in
     if (v.node(call.args).kind != Kind::kTuple) return fail("the wrapper's constructor arguments are not a tuple");
     const auto a = v.items(call.args);
     if (a.size() < 4 || a.size() > 6) return fail("NumpyArrayWrapper() with an unexpected number of arguments");
+    attrs.subclass = a[0];
     attrs.shape = a[1];
     attrs.dtype = a[3];
     // The default alignment is NUMPY_ARRAY_ALIGNMENT_BYTES (16): not None.
@@ -66,11 +67,26 @@ core::Result<JoblibArrayData> joblib_array_data(const ValueStore& v, ValueRef in
   for (const auto& [k, val] : v.entries(state)) {
     const auto name = v.as_text(k);
     if (!name) continue;
+    if (*name == "subclass") attrs.subclass = val;
     if (*name == "shape") attrs.shape = val;
     if (*name == "dtype") attrs.dtype = val;
     if (*name == "numpy_array_alignment_bytes") attrs.aligned = v.node(val).kind != Kind::kNone;
   }
   if (!attrs.shape || !attrs.dtype) return fail("the wrapper has no shape or dtype");
+  // NumpyArrayWrapper.read: for a subclass other than ndarray and memmap, joblib calls
+  // numpy.core.multiarray._reconstruct(subclass, (0,), 'b'), instantiating it; only numpy's own
+  // array classes are followed (np.matrix is what joblib itself writes besides those).
+  if (!attrs.subclass || v.node(*attrs.subclass).kind != Kind::kGlobal || !v.global_rec(*attrs.subclass).resolved) {
+    return fail("the wrapper's subclass is not a class global");
+  }
+  {
+    const auto& g = v.global_rec(*attrs.subclass);
+    const bool numpy_module = g.module == "numpy" || g.module == "numpy.core.memmap" || g.module == "numpy.matrixlib.defmatrix";
+    if (!numpy_module || (g.name != "ndarray" && g.name != "memmap" && g.name != "matrix")) {
+      return fail(fmt::format("joblib instantiates the wrapper's subclass {}.{}; only numpy.ndarray, memmap and matrix are followed",
+                              g.module, g.name));
+    }
+  }
   const PickledDtype dt = pickled_numpy_dtype(v, *attrs.dtype);
   if (!dt.resolution.ok()) return fail("its dtype cannot be established: " + dt.resolution.why);
   JoblibArrayData out;

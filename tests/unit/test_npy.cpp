@@ -209,6 +209,7 @@ std::string jl_wrapper(int n, std::string_view typestr, int version, char order,
     return s;
   };
   std::string p = "cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(";
+  p += std::string(test::lit("X\x08\0\0\0subclasscnumpy\nndarray\n"));
   p += std::string(test::lit("X\x05\0\0\0shape")) + "K" + static_cast<char>(n) + "\x85";
   p += std::string(test::lit("X\x05\0\0\0dtypecnumpy\ndtype\n(X")) + std::string(1, static_cast<char>(typestr.size())) + std::string(3, '\0') +
        std::string(typestr) + "\x89\x88tR(K" + static_cast<char>(version) + std::string(test::lit("X\x01\0\0\0")) + order + "NNN" + i32(elsize) +
@@ -265,6 +266,14 @@ TEST_CASE("joblib: hasobject comes from the state's flags (version 3) or is reco
   auto r = test::scan(f8);
   CHECK(r.verdict == Verdict::kMalicious);
   CHECK(test::has_rule(r, "deny:os"));
+}
+
+TEST_CASE("joblib: a wrapper whose subclass joblib would instantiate is not followed") {
+  std::string w = jl_wrapper(1, "f8", 3, '<', -1, 0);
+  const std::string ndarray = "cnumpy\nndarray\n";
+  const std::string other = "ccollections\nOrderedDict\n";
+  w.replace(w.find(ndarray), ndarray.size(), other);
+  CHECK(test::scan(std::string(test::lit("\x80\x02")) + w + std::string(8, '\0') + ".").verdict == Verdict::kError);
 }
 
 TEST_CASE("joblib: a wrapper BUILD inside a FRAME (array read at the frame's end) is not clean") {

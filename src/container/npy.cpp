@@ -43,7 +43,7 @@ std::optional<std::string> decode_header(core::Bytes raw, bool utf8) {
 
 }  // namespace
 
-core::Result<NpyHeader> parse_npy_header(core::Bytes data) {
+core::Result<NpyHeader> parse_npy_header(core::Bytes data, std::uint64_t max_header_bytes) {
   auto err = [](std::uint64_t at, std::string why) { return core::fail(core::Error{core::ErrorCode::kContainer, at, {}, {}, "npy: " + why}); };
   if (!is_npy(data)) return err(0, "no magic");
   core::ByteReader r(data, 6);
@@ -67,8 +67,10 @@ core::Result<NpyHeader> parse_npy_header(core::Bytes data) {
     h.descr = "(unresolved)";
     return h;
   };
-  constexpr std::uint64_t kMaxHeader = 1u << 20;  // numpy's own default is 10,000 characters
-  if (*len > kMaxHeader) return unresolved(fmt::format("the header is {} bytes, more than brine reads ({})", *len, kMaxHeader));
+  if (*len > max_header_bytes) {
+    return core::fail(core::Error{core::ErrorCode::kLimitExceeded, at, {}, {},
+                                  fmt::format("max-npy-header: the .npy header is {} bytes (limit {})", *len, max_header_bytes)});
+  }
   auto text = decode_header(*header, h.major == 3);
   if (!text) return err(at, "the header is not valid UTF-8");
   pylit::ParseOptions options;

@@ -13,6 +13,7 @@
 
 #include "container/numpy_dtype.hpp"
 #include "core/byte_reader.hpp"
+#include "core/limits.hpp"
 #include "core/result.hpp"
 
 namespace brine::container {
@@ -34,6 +35,7 @@ struct NpyHeader {
 bool is_npy(core::Bytes data);
 /// Parses the header. kContainer errors are headers numpy.load rejects; headers brine cannot
 /// model exactly parse with `unresolved` set.
-core::Result<NpyHeader> parse_npy_header(core::Bytes data);
+/// kLimitExceeded (max-npy-header) when the header is longer than `max_header_bytes`.
+core::Result<NpyHeader> parse_npy_header(core::Bytes data, std::uint64_t max_header_bytes = core::Limits{}.max_npy_header_bytes);
 
 }  // namespace brine::container

@@ -195,7 +195,7 @@ bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& p
       out << path << ": empty file\n";
       return false;
     case container::Format::kNpy: {
-      auto header = container::parse_npy_header(data);
+      auto header = container::parse_npy_header(data, options.limits.max_npy_header_bytes);
       if (!header) {
         out << "error: " << header.error().describe() << '\n';
         return false;

@@ -289,7 +289,7 @@ class Reader {
   }
 
   core::Status read_npy(core::Bytes data, const std::string& where, const std::string& name) {
-    auto header = container::parse_npy_header(data);
+    auto header = container::parse_npy_header(data, limits_.max_npy_header_bytes);
     if (!header) {
       auto e = header.error();
       e.member = where;

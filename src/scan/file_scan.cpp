@@ -298,7 +298,7 @@ void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where) {
 }
 
 void FileScan::scan_npy(core::Bytes data, const std::string& where) {
-  auto header = container::parse_npy_header(data);
+  auto header = container::parse_npy_header(data, options_.limits.max_npy_header_bytes);
   if (!header) {
     add(analysis::error_finding(header.error(), where));
     return;

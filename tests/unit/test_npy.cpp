@@ -172,6 +172,10 @@ TEST_CASE(".npy header: numpy's keys, types, version and data offset") {
   CHECK_FALSE(parse_npy_header(bytes(minor)));
   // Version 3.0 headers are UTF-8 (strict); 1.0 and 2.0 are latin1.
   CHECK_FALSE(parse_npy_header(bytes(npy_file("{'descr': '<f8', 'fortran_order': False, 'shape': (), 'x\xff': 1}", "", 3))));
+  // A header longer than --max-npy-header is a limit error.
+  auto big = parse_npy_header(bytes(npy_file(header("'<f8'"), "")), 32);
+  REQUIRE_FALSE(big);
+  CHECK(big.error().code == brine::core::ErrorCode::kLimitExceeded);
   auto unresolved = parse_npy_header(bytes(npy_file(header("'i4,O'"), "")));
   REQUIRE(unresolved);
   CHECK_FALSE(unresolved->unresolved.empty());

@@ -62,6 +62,7 @@ struct LimitFlags {
     app.add_option("--max-member-bytes", limits.max_member_bytes, "bytes read from one archive member")->group(g)->capture_default_str();
     app.add_option("--max-container-depth", limits.max_container_depth, "containers inside containers (zip in tar in gzip...)")
         ->group(g)->capture_default_str();
+    app.add_option("--max-npy-header", limits.max_npy_header_bytes, "bytes of one .npy header")->group(g)->capture_default_str();
     app.add_option("--max-archive-entries", limits.max_archive_entries, "entries in one archive")->group(g)->capture_default_str();
     app.add_option("--max-compression-ratio", limits.max_compression_ratio,
                    "decompressed/compressed size of a member (checked past 64 MiB)")->group(g)->capture_default_str();

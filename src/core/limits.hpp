@@ -56,6 +56,10 @@ struct Limits {
   /// code has thousands; past this the file is reported unreadable, never clean.
   std::uint64_t max_torchscript_tokens = 4'000'000;
 
+  /// Bytes of one .npy header. numpy's own default refuses headers over 10,000 characters unless
+  /// allow_pickle=True (which object arrays need anyway); brine evaluates up to this many.
+  std::uint64_t max_npy_header_bytes = 1u << 20;
+
   /// Containers inside containers (a zip in a tar in a gzip...).
   std::uint64_t max_container_depth = 8;
 

@@ -38,6 +38,9 @@ class Decoder {
     frame_end_ = 0;
   }
   [[nodiscard]] bool at_end() const { return reader_.at_end(); }
+  /// End of the FRAME the last instruction was read from (0 outside frames): pickle.py's
+  /// _Unframer has read the file up to there, so that is where a loader reading the file itself is.
+  [[nodiscard]] std::uint64_t frame_end() const { return frame_end_; }
 
  private:
   bool read_arg(Instruction& ins);

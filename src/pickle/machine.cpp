@@ -633,7 +633,7 @@ class Machine {
       event(Event::Kind::kBuild, inst, state);
       if (k == Kind::kCall) v_.set_call_state(inst, state);
       if (after_build_ != nullptr && *after_build_) {
-        BuildHookResult r = (*after_build_)(v_, inst, state, decoder_.pos());
+        BuildHookResult r = (*after_build_)(v_, inst, state, decoder_.pos(), decoder_.frame_end());
         if (r.error) {
           run_.error = std::move(*r.error);
           return false;

@@ -84,7 +84,10 @@ struct BuildHookResult {
   std::optional<std::uint64_t> resume_at;  ///< continue decoding here instead of after BUILD
   std::optional<core::Error> error;        ///< the loader would fail reading those bytes
 };
-using BuildHook = std::function<BuildHookResult(const ValueStore& values, ValueRef inst, ValueRef state, std::uint64_t pos)>;
+/// `pos` is just past BUILD; `frame_end` is the end of the FRAME BUILD was read from (0 outside
+/// frames), where pickle.py's buffered file position is.
+using BuildHook = std::function<BuildHookResult(const ValueStore& values, ValueRef inst, ValueRef state, std::uint64_t pos,
+                                                std::uint64_t frame_end)>;
 
 /// Runs one pickle from `start` until STOP. `deadline` bounds wall time (limits.max_file_time
 /// is applied by the caller across all pickles of a file).

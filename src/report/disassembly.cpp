@@ -195,7 +195,7 @@ bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& p
       out << core::display_text(path) << ": empty file\n";
       return false;
     case container::Format::kNpy: {
-      auto header = container::parse_npy_header(data);
+      auto header = container::parse_npy_header(data, options.limits.max_npy_header_bytes);
       if (!header) {
         out << "error: " << core::display_text(header.error().describe()) << '\n';
         return false;

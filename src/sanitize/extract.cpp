@@ -2,6 +2,7 @@
 
 #include "analysis/joblib_array.hpp"
 #include "analysis/nested_bytes.hpp"
+#include "analysis/numpy_pickled_dtype.hpp"
 #include "core/text.hpp"
 
 #include <fmt/format.h>
@@ -902,24 +903,20 @@ class Walker {
       why = "its dtype is not an approved numpy.dtype(...)";
       return std::nullopt;
     }
-    auto ts = v_.as_text(args[0]);
-    if (!ts) {
-      why = "its dtype's type string is not a string";
+    // The dtype facts (size, objects, byte order after __setstate__) come from the one model
+    // joblib's reading also uses.
+    const auto pd = analysis::pickled_numpy_dtype(v_, r);
+    const auto& res = pd.resolution;
+    NpDtype d;
+    d.typestr = res.ok() && !res.dtype.str.empty() ? res.dtype.str : std::string(v_.as_text(args[0]).value_or("?"));
+    d.big_endian = pd.big_endian();
+    if (!res.ok()) {
+      why = fmt::format("numpy dtype '{}': {}", d.typestr, res.why);
       return std::nullopt;
     }
-    NpDtype d;
-    d.typestr = std::string(*ts);
-    bool big = false;
-    auto dt = tensor::from_numpy_typestr(*ts, &big);
-    d.big_endian = big;
-    const ValueRef state = v_.call_rec(r).state;
-    if (state != pickle::kNoValue && v_.node(state).kind == Kind::kTuple && v_.items(state).size() >= 8) {
-      const auto st = v_.items(state);
-      if (auto bo = v_.as_text(st[1])) {
-        d.big_endian = *bo == ">";
-        d.typestr = std::string(*bo) + d.typestr;
-      }
-      if (v_.node(st[3]).kind != Kind::kNone || v_.node(st[2]).kind != Kind::kNone) dt.reset();  // structured / subarray
+    std::optional<DType> dt;
+    if (!res.dtype.has_object && !res.dtype.structured && !res.dtype.subarray && !res.dtype.str.empty()) {
+      dt = tensor::from_numpy_typestr(res.dtype.str);
     }
     if (!dt) {
       why = fmt::format("numpy dtype '{}' has no tensor type brine writes", d.typestr);
@@ -1077,17 +1074,21 @@ void extract(const PickleInput& in, const rules::RuleSet& rules, const core::Lim
 }
 
 pickle::BuildHook joblib_array_hook(core::Bytes data, const core::Limits& limits, std::map<ValueRef, core::Bytes>& arrays) {
-  return [data, &limits, &arrays](const ValueStore& v, ValueRef inst, ValueRef state, std::uint64_t pos) {
+  return [data, &limits, &arrays](const ValueStore& v, ValueRef inst, ValueRef state, std::uint64_t pos, std::uint64_t frame_end) {
     pickle::BuildHookResult r;
     if (!analysis::is_joblib_wrapper(v, inst)) return r;
-    auto layout = analysis::joblib_array_data(v, state, data, pos);
+    if (arrays.count(inst) != 0) {
+      r.error = core::Error{core::ErrorCode::kTypeError, pos, {}, "BUILD", "joblib array: a second BUILD on the same NumpyArrayWrapper is not followed"};
+      return r;
+    }
+    auto layout = analysis::joblib_array_data(v, inst, state, data, pos, frame_end);
     if (!layout) {
       r.error = layout.error();
       return r;
     }
     if (layout->object_pickle) {
       // An object array: a complete pickle follows; skip it (its contents are not tensors).
-      pickle::PickleRun nested = pickle::run_pickle(data, pos, limits, std::chrono::steady_clock::now() + limits.max_file_time);
+      pickle::PickleRun nested = pickle::run_pickle(data, layout->begin, limits, std::chrono::steady_clock::now() + limits.max_file_time);
       if (!nested.stopped) {
         r.error = core::Error{core::ErrorCode::kTypeError, pos, {}, "BUILD", "joblib array: the object array's pickle does not end"};
         return r;

@@ -305,47 +305,36 @@ class Reader {
   }
 
   core::Status read_npy(core::Bytes data, const std::string& where, const std::string& name) {
-    auto header = container::parse_npy_header(data);
+    auto header = container::parse_npy_header(data, limits_.max_npy_header_bytes);
     if (!header) {
       auto e = header.error();
       e.member = where;
       return core::fail(std::move(e));
     }
+    const std::string label = name.empty() ? "(root)" : name;
+    if (!header->unresolved.empty()) {
+      out_.dropped.push_back(Dropped{label, "a .npy header brine cannot read exactly: " + header->unresolved, 0});
+      return {};
+    }
     if (header->has_object) {
-      out_.dropped.push_back(Dropped{name.empty() ? "(root)" : name, "an object array: its elements are pickled Python objects", header->data_offset});
+      out_.dropped.push_back(Dropped{label, "an object array: its elements are pickled Python objects", header->data_offset});
       return {};
     }
-    // The header dict: descr, fortran_order, shape. Parse the shape tuple and order from its text.
-    const std::string_view text = core::as_chars(data.subspan(0, header->data_offset));
+    // The same parsed header the scan judged: its dtype, shape and order.
     bool big = false;
-    std::string_view descr = header->descr;
-    if (descr.size() >= 2 && (descr.front() == '\'' || descr.front() == '"') && descr.back() == descr.front()) {
-      descr = descr.substr(1, descr.size() - 2);
-    }
-    auto dtype = tensor::from_numpy_typestr(descr, &big);
+    auto dtype = header->dtype.str.empty() ? std::nullopt : tensor::from_numpy_typestr(header->dtype.str, &big);
     if (!dtype) {
-      out_.dropped.push_back(Dropped{name.empty() ? "(root)" : name, fmt::format("numpy dtype '{}' is not converted", header->descr), 0});
+      out_.dropped.push_back(Dropped{label, fmt::format("numpy dtype {} is not converted", header->descr), 0});
       return {};
     }
-    const bool fortran = text.find("'fortran_order': True") != std::string_view::npos;
-    const auto sp = text.find("'shape':");
-    const auto open = sp == std::string_view::npos ? sp : text.find('(', sp);
-    const auto close = open == std::string_view::npos ? open : text.find(')', open);
-    if (close == std::string_view::npos) return core::fail(make_error(ErrorCode::kContainer, where, 0, "the .npy header has no shape"));
-    std::vector<std::int64_t> shape;
-    std::int64_t cur = -1;
-    for (auto c : text.substr(open + 1, close - open - 1)) {
-      if (c >= '0' && c <= '9') {
-        if (cur > (INT64_MAX - 9) / 10) return core::fail(make_error(ErrorCode::kContainer, where, 0, "a .npy dimension overflows"));
-        cur = (cur < 0 ? 0 : cur * 10) + (c - '0');
-      } else if (c == ',') {
-        if (cur >= 0) shape.push_back(cur);
-        cur = -1;
-      } else if (c != ' ' && c != 'L') {
-        return core::fail(make_error(ErrorCode::kContainer, where, 0, "the .npy shape is not a tuple of ints"));
+    const bool fortran = header->fortran_order;
+    std::vector<std::int64_t> shape = header->shape;
+    for (auto dim : shape) {
+      if (dim < 0) {
+        out_.dropped.push_back(Dropped{label, "a .npy array with a negative dimension", 0});
+        return {};
       }
     }
-    if (cur >= 0) shape.push_back(cur);
     tensor::Tensor t;
     t.name = name;
     t.dtype = *dtype;
@@ -356,7 +345,9 @@ class Reader {
     for (std::size_t k = 0; k < shape.size(); ++k) {
       const std::size_t i = fortran ? k : shape.size() - 1 - k;
       t.strides[i] = acc;
-      acc *= std::max<std::int64_t>(shape[i], 1);
+      if (__builtin_mul_overflow(acc, std::max<std::int64_t>(shape[i], 1), &acc)) {
+        return core::fail(make_error(ErrorCode::kContainer, where, 0, "the .npy shape overflows"));
+      }
     }
     t.storage = data.subspan(header->data_offset);
     t.source = where.empty() ? "(npy data)" : where;

@@ -302,10 +302,17 @@ void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where) {
 }
 
 void FileScan::scan_npy(core::Bytes data, const std::string& where) {
-  auto header = container::parse_npy_header(data);
+  auto header = container::parse_npy_header(data, options_.limits.max_npy_header_bytes);
   if (!header) {
     add(analysis::error_finding(header.error(), where));
     return;
+  }
+  if (!header->unresolved.empty()) {
+    // numpy's reading of this header is not established: say so, and read the data as the
+    // pickle it may be (fail closed).
+    add("unresolved:npy-header", Severity::kMedium, Verdict::kUnapproved, where, 0,
+        "brine cannot establish how numpy reads this .npy header, so whether its data is a pickle is unknown: " +
+            header->unresolved);
   }
   if (!header->has_object) return;  // plain array data: nothing to unpickle
   // The pickle follows the header; offsets in findings stay relative to the whole file/member.

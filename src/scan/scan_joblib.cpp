@@ -6,6 +6,9 @@
 // as opcodes is a payload joblib-aware scanners skip and pickle.load runs.
 #include <fmt/format.h>
 
+#include <memory>
+#include <set>
+
 #include "analysis/joblib_array.hpp"
 #include "scan/file_scan.hpp"
 
@@ -18,22 +21,26 @@ using pickle::ValueStore;
 using rules::Severity;
 
 pickle::BuildHook FileScan::joblib_hook(core::Bytes data, const std::string& where, std::vector<Region>& regions) {
-  return [this, data, where, &regions](const ValueStore& v, ValueRef inst, ValueRef state, std::uint64_t pos) {
+  auto read = std::make_shared<std::set<ValueRef>>();
+  return [this, data, where, &regions, read](const ValueStore& v, ValueRef inst, ValueRef state, std::uint64_t pos,
+                                             std::uint64_t frame_end) {
     pickle::BuildHookResult r;
     if (!analysis::is_joblib_wrapper(v, inst)) return r;
-    auto layout = analysis::joblib_array_data(v, state, data, pos);
-    if (!layout) {
-      r.error = layout.error();
-      return r;
-    }
     auto fail = [&](std::string why) {
       r.error = core::Error{core::ErrorCode::kTypeError, pos, {}, "BUILD", "joblib array: " + std::move(why)};
       return r;
     };
+    // A second BUILD on the same wrapper (through the memo) merges states and reads again.
+    if (!read->insert(inst).second) return fail("a second BUILD on the same NumpyArrayWrapper is not followed");
+    auto layout = analysis::joblib_array_data(v, inst, state, data, pos, frame_end);
+    if (!layout) {
+      r.error = layout.error();
+      return r;
+    }
     if (layout->object_pickle) {
       // A separate, complete pickle (joblib calls plain pickle.load on the file here).
       if (!take_pickle_budget(where, pos)) return fail("too many pickles");
-      pickle::PickleRun nested = run_one(data, pos, where, nullptr);
+      pickle::PickleRun nested = run_one(data, layout->begin, where, nullptr);
       if (!nested.stopped) return fail("the object array's pickle does not end");
       r.resume_at = nested.end;
       return r;

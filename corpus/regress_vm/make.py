@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Regression samples for the symbolic VM's exactness (issue "Clean must mean exact", class 3: the memo).
+"""Regression samples for the symbolic VM's exactness (issue "Clean must mean exact", class 3: the memo;
+class 10: an archive inside a bytes value is no polyglot).
 
 Writes the samples next to this script and manifest.json. Run with Debian's /usr/bin/python3;
 `--check` also loads each sample with the real loader under an audit hook that refuses the
@@ -41,6 +42,17 @@ def memo_skew(get_index):
     return p
 
 
+def zip_in_bytes():
+    import io
+    import pickle
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("readme.txt", "a zip the model carries as data")
+        z.writestr("data.pkl", PAYLOAD)
+    return pickle.dumps({"attachment": buf.getvalue(), "n": 1}, protocol=4)
+
+
 SAMPLES = [
     ("memo_straddle_skew_payload.pkl", memo_skew(25), "malicious", ["os.system"],
      "memo index that straddles dense/sparse storage: a re-PUT of a sparse index must not count a new "
@@ -48,6 +60,9 @@ SAMPLES = [
      "whose torch.load runs the nested pickle (os.system)"),
     ("memo_straddle_skew_benign.pkl", memo_skew(24), "clean", [],
      "the same memo program; GET 24 hands the harmless bytes to _load_from_bytes (benign look-alike)"),
+    ("benign_zip_in_bytes_value.pkl", zip_in_bytes(), "clean", [],
+     "a dict holding a zip archive as a bytes value (class 10, false alarm): its directory is found near the end "
+     "of the file, but no loader opens a pickle's value as an archive, so it is data, not a polyglot"),
 ]
 
 

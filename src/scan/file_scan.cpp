@@ -104,6 +104,24 @@ void FileScan::scan_blob(core::Bytes data, const std::string& where, unsigned de
   check_polyglot(data, where, depth);
 }
 
+void FileScan::note_bytes_values(const pickle::PickleRun& run, core::Bytes data) {
+  // Only values long enough to hold an end-of-central-directory record matter, and only those
+  // that are views into `data` (decoded protocol-0 text lives in the run's arena).
+  constexpr std::size_t kEocdSize = 22;
+  const auto* lo = reinterpret_cast<const char*>(data.data());
+  const auto* hi = lo + data.size();
+  for (std::size_t i = 0; i < run.values.size(); ++i) {
+    const pickle::Node& n = run.values.node(static_cast<pickle::ValueRef>(i));
+    if (n.kind != pickle::Kind::kBytes && n.kind != pickle::Kind::kByteArray && n.kind != pickle::Kind::kPy2Str &&
+        n.kind != pickle::Kind::kStr) {
+      continue;
+    }
+    if (n.text.size() < kEocdSize || n.text.data() < lo || n.text.data() + n.text.size() > hi) continue;
+    bytes_values_.push_back({reinterpret_cast<const std::uint8_t*>(n.text.data()),
+                             reinterpret_cast<const std::uint8_t*>(n.text.data() + n.text.size())});
+  }
+}
+
 void FileScan::check_polyglot(core::Bytes data, const std::string& where, unsigned depth) {
   auto eocd = container::find_eocd(data);
   if (!eocd) return;
@@ -117,6 +135,23 @@ void FileScan::check_polyglot(core::Bytes data, const std::string& where, unsign
     return;
   }
   if (!layout || layout->central.empty()) return;
+  // An archive lying wholly inside one bytes/str value of a pickle that was executed is data the
+  // pickle carries: no loader opens a pickle's value as an archive (torch.load, numpy.load and
+  // joblib decide by the file's first bytes). Bytes an approved loader deserializes are scanned
+  // as nested files by the analysis already.
+  if (layout->prepended >= 0) {
+    const std::uint8_t* begin = data.data() + layout->prepended;
+    const std::uint8_t* end = data.data() + (data.size() - std::min<std::uint64_t>(layout->trailing, data.size()));
+    for (const auto& [vb, ve] : bytes_values_) {
+      if (vb <= begin && end <= ve) {
+        add("info:archive-in-bytes-value", Severity::kLow, Verdict::kClean, where, static_cast<std::uint64_t>(vb - data.data()),
+            fmt::format("a zip archive ({} entries) is stored inside a bytes value at offset {}: no loader opens a "
+                        "pickle's value as an archive, so it is data, not a polyglot",
+                        layout->central.size(), vb - data.data()));
+        return;
+      }
+    }
+  }
   add("evasion:polyglot", Severity::kHigh, Verdict::kMalicious, where, 0,
       fmt::format("the file is not a zip from its first byte but holds a zip directory at offset {}: torch.load "
                   "reads it as a pickle stream, zipfile-based tools (and numpy) read the zip",
@@ -146,6 +181,7 @@ pickle::PickleRun FileScan::run_one(core::Bytes data, std::uint64_t pos, const s
                                     const pickle::BuildHook* hook, bool observe) {
   pickle::PickleRun run = pickle::run_pickle(data, pos, options_.limits, deadline_, hook);
   report_.opcodes += run.opcodes;
+  note_bytes_values(run, data);
   if (observe && options_.on_pickle) options_.on_pickle(where, run);
   auto result = analysis::analyze_pickle(run, rules_, analysis::PickleContext{where, ids});
   for (auto& f : result.findings) add(std::move(f));

@@ -118,6 +118,11 @@ class FileScan {
   /// Decompression layers around the blob being scanned (0: the file's own bytes).
   unsigned inflated_depth_ = 0;
   bool timed_out_ = false;
+  /// [begin, end) of every bytes/str value (>= 22 bytes) of the pickles run so far that is a view
+  /// into the bytes they were read from: check_polyglot does not take an archive inside one for a
+  /// polyglot.
+  std::vector<std::pair<const std::uint8_t*, const std::uint8_t*>> bytes_values_;
+  void note_bytes_values(const pickle::PickleRun& run, core::Bytes data);
 };
 
 }  // namespace brine::scan

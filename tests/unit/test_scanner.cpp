@@ -202,3 +202,17 @@ TEST_CASE("nesting is bounded") {
   CHECK(deep.verdict == Verdict::kError);
   CHECK(test::has_rule(deep, "limit:max-nested-depth"));
 }
+
+TEST_CASE("a zip stored inside a pickle's bytes value is data, not a polyglot") {
+  test::ZipBuilder z;
+  z.add("readme.txt", "a zip the model carries as data");
+  const std::string zip = z.build();
+  auto le32 = [](std::size_t v) { return std::string{static_cast<char>(v & 0xFF), static_cast<char>((v >> 8) & 0xFF), static_cast<char>((v >> 16) & 0xFF), static_cast<char>(v >> 24)}; };
+  // {'attachment': <zip bytes>} at protocol 3: BINBYTES holds the whole archive, STOP follows.
+  const std::string inside = std::string("\x80\x03}X\x0a\x00\x00\x00" "attachmentB", 19) + le32(zip.size()) + zip + "s.";
+  auto r = test::scan(inside);
+  CHECK(r.verdict == analysis::Verdict::kClean);
+  // The same archive after STOP is a polyglot: zipfile-based tools read it, pickle.load does not.
+  auto after = test::scan(std::string("\x80\x03}.", 4) + zip);
+  CHECK(after.verdict == analysis::Verdict::kMalicious);
+}

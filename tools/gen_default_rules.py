@@ -155,10 +155,13 @@ def numpy_rules():
     cores = NUMPY_CORES + ["numpy.core._multiarray_umath"]
     for core in cores:
         mod = core if core.endswith("_multiarray_umath") else f"{core}.multiarray"
-        a(allow(f"{mod}._reconstruct", ["call"], "ndarray.__reduce__: (ndarray class, (0,), b'b'); BUILD then sets shape, dtype and data",
+        # "state-value": an object array's elements are its BUILD state's rawdata list, and
+        # numpy writes nested arrays and scalars there (an object sub-array field, joblib's
+        # object arrays); each such call is still judged by its own entry.
+        a(allow(f"{mod}._reconstruct", ["call", "state-value"], "ndarray.__reduce__: (ndarray class, (0,), b'b'); BUILD then sets shape, dtype and data",
                 {"min": 3, "max": 3, "items": [{"type": "global", "names": ["numpy.ndarray"], "use": ["instantiate"]}, INT_TUPLE, raw]},
                 result="arg0"))
-        a(allow(f"{mod}.scalar", ["call"], "numpy scalar: (dtype, raw bytes)",
+        a(allow(f"{mod}.scalar", ["call", "state-value"], "numpy scalar: (dtype, raw bytes)",
                 {"min": 1, "max": 2, "items": [dtype_call, raw]}))
     for core in NUMPY_CORES:
         a(allow(f"{core}.numeric._frombuffer", ["call"], "protocol-5 ndarray: (buffer, dtype, shape, order)",

@@ -6,6 +6,7 @@ Writes the samples next to this script and manifest.json. Run with Debian's /usr
 `--check` also loads each sample with the real loader under an audit hook that refuses the
 payload global, and asserts which globals the loader resolved (nothing unapproved runs).
 """
+import io
 import json
 import os
 import struct
@@ -43,7 +44,6 @@ def memo_skew(get_index):
 
 
 def zip_in_bytes():
-    import io
     import pickle
     import zipfile
     buf = io.BytesIO()
@@ -51,6 +51,14 @@ def zip_in_bytes():
         z.writestr("readme.txt", "a zip the model carries as data")
         z.writestr("data.pkl", PAYLOAD)
     return pickle.dumps({"attachment": buf.getvalue(), "n": 1}, protocol=4)
+
+
+def joblib_object_subarray():
+    import joblib
+    import numpy as np
+    buf = io.BytesIO()
+    joblib.dump({"t": np.zeros(2, dtype=[("a", "O", (2,))]), "o": np.array(["x", 1, None], dtype=object)}, buf, protocol=3)
+    return buf.getvalue()
 
 
 SAMPLES = [
@@ -63,6 +71,9 @@ SAMPLES = [
     ("benign_zip_in_bytes_value.pkl", zip_in_bytes(), "clean", [],
      "a dict holding a zip archive as a bytes value (class 10, false alarm): its directory is found near the end "
      "of the file, but no loader opens a pickle's value as an archive, so it is data, not a polyglot"),
+    ("benign_joblib_object_subarray.joblib", joblib_object_subarray(), "clean", [],
+     "joblib.dump of a structured array with an object sub-array field: its elements are ndarrays rebuilt by "
+     "_reconstruct inside the ndarray's BUILD state (the state walk must accept approved numpy values there)"),
 ]
 
 

@@ -72,6 +72,16 @@ struct LimitFlags {
         ->group(g)->capture_default_str();
     app.add_option("--max-torchscript-tokens", limits.max_torchscript_tokens, "tokens of one TorchScript source file")
         ->group(g)->capture_default_str();
+    app.add_option("--max-walk-visits", limits.max_walk_visits, "values the sanitize walk visits per pickle")
+        ->group(g)->capture_default_str();
+    app.add_option("--max-walk-depth", limits.max_walk_depth, "nesting depth of the names the sanitize walk gives")
+        ->group(g)->capture_default_str();
+    app.add_option("--max-metadata-depth", limits.max_metadata_depth,
+                   "nesting depth of one metadata value (and of dict keys inside keys) sanitize writes as JSON")
+        ->group(g)->capture_default_str()
+        // The JSON library prints nested values recursively, and a key inside a key is one native
+        // level: this cap keeps both far from the thread's stack limit.
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000}));
     app.add_option("--timeout", timeout_seconds, "wall-time seconds per file")->group(g)->capture_default_str()
         ->check(CLI::Range(0.001, 1e7));  // the deadline is a steady_clock time point: no overflow
   }

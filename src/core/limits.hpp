@@ -79,6 +79,19 @@ struct Limits {
   /// Bytes read out of one container member to scan it (decompressed size of data.pkl...).
   std::uint64_t max_member_bytes = 4ull << 30;
 
+  /// Values the sanitize walk visits per pickle (shared sub-objects are visited once). Past it,
+  /// or past max_walk_depth, the rest of the graph is reported as a dropped value, never written.
+  std::uint64_t max_walk_visits = 50'000'000;
+
+  /// Nesting depth of the names the sanitize walk gives (model.layer.0.weight...). Real
+  /// checkpoints stay in the tens; the walk uses an explicit stack, so any value is safe.
+  std::uint64_t max_walk_depth = 512;
+
+  /// Nesting depth of one metadata value the sanitize walk turns into JSON (a list of dicts of
+  /// lists...), and of dict keys named by the JSON of keys inside them. Deeper values are dropped
+  /// (a key gets a positional name instead). The JSON is built over an explicit stack.
+  std::uint64_t max_metadata_depth = 64;
+
   /// Wall time for one file. The VM checks the clock every few thousand opcodes.
   std::chrono::milliseconds max_file_time{60'000};
 

@@ -29,11 +29,8 @@ namespace {
 constexpr std::size_t kMaxLeafJson = 64 << 10;
 /// All leaves together: safetensors headers are capped at 100 MB.
 constexpr std::size_t kMaxMetadataBytes = 16 << 20;
-/// Values visited per pickle: shared sub-objects are visited once, so this bounds the walk.
-constexpr std::uint64_t kMaxVisits = 50'000'000;
-/// Names deeper than this are not real checkpoints; the bound also keeps the recursive walk far
-/// from the thread's stack limit whatever nesting the VM allowed.
-constexpr unsigned kMaxWalkDepth = 512;
+/// Memory for remembered dict-key names (each one is at most ~100 values of JSON).
+constexpr std::uint64_t kMaxKeyNameBytes = 64 << 20;
 
 std::string join(const std::string& path, std::string_view part) {
   if (path.empty()) return std::string(part);
@@ -123,7 +120,7 @@ class Walker {
   void run() {
     if (in_.run->root == pickle::kNoValue) return;
     note_first_references();
-    visit(in_.run->root, in_.root_name, 0);
+    walk(in_.run->root, in_.root_name);
   }
 
  private:
@@ -178,18 +175,17 @@ class Walker {
 
   /// A tuple (or torch.Size) of ints.
   std::optional<std::vector<std::int64_t>> int_tuple(ValueRef r) const {
+    // torch.Size(torch.Size(...(t))) is t: followed by a loop, as the chain is the input's. It
+    // ends: a call's arguments exist before the call does, so the chain has no cycle.
+    while (r != pickle::kNoValue && v_.node(r).kind == Kind::kCall) {
+      const auto& c = v_.call_rec(r);
+      if (v_.node(c.callable).kind != Kind::kGlobal) return std::nullopt;
+      const auto& g = v_.global_rec(c.callable);
+      if (!g.resolved || g.module != "torch" || g.name != "Size" || v_.items(c.args).size() != 1) return std::nullopt;
+      r = v_.items(c.args)[0];
+    }
     if (r == pickle::kNoValue) return std::nullopt;
     const auto& n = v_.node(r);
-    if (n.kind == Kind::kCall) {
-      const auto& c = v_.call_rec(r);
-      if (v_.node(c.callable).kind == Kind::kGlobal) {
-        const auto& g = v_.global_rec(c.callable);
-        if (g.resolved && g.module == "torch" && g.name == "Size" && v_.items(c.args).size() == 1) {
-          return int_tuple(v_.items(c.args)[0]);
-        }
-      }
-      return std::nullopt;
-    }
     if (n.kind != Kind::kTuple && n.kind != Kind::kList) return std::nullopt;
     std::vector<std::int64_t> out;
     for (ValueRef item : v_.items(r)) {
@@ -210,14 +206,25 @@ class Walker {
   /// Bytes of a bytes-like value: BINBYTES, a protocol-2 `_codecs.encode(str[, encoding])`, a
   /// py2 str, a bytearray.
   std::optional<core::Bytes> bytes_of(ValueRef r) {
-    const auto& n = v_.node(r);
-    if (n.kind == Kind::kBytes || n.kind == Kind::kPy2Str || n.kind == Kind::kByteArray) return core::as_bytes(n.text);
-    if (n.kind != Kind::kCall) return std::nullopt;
-    auto callee = callee_of(v_.call_rec(r).callable, rules::Use::kCall);
-    const auto kind = rebuild_kind(callee.name);
-    const auto args = args_of(r);
-    if (kind == Rebuild::kBytes && args.empty()) return core::Bytes{};
-    if ((kind == Rebuild::kBytearray || kind == Rebuild::kBytes) && args.size() == 1) return bytes_of(args[0]);
+    // bytes(bytearray(bytes(...(b)))) is b: a loop, not recursion (the chain is the input's; it
+    // has no cycle, as a call's arguments exist before the call).
+    Callee callee;
+    Rebuild kind = Rebuild::kNone;
+    std::span<const ValueRef> args;
+    for (;;) {
+      const auto& n = v_.node(r);
+      if (n.kind == Kind::kBytes || n.kind == Kind::kPy2Str || n.kind == Kind::kByteArray) return core::as_bytes(n.text);
+      if (n.kind != Kind::kCall) return std::nullopt;
+      callee = callee_of(v_.call_rec(r).callable, rules::Use::kCall);
+      kind = rebuild_kind(callee.name);
+      args = args_of(r);
+      if (kind == Rebuild::kBytes && args.empty()) return core::Bytes{};
+      if ((kind == Rebuild::kBytearray || kind == Rebuild::kBytes) && args.size() == 1) {
+        r = args[0];
+        continue;
+      }
+      break;
+    }
     if (kind != Rebuild::kCodecsEncode || args.empty() || !callee.approved) return std::nullopt;
     // CPython's _codecs.encode(str, encoding='utf-8', errors='strict'), as the scan computes it.
     const auto& s = v_.node(args[0]);
@@ -249,8 +256,71 @@ class Walker {
     out_.leaves.push_back(Leaf{name.empty() ? "value" : name, std::move(text)});
   }
 
+  // The walk is depth-first over an explicit stack: the input decides how deep its object graph
+  // nests (memo references make a million levels cost a few bytes each), so the walk must not
+  // use the thread's stack for it. Each value's own work (a leaf, a dropped value, a tensor) is
+  // done when it is reached, in the order a recursive pre-order walk would do it; the values it
+  // contains are recorded as children and named only when the walk reaches them, so at most one
+  // path per level is alive, as in a recursive walk.
+  struct Child {
+    enum class Name : std::uint8_t { kSame, kKey, kIndex, kFixed };
+    ValueRef ref = pickle::kNoValue;
+    unsigned depth = 0;
+    Name name = Name::kSame;
+    ValueRef key = pickle::kNoValue;  ///< kKey: the dict key naming the child
+    std::uint64_t index = 0;          ///< kIndex: the position naming the child
+    std::string_view fixed;           ///< kFixed: a static name ("values", "scale"...)
+  };
+  struct Frame {
+    std::string path;
+    std::vector<Child> children;
+    std::size_t next = 0;
+  };
+
+  void same_child(ValueRef r, unsigned depth) { kids_->push_back(Child{r, depth, Child::Name::kSame}); }
+  void key_child(ValueRef r, ValueRef key, unsigned depth) { kids_->push_back(Child{r, depth, Child::Name::kKey, key}); }
+  void index_child(ValueRef r, std::uint64_t i, unsigned depth) {
+    kids_->push_back(Child{r, depth, Child::Name::kIndex, pickle::kNoValue, i});
+  }
+  void fixed_child(ValueRef r, std::string_view name, unsigned depth) {
+    kids_->push_back(Child{r, depth, Child::Name::kFixed, pickle::kNoValue, 0, name});
+  }
+
+  std::string child_path(const std::string& parent, const Child& c) {
+    switch (c.name) {
+      case Child::Name::kSame: return parent;
+      case Child::Name::kKey: return join(parent, key_name(c.key));
+      case Child::Name::kIndex: return join(parent, std::to_string(c.index));
+      case Child::Name::kFixed: return join(parent, c.fixed);
+    }
+    return parent;
+  }
+
+  void walk(ValueRef root, const std::string& root_path) {
+    std::vector<Frame> stack;
+    auto enter = [&](ValueRef r, std::string path, unsigned depth) {
+      std::vector<Child> kids;
+      kids_ = &kids;
+      visit(r, path, depth);
+      kids_ = nullptr;
+      if (!kids.empty()) stack.push_back(Frame{std::move(path), std::move(kids)});
+    };
+    enter(root, root_path, 0);
+    while (!stack.empty()) {
+      Frame& top = stack.back();
+      if (top.next == top.children.size()) {
+        stack.pop_back();
+        continue;
+      }
+      const Child c = top.children[top.next++];
+      std::string path = child_path(top.path, c);  // before enter() may grow (and move) the stack
+      enter(c.ref, std::move(path), c.depth);
+    }
+  }
+
+  /// One value's own work; the values it contains go to *kids_ (see walk()).
   void visit(ValueRef r, const std::string& path, unsigned depth) {
-    if (++visits_ > kMaxVisits || depth > kMaxWalkDepth || depth > limits_.max_nesting) {
+    if (++visits_ > limits_.max_walk_visits || depth > limits_.max_walk_depth || depth > limits_.max_nesting) {
       if (!walk_limited_) drop(path, "the object graph is too large or too deep to walk", v_.node(r).offset);
       walk_limited_ = true;
       return;
@@ -270,16 +340,16 @@ class Walker {
     switch (n.kind) {
       case Kind::kDict:
         if (!first_visit(r, path)) return;
-        for (const auto& [k, val] : v_.entries(r)) visit(val, join(path, key_name(k)), depth + 1);
+        for (const auto& [k, val] : v_.entries(r)) key_child(val, k, depth + 1);
         return;
       case Kind::kList:
       case Kind::kTuple: {
         if (!first_visit(r, path)) return;
         std::size_t i = 0;
-        for (ValueRef item : v_.items(r)) visit(item, join(path, std::to_string(i++)), depth + 1);
+        for (ValueRef item : v_.items(r)) index_child(item, i++, depth + 1);
         if (n.kind == Kind::kList) {
           if (auto it = appends_.find(r); it != appends_.end()) {
-            for (ValueRef item : it->second) visit(item, join(path, std::to_string(i++)), depth + 1);
+            for (ValueRef item : it->second) index_child(item, i++, depth + 1);
           }
         }
         return;
@@ -314,126 +384,195 @@ class Walker {
     return g.resolved ? fmt::format("{}.{}", g.module, g.name) : std::string("a computed name");
   }
 
+  /// The name of a dict key in a dotted path. A key that is not text, a number or None is named
+  /// by its JSON text; that JSON can itself contain dicts with such keys (a set({...: 1}) key), so
+  /// key names nest: at most max_metadata_depth levels of native recursion, each name computed
+  /// once (a key reached again, even through a cycle, reuses it).
   std::string key_name(ValueRef k) {
     const auto& n = v_.node(k);
     if (auto t = v_.as_text(k)) return std::string(*t);
     if (n.kind == Kind::kInt) return std::to_string(n.i);
     if (n.kind == Kind::kBool) return n.i != 0 ? "True" : "False";
     if (n.kind == Kind::kNone) return "None";
-    std::uint64_t budget = 100;
-    if (auto j = to_json(k, budget, 0)) return j->dump(-1, ' ', false, Json::error_handler_t::replace);
-    return fmt::format("<{}@{}>", pickle::kind_name(n.kind), n.offset);
+    if (auto it = key_names_.find(k); it != key_names_.end()) return it->second;
+    std::string name = fmt::format("<{}@{}>", pickle::kind_name(n.kind), n.offset);
+    if (key_level_ < limits_.max_metadata_depth) {
+      ++key_level_;
+      std::uint64_t budget = 100;
+      if (auto j = to_json(k, budget, 0)) {
+        // Each level of keys inside keys escapes the quotes of the one inside, doubling its size:
+        // a name is a metadata value and bounded like one.
+        std::string text = j->dump(-1, ' ', false, Json::error_handler_t::replace);
+        if (text.size() <= kMaxLeafJson) name = std::move(text);
+      }
+      --key_level_;
+    }
+    // Bounded memo: past kMaxKeyNameBytes in all, names are recomputed (still bounded by depth).
+    if (key_name_bytes_ + name.size() <= kMaxKeyNameBytes) {
+      key_name_bytes_ += name.size();
+      key_names_.emplace(k, name);
+    }
+    return name;
   }
 
-  /// JSON for a value built only from data (and a few approved value types), or nullopt.
-  std::optional<Json> to_json(ValueRef r, std::uint64_t& budget, unsigned depth) {
-    if (budget == 0 || depth > 64) return std::nullopt;
+  // to_json is a post-order evaluation over an explicit stack (the nesting is the input's): a
+  // container's frame collects its children's JSON and becomes one JSON value when complete.
+  // Values are numbered in the order a recursive evaluation would reach them, so the budget and
+  // the depth limit stop at the same value; any part that is not data makes the whole nullopt.
+  struct JsonFrame {
+    enum class Shape : std::uint8_t { kArray, kObject, kDevice, kLayout, kForward };
+    Shape shape = Shape::kArray;
+    unsigned depth = 0;
+    std::span<const ValueRef> items;                            ///< kArray, kDevice, kLayout, kForward
+    std::span<const std::pair<ValueRef, ValueRef>> entries;     ///< kObject
+    std::size_t next = 0;
+    Json acc;
+  };
+
+  /// A value's JSON when it has no parts (`done`), or the frame that collects its parts.
+  struct JsonStart {
+    bool done = false;
+    std::optional<Json> value;
+    JsonFrame frame;
+  };
+
+  static JsonStart json_done(std::optional<Json> j) { return JsonStart{true, std::move(j), {}}; }
+
+  JsonStart json_start(ValueRef r, std::uint64_t& budget, unsigned depth) {
+    if (budget == 0 || depth > limits_.max_metadata_depth) return json_done(std::nullopt);
     --budget;
     const auto& n = v_.node(r);
     // Large strings and bytes never become metadata: don't copy them to find that out.
-    if (n.text.size() > kMaxLeafJson) return std::nullopt;
+    if (n.text.size() > kMaxLeafJson) return json_done(std::nullopt);
     switch (n.kind) {
-      case Kind::kNone: return Json(nullptr);
-      case Kind::kBool: return Json(n.i != 0);
-      case Kind::kInt: return Json(n.i);
-      case Kind::kBigInt: return Json(bigint_text(n.text));
+      case Kind::kNone: return json_done(Json(nullptr));
+      case Kind::kBool: return json_done(Json(n.i != 0));
+      case Kind::kInt: return json_done(Json(n.i));
+      case Kind::kBigInt: return json_done(Json(bigint_text(n.text)));
       case Kind::kFloat:
-        if (std::isfinite(n.f)) return Json(n.f);
-        return Json(std::isnan(n.f) ? "nan" : (n.f > 0 ? "inf" : "-inf"));
-      case Kind::kStr: return Json(std::string(n.text));
+        if (std::isfinite(n.f)) return json_done(Json(n.f));
+        return json_done(Json(std::isnan(n.f) ? "nan" : (n.f > 0 ? "inf" : "-inf")));
+      case Kind::kStr: return json_done(Json(std::string(n.text)));
       case Kind::kPy2Str:
-        if (auto t = v_.as_text(r)) return Json(std::string(*t));
-        return Json{{"bytes", hex(core::as_bytes(n.text))}};
+        if (auto t = v_.as_text(r)) return json_done(Json(std::string(*t)));
+        return json_done(Json{{"bytes", hex(core::as_bytes(n.text))}});
       case Kind::kBytes:
-      case Kind::kByteArray: return Json{{"bytes", hex(core::as_bytes(n.text))}};
+      case Kind::kByteArray: return json_done(Json{{"bytes", hex(core::as_bytes(n.text))}});
       case Kind::kList:
       case Kind::kTuple:
       case Kind::kSet:
-      case Kind::kFrozenSet: {
-        Json a = Json::array();
-        for (ValueRef item : v_.items(r)) {
-          auto j = to_json(item, budget, depth + 1);
-          if (!j) return std::nullopt;
-          a.push_back(std::move(*j));
-        }
-        if (n.kind == Kind::kList && appends_.count(r) != 0) return std::nullopt;
-        return a;
-      }
-      case Kind::kDict: {
-        Json o = Json::object();
-        for (const auto& [k, val] : v_.entries(r)) {
-          auto j = to_json(val, budget, depth + 1);
-          if (!j) return std::nullopt;
-          o[key_name(k)] = std::move(*j);
-        }
-        return o;
-      }
+      case Kind::kFrozenSet:
+        // A list that also received APPENDs as events is not data (the items would be lost).
+        if (n.kind == Kind::kList && appends_.count(r) != 0) return json_done(std::nullopt);
+        return JsonStart{false, std::nullopt, JsonFrame{JsonFrame::Shape::kArray, depth, v_.items(r), {}, 0, Json::array()}};
+      case Kind::kDict:
+        return JsonStart{false, std::nullopt, JsonFrame{JsonFrame::Shape::kObject, depth, {}, v_.entries(r), 0, Json::object()}};
       case Kind::kGlobal: {
         // dtypes, layouts, qschemes and classes the rules approve read as their names.
         const auto callee = callee_of(r, rules::Use::kReference);
-        if (!callee.approved) return std::nullopt;
-        return Json(callee.name);
+        if (!callee.approved) return json_done(std::nullopt);
+        return json_done(Json(callee.name));
       }
-      case Kind::kCall: return call_to_json(r, budget, depth);
-      default: return std::nullopt;
+      case Kind::kCall: return call_json_start(r, depth);
+      default: return json_done(std::nullopt);
     }
   }
 
-  std::optional<Json> call_to_json(ValueRef r, std::uint64_t& budget, unsigned depth) {
+  JsonStart call_json_start(ValueRef r, unsigned depth) {
     const auto& c = v_.call_rec(r);
     const auto callee = callee_of(c.callable, use_of(c.kind));
-    if (!callee.approved) return std::nullopt;
+    if (!callee.approved) return json_done(std::nullopt);
     const auto args = args_of(r);
+    auto frame = [&](JsonFrame::Shape shape, std::span<const ValueRef> items) {
+      return JsonStart{false, std::nullopt, JsonFrame{shape, depth, items, {}, 0, Json::array()}};
+    };
     switch (rebuild_kind(callee.name)) {
       case Rebuild::kTorchSize:
       case Rebuild::kSet:
       case Rebuild::kFrozenSet:
       case Rebuild::kJitBuildList:
-        if (args.size() == 1 && c.state == pickle::kNoValue && v_.node(args[0]).kind != Kind::kCall) return to_json(args[0], budget, depth + 1);
-        if (args.empty()) return Json::array();
-        return std::nullopt;
-      case Rebuild::kTorchDevice: {
-        Json a = Json::array();
-        for (ValueRef item : args) {
-          auto j = to_json(item, budget, depth + 1);
-          if (!j) return std::nullopt;
-          a.push_back(*j);
+        if (args.size() == 1 && c.state == pickle::kNoValue && v_.node(args[0]).kind != Kind::kCall) {
+          return frame(JsonFrame::Shape::kForward, args.first(1));
         }
-        if (a.size() == 1) return a[0];
-        if (a.size() == 2 && a[0].is_string()) return Json(fmt::format("{}:{}", a[0].get<std::string>(), a[1].dump()));
-        return std::nullopt;
-      }
+        if (args.empty()) return json_done(Json::array());
+        return json_done(std::nullopt);
+      case Rebuild::kTorchDevice: return frame(JsonFrame::Shape::kDevice, args);
       case Rebuild::kGetLayout:
       case Rebuild::kComplex:
-      case Rebuild::kSlice: {
-        Json a = Json::array();
-        for (ValueRef item : args) {
-          auto j = to_json(item, budget, depth + 1);
-          if (!j) return std::nullopt;
-          a.push_back(*j);
-        }
-        return a.size() == 1 ? a[0] : a;
-      }
+      case Rebuild::kSlice: return frame(JsonFrame::Shape::kLayout, args);
       case Rebuild::kCodecsEncode:
       case Rebuild::kBytes:
       case Rebuild::kBytearray:
-        if (!args.empty() && v_.node(args[0]).text.size() > kMaxLeafJson) return std::nullopt;
-        if (auto b = bytes_of(r)) return Json{{"bytes", hex(*b)}};
-        return std::nullopt;
-      case Rebuild::kNpScalar: return np_scalar_json(r);
+        if (!args.empty() && v_.node(args[0]).text.size() > kMaxLeafJson) return json_done(std::nullopt);
+        if (auto b = bytes_of(r)) return json_done(Json{{"bytes", hex(*b)}});
+        return json_done(std::nullopt);
+      case Rebuild::kNpScalar: return json_done(np_scalar_json(r));
       case Rebuild::kNpDtype: {
         std::string why;
-        if (auto d = numpy_dtype(r, why)) return Json(d->typestr);
+        if (auto d = numpy_dtype(r, why)) return json_done(Json(d->typestr));
         if (!args.empty()) {
-          if (auto t = v_.as_text(args[0])) return Json(std::string(*t));
+          if (auto t = v_.as_text(args[0])) return json_done(Json(std::string(*t)));
         }
-        return std::nullopt;
+        return json_done(std::nullopt);
       }
       case Rebuild::kOrderedDict:
         // Walked like a dict (one leaf per entry); only an empty one is a leaf itself.
-        if (!args.empty() || setitems_.count(r) != 0) return std::nullopt;
-        return Json::object();
-      default: return std::nullopt;
+        if (!args.empty() || setitems_.count(r) != 0) return json_done(std::nullopt);
+        return json_done(Json::object());
+      default: return json_done(std::nullopt);
+    }
+  }
+
+  /// A complete frame's JSON.
+  static std::optional<Json> json_finish(JsonFrame& f) {
+    Json& a = f.acc;
+    switch (f.shape) {
+      case JsonFrame::Shape::kArray:
+      case JsonFrame::Shape::kObject: return std::move(a);
+      case JsonFrame::Shape::kForward: return a.empty() ? std::nullopt : std::optional<Json>(std::move(a[0]));
+      case JsonFrame::Shape::kDevice:
+        if (a.size() == 1) return a[0];
+        if (a.size() == 2 && a[0].is_string()) return Json(fmt::format("{}:{}", a[0].get<std::string>(), a[1].dump()));
+        return std::nullopt;
+      case JsonFrame::Shape::kLayout: return a.size() == 1 ? a[0] : a;
+    }
+    return std::nullopt;
+  }
+
+  /// JSON for a value built only from data (and a few approved value types), or nullopt.
+  std::optional<Json> to_json(ValueRef r, std::uint64_t& budget, unsigned depth) {
+    JsonStart first = json_start(r, budget, depth);
+    if (first.done) return std::move(first.value);
+    std::vector<JsonFrame> stack;
+    stack.push_back(std::move(first.frame));
+    for (;;) {
+      JsonFrame& top = stack.back();
+      const bool object = top.shape == JsonFrame::Shape::kObject;
+      const std::size_t size = object ? top.entries.size() : top.items.size();
+      std::optional<Json> value;
+      if (top.next == size) {
+        value = json_finish(top);
+        stack.pop_back();
+        if (!value) return std::nullopt;
+        if (stack.empty()) return value;
+      } else {
+        const ValueRef child = object ? top.entries[top.next].second : top.items[top.next];
+        JsonStart s = json_start(child, budget, top.depth + 1);
+        if (!s.done) {
+          stack.push_back(std::move(s.frame));  // invalidates `top`
+          continue;
+        }
+        if (!s.value) return std::nullopt;
+        value = std::move(s.value);
+      }
+      // Give the completed value to the frame waiting for it.
+      JsonFrame& parent = stack.back();
+      if (parent.shape == JsonFrame::Shape::kObject) {
+        parent.acc[key_name(parent.entries[parent.next].first)] = std::move(*value);
+      } else {
+        parent.acc.push_back(std::move(*value));
+      }
+      ++parent.next;
     }
   }
 
@@ -482,7 +621,7 @@ class Walker {
       case Rebuild::kDeviceFromCpu:
       case Rebuild::kDeviceFromNumpy:
         if (args.empty()) return drop(path, fmt::format("{} without arguments", callee.name), c.offset);
-        visit(args[0], path, depth + 1);
+        same_child(args[0], depth + 1);
         return;
       case Rebuild::kFromTypeV2: {
         // (func, new_type, args, state): the tensor is func(*args); the subclass is not imported.
@@ -509,7 +648,7 @@ class Walker {
         static constexpr std::array<std::string_view, 4> kCsc{"ccol_indices", "row_indices", "values", "size"};
         const auto& names = lname == "torch.sparse_coo" ? kCoo : (lname.find("csc") != std::string::npos || lname.find("bsc") != std::string::npos ? kCsc : kCsr);
         add_leaf(join(path, "layout"), Json(lname), c.offset);
-        for (std::size_t i = 0; i < parts.size() && i < names.size(); ++i) visit(parts[i], join(path, names[i]), depth + 1);
+        for (std::size_t i = 0; i < parts.size() && i < names.size(); ++i) fixed_child(parts[i], names[i], depth + 1);
         return;
       }
       case Rebuild::kMeta:
@@ -528,15 +667,15 @@ class Walker {
           if (v_.node(args[0]).kind == Kind::kList || v_.node(args[0]).kind == Kind::kTuple) {
             for (ValueRef pair : v_.items(args[0])) {
               if ((v_.node(pair).kind == Kind::kTuple || v_.node(pair).kind == Kind::kList) && v_.items(pair).size() == 2) {
-                visit(v_.items(pair)[1], join(path, key_name(v_.items(pair)[0])), depth + 1);
+                key_child(v_.items(pair)[1], v_.items(pair)[0], depth + 1);
               }
             }
           } else if (v_.node(args[0]).kind == Kind::kDict) {
-            for (const auto& [k, val] : v_.entries(args[0])) visit(val, join(path, key_name(k)), depth + 1);
+            for (const auto& [k, val] : v_.entries(args[0])) key_child(val, k, depth + 1);
           }
         }
         if (auto it = setitems_.find(r); it != setitems_.end()) {
-          for (const auto& [k, val] : it->second) visit(val, join(path, key_name(k)), depth + 1);
+          for (const auto& [k, val] : it->second) key_child(val, k, depth + 1);
         }
         // A state_dict's BUILD state (`_metadata`: module versions) is an attribute, not an item.
         return;
@@ -547,11 +686,11 @@ class Walker {
         return drop(path, "a bytes value too large for metadata (or not latin-1 text)", c.offset);
       case Rebuild::kJitRestoreTypeTag:
         if (args.empty()) return;
-        visit(args[0], path, depth + 1);
+        same_child(args[0], depth + 1);
         return;
       case Rebuild::kJitBuildList:
         if (args.empty()) return;
-        visit(args[0], path, depth + 1);
+        same_child(args[0], depth + 1);
         return;
       case Rebuild::kNpReconstruct:
         numpy_reconstruct(r, args, path);
@@ -599,15 +738,15 @@ class Walker {
           if (part) visit_members(*part, path, depth + 1);
         }
       } else {
-        for (const auto& [k, val] : v_.entries(state)) visit(val, join(path, key_name(k)), depth + 1);
+        for (const auto& [k, val] : v_.entries(state)) key_child(val, k, depth + 1);
       }
     }
     if (auto it = setitems_.find(r); it != setitems_.end()) {
-      for (const auto& [k, val] : it->second) visit(val, join(path, key_name(k)), depth + 1);
+      for (const auto& [k, val] : it->second) key_child(val, k, depth + 1);
     }
     if (auto it = appends_.find(r); it != appends_.end()) {
       std::size_t i = 0;
-      for (ValueRef item : it->second) visit(item, join(path, std::to_string(i++)), depth + 1);
+      for (ValueRef item : it->second) index_child(item, i++, depth + 1);
     }
   }
 
@@ -615,7 +754,7 @@ class Walker {
   void visit_members(ValueRef dict, const std::string& path, unsigned depth) {
     auto each = [&](ValueRef k, ValueRef val) {
       if (v_.node(val).kind == Kind::kNone) return;  // an unset parameter/buffer
-      visit(val, join(path, key_name(k)), depth);
+      key_child(val, k, depth);
     };
     const auto& n = v_.node(dict);
     if (n.kind == Kind::kDict) {
@@ -888,7 +1027,7 @@ class Walker {
     auto scheme = to_json(items[0], budget, 0);
     add_leaf(join(path, "qscheme"), scheme.value_or(Json("unknown")), offset);
     static constexpr std::array<std::string_view, 3> kNames{"scale", "zero_point", "axis"};
-    for (std::size_t i = 1; i < items.size() && i <= kNames.size(); ++i) visit(items[i], join(path, kNames[i - 1]), 1);
+    for (std::size_t i = 1; i < items.size() && i <= kNames.size(); ++i) fixed_child(items[i], kNames[i - 1], 1);
   }
 
   // ---------------------------------------------------------------- numpy
@@ -1063,6 +1202,10 @@ class Walker {
   std::unordered_map<ValueRef, std::vector<ValueRef>> appends_;
   std::unordered_map<ValueRef, std::string> seen_containers_;
   std::uint64_t visits_ = 0;
+  std::vector<Child>* kids_ = nullptr;
+  std::unordered_map<ValueRef, std::string> key_names_;  ///< key_name() results, up to kMaxKeyNameBytes
+  std::uint64_t key_name_bytes_ = 0;
+  std::uint64_t key_level_ = 0;                          ///< key names being computed inside key names  ///< where visit() records the children of the value it visits
   std::size_t metadata_bytes_ = 0;
   bool walk_limited_ = false;
 };

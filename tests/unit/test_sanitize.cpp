@@ -239,3 +239,88 @@ TEST_CASE("a storage record shorter than its persistent id claims drops the tens
   CHECK(ex.tensors.empty());
   CHECK(ex.dropped.size() == 3);
 }
+
+// ---- deep but small pickles: the walks must not use the thread's stack for the input's nesting.
+namespace {
+std::string u32le(std::uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  return s;
+}
+sanitize::Extraction extract_plain(const pickle::PickleRun& run, const core::Limits& limits = {}) {
+  auto rules = test::builtin_rules();
+  sanitize::PickleInput in;
+  in.run = &run;
+  in.salvage = true;
+  sanitize::Extraction ex;
+  sanitize::extract(in, *rules, limits, ex);
+  return ex;
+}
+}  // namespace
+
+TEST_CASE("a million nested bytes(bytes(...)) calls are one metadata value, read without recursion") {
+  // {'b': bytes(bytes(...(b'x')))}: the global is memoized, so each level costs 4 bytes.
+  constexpr int kDepth = 1'000'000;
+  std::string p(test::lit("\x80\x02}X\x01\x00\x00\x00" "bcbuiltins\nbytes\nr\x00\x00\x00\x00"));
+  for (int i = 1; i < kDepth; ++i) p += test::lit("j\x00\x00\x00\x00");
+  p += test::lit("C\x01x");
+  for (int i = 0; i < kDepth; ++i) p += test::lit("\x85R");
+  p += test::lit("s.");
+  auto run = test::run(p);
+  INFO((run.error ? run.error->describe() : std::string()));
+  REQUIRE(run.stopped);
+  const auto ex = extract_plain(run);
+  REQUIRE(ex.leaves.size() == 1);
+  CHECK(ex.leaves[0].name == "b");
+  CHECK(ex.leaves[0].json == R"({"bytes":"78"})");
+}
+
+TEST_CASE("dict keys named by keys nested a million deep are named without recursion and within the depth limit") {
+  // k0 = frozenset(); k(i) = builtins.set(({k(i-1): 1},)); root = {k(n): 2}. Naming a key walks
+  // the JSON of the key, whose dict is named by its own key, and so on.
+  constexpr std::uint32_t kDepth = 1'000'000;
+  std::string p(test::lit("\x80\x02" "cbuiltins\nset\nr\x00\x00\x00\x00" "0" "cbuiltins\nfrozenset\n)Rr\x01\x00\x00\x00" "0"));
+  for (std::uint32_t i = 1; i <= kDepth; ++i) {
+    p += "j" + u32le(0) + "}j" + u32le(i) + "K\x01s\x85R" + "r" + u32le(i + 1) + "0";
+  }
+  p += "}j" + u32le(kDepth + 1) + "K\x02s.";
+  core::Limits limits;
+  limits.max_memo_entries = 4 * kDepth;
+  auto run = test::run(p, limits);
+  INFO((run.error ? run.error->describe() : std::string()));
+  REQUIRE(run.stopped);
+  const auto ex = extract_plain(run);
+  REQUIRE(ex.leaves.size() == 1);
+  CHECK(ex.leaves[0].json == "2");
+  // The outermost levels are named by their JSON; past max_metadata_depth (or past the size of a
+  // metadata value: each level escapes the quotes of the one inside), a positional name.
+  CHECK(ex.leaves[0].name.starts_with("{\"{\\\"{"));
+  INFO(ex.leaves[0].name.substr(0, 300));
+  CHECK(ex.leaves[0].name.find("<object@") != std::string::npos);
+}
+
+TEST_CASE("the sanitize walk's caps are limits: a chain deeper than the default walk depth is walked when raised") {
+  // _rebuild_parameter(_rebuild_parameter(...(1))) 100,000 deep: each level is one walk level.
+  constexpr int kDepth = 100'000;
+  std::string p(test::lit("\x80\x02" "ctorch._utils\n_rebuild_parameter\nr\x00\x00\x00\x00"));
+  for (int i = 1; i < kDepth; ++i) p += test::lit("j\x00\x00\x00\x00");
+  p += test::lit("K\x07");
+  for (int i = 0; i < kDepth; ++i) p += test::lit("\x85R");
+  p += test::lit(".");
+  auto run = test::run(p);
+  REQUIRE(run.stopped);
+  SUBCASE("default: past max_walk_depth the value is dropped") {
+    const auto ex = extract_plain(run);
+    CHECK(ex.leaves.empty());
+    REQUIRE(ex.dropped.size() == 1);
+    CHECK(ex.dropped[0].reason.find("too large or too deep") != std::string::npos);
+  }
+  SUBCASE("raised: the leaf at the bottom is reached") {
+    core::Limits limits;
+    limits.max_walk_depth = 2 * kDepth;
+    limits.max_nesting = 2 * kDepth;
+    const auto ex = extract_plain(run, limits);
+    REQUIRE(ex.leaves.size() == 1);
+    CHECK(ex.leaves[0].json == "7");
+  }
+}

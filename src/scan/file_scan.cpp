@@ -227,6 +227,18 @@ bool dotted_identifiers(std::string_view s) {
   return !start;
 }
 
+/// Is what the pickle returns torch's legacy magic number, compared as torch compares it (by
+/// value: `magic_number != MAGIC_NUMBER`)? 0x1950a86a20f9469cfc6c needs 77 bits, so only a long
+/// can equal it; its little-endian bytes may carry any number of zero bytes above the top one.
+bool is_legacy_magic_value(const pickle::PickleRun& run) {
+  static constexpr std::uint8_t kMagicLe[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+  if (run.root == pickle::kNoValue) return false;
+  const pickle::Node& n = run.values.node(run.root);
+  if (n.kind != pickle::Kind::kBigInt || n.text.size() < sizeof kMagicLe) return false;
+  if (std::memcmp(n.text.data(), kMagicLe, sizeof kMagicLe) != 0) return false;
+  return n.text.find_first_not_of('\0', sizeof kMagicLe) == std::string_view::npos;
+}
+
 /// Did the run do anything a real loader would do before failing? find_class raises on a module
 /// name that is not an identifier path, so the first such GLOBAL ends what a loader can reach:
 /// a text file that happens to start with 'c' (GLOBAL) "imports" nothing.
@@ -262,7 +274,7 @@ void FileScan::scan_after_stop(core::Bytes data, std::uint64_t pos, const std::s
 }
 
 void FileScan::scan_stream(core::Bytes data, const std::string& where, bool first_is_probe,
-                           std::vector<analysis::StorageRef>* storages) {
+                           std::vector<analysis::StorageRef>* storages, analysis::PersistentIds ids) {
   if (data.empty()) {
     add("malformed:empty", Severity::kHigh, Verdict::kError, where, 0, "empty pickle");
     return;
@@ -271,7 +283,7 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
   const std::size_t before = report_.findings.size();
   std::vector<Region> regions;
   const pickle::BuildHook hook = joblib_hook(data, where, regions);
-  pickle::PickleRun run = run_one(data, 0, where, storages, analysis::PersistentIds::kTorch, &hook, !first_is_probe);
+  pickle::PickleRun run = run_one(data, 0, where, storages, ids, &hook, !first_is_probe);
   if (first_is_probe && !run.stopped && !plausible_effects(run) && !limit_hit(run)) {
     // Starts with an opcode byte but is no pickle: nothing would run before the loader fails.
     report_.findings.resize(before);
@@ -285,23 +297,30 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
     return;
   }
   if (first_is_probe && options_.on_pickle) options_.on_pickle(where, run);
+  if (run.stopped && is_legacy_magic_value(run)) {
+    // torch's _legacy_load compares the first pickle's *value* with its magic number: however it
+    // is spelled (LONG1, LONG4, a text LONG), the pickles after it are the legacy layout.
+    if (where.empty()) report_.container = "torch-legacy";
+    scan_torch_legacy(data, where, run.end, 1);
+    return;
+  }
   if (run.stopped) scan_after_stop(data, run.end, where, storages, &hook);
   if (!regions.empty()) joblib_differential(data, where, regions);
 }
 
-void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where) {
+void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where, std::uint64_t pos, int first_part) {
   std::vector<analysis::StorageRef> storages;
-  std::uint64_t pos = 0;
   pickle::PickleRun keys_run;
   static constexpr const char* kParts[] = {"magic number", "protocol version", "sys_info", "object", "storage keys"};
-  for (int i = 0; i < 5; ++i) {
+  for (int i = first_part; i < 5; ++i) {
     if (pos >= data.size()) {
       add("malformed:truncated", Severity::kHigh, Verdict::kError, where, pos,
           fmt::format("legacy torch file ends before its {} pickle", kParts[i]));
       return;
     }
     if (!take_pickle_budget(where, pos)) return;
-    pickle::PickleRun run = run_one(data, pos, where, i == 3 ? &storages : nullptr);
+    pickle::PickleRun run = run_one(data, pos, where, i == 3 ? &storages : nullptr,
+                                    i == 3 ? analysis::PersistentIds::kTorchLegacy : analysis::PersistentIds::kTorch);
     if (!run.stopped) return;  // the error is already a finding
     pos = run.end;
     if (i == 4) keys_run = std::move(run);

@@ -78,6 +78,7 @@ TEST_CASE("entries outside the archive prefix are flagged") {
   test::ZipBuilder z;
   z.add("archive/data.pkl", state_dict_pickle());
   z.add("archive/data/0", std::string(8, '\0'));
+  z.add("archive/version", "3\n");  // torch's zip reader requires it (else an error, not this finding)
   z.add("other/readme", "x");
   auto r = test::scan(z.build());
   CHECK(r.verdict == Verdict::kUnapproved);

@@ -308,6 +308,26 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
   if (!regions.empty()) joblib_differential(data, where, regions);
 }
 
+void FileScan::check_storage_reuse(const std::vector<analysis::StorageRef>& storages, const std::string& where) {
+  // torch.load (both layouts) creates a storage on a key's first use and hands every later use of
+  // that key the same object: its dtype and element count are the first use's, whatever the later
+  // id says (sanitize reads it so). A later use that names more elements than the first created
+  // builds a tensor past the storage's end: torch fails ("Trying to resize storage that is not
+  // resizable"), so the file does not load.
+  std::map<std::string, const analysis::StorageRef*> first;
+  for (const auto& s : storages) {
+    auto [it, fresh] = first.emplace(s.key, &s);
+    if (fresh) continue;
+    const analysis::StorageRef& f = *it->second;
+    if (!s.numel || !f.numel || *s.numel <= *f.numel) continue;
+    add("malformed:storage-key-reuse", Severity::kHigh, Verdict::kError, where, s.offset,
+        fmt::format("storage '{}' is named with {} elements ({}) here, but its first use created it with {} ({}): "
+                    "torch.load gives this use that storage, and a tensor of {} elements does not fit in it",
+                    s.key, *s.numel, s.storage_type, *f.numel, f.storage_type, *s.numel));
+    return;
+  }
+}
+
 void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where, std::uint64_t pos, int first_part) {
   std::vector<analysis::StorageRef> storages;
   pickle::PickleRun keys_run;
@@ -325,6 +345,7 @@ void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where, std
     pos = run.end;
     if (i == 4) keys_run = std::move(run);
   }
+  check_storage_reuse(storages, where);
   // The raw storages, walked by their declared sizes in the order of the key list.
   std::map<std::string, std::uint64_t> element_size;
   for (const auto& s : storages) element_size.emplace(s.key, storage_element_size(s.storage_type));

@@ -52,6 +52,8 @@ class FileScan {
   /// The legacy torch.save layout from its pickle `first_part` (0 magic .. 4 storage keys) at `pos`.
   void scan_torch_legacy(core::Bytes data, const std::string& where, std::uint64_t pos = 0, int first_part = 0);
   void scan_npy(core::Bytes data, const std::string& where);
+  /// A storage key used again with more elements than its first use created: torch fails (error finding).
+  void check_storage_reuse(const std::vector<analysis::StorageRef>& storages, const std::string& where);
   bool take_pickle_budget(const std::string& where, std::uint64_t offset);
   /// True once the file's wall-time budget is spent (the first call past it adds the finding).
   /// Loops over archive members check it, not only the VM.

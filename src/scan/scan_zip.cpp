@@ -383,6 +383,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     if (top || info.scanned) report_.members.push_back(std::move(info));
     if (!c.torch_pickle) return;
     // Storage records the pickle names must exist and be large enough (never read).
+    check_storage_reuse(storages, member);
     const std::string dir = ascii_lower(c.name.substr(0, c.name.size() - 4)) + "/";
     for (const auto& s : storages) {
       const std::string record = dir + ascii_lower(s.key);

@@ -11,6 +11,21 @@
 
 namespace brine::scan {
 
+namespace {
+/// Is what the pickle returns torch's legacy magic number, compared as torch compares it (by
+/// value: `magic_number != MAGIC_NUMBER`)? 0x1950a86a20f9469cfc6c needs 77 bits, so only a long
+/// can equal it; its little-endian bytes may carry any number of zero bytes above the top one.
+bool is_legacy_magic_value(const pickle::PickleRun& run) {
+  static constexpr std::uint8_t kMagicLe[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+  if (run.root == pickle::kNoValue) return false;
+  const pickle::Node& n = run.values.node(run.root);
+  if (n.kind != pickle::Kind::kBigInt || n.text.size() < sizeof kMagicLe) return false;
+  if (std::memcmp(n.text.data(), kMagicLe, sizeof kMagicLe) != 0) return false;
+  return n.text.find_first_not_of('\0', sizeof kMagicLe) == std::string_view::npos;
+}
+
+}  // namespace
+
 using analysis::Finding;
 using analysis::Verdict;
 using rules::Severity;
@@ -199,10 +214,26 @@ void FileScan::scan_nested(const analysis::NestedPayload& nested, const std::str
   }
   // A fresh scan of the embedded file, folded into this report.
   FileReport inner;
-  FileScan(rules_, options_, inner, deadline_, nested_depth_ + 1).scan_blob(core::as_bytes(nested.data), inner_where, 0);
+  const core::Bytes bytes = core::as_bytes(nested.data);
+  FileScan(rules_, options_, inner, deadline_, nested_depth_ + 1).scan_blob(bytes, inner_where, 0);
   report_.pickles += inner.pickles;
   report_.opcodes += inner.opcodes;
   for (auto& f : inner.findings) add(std::move(f));
+  // The only "loads" callee is torch.storage._load_from_bytes, i.e. torch.load(BytesIO(bytes)):
+  // a zip, a tar, or the legacy layout (first pickle equal to the magic number). Anything else
+  // fails in torch.load (after it unpickled the first pickle, scanned above): the file does not load.
+  bool torch_layout = container::sniff(bytes) == container::Format::kZip || container::sniff_archive(bytes) == "tar" ||
+                      container::is_torch_legacy_magic(bytes);
+  if (!torch_layout && !bytes.empty()) {
+    const pickle::PickleRun first = pickle::run_pickle(bytes, 0, options_.limits, deadline_);
+    torch_layout = first.stopped && is_legacy_magic_value(first);
+  }
+  if (!torch_layout) {
+    add("malformed:nested-not-torch", Severity::kHigh, Verdict::kError, inner_where, 0,
+        fmt::format("{} hands these {} bytes to torch.load, which reads them as no torch file (not a zip, a tar, or a "
+                    "stream starting with the legacy magic number) and fails",
+                    nested.loader, bytes.size()));
+  }
 }
 
 namespace {
@@ -225,18 +256,6 @@ bool dotted_identifiers(std::string_view s) {
     start = false;
   }
   return !start;
-}
-
-/// Is what the pickle returns torch's legacy magic number, compared as torch compares it (by
-/// value: `magic_number != MAGIC_NUMBER`)? 0x1950a86a20f9469cfc6c needs 77 bits, so only a long
-/// can equal it; its little-endian bytes may carry any number of zero bytes above the top one.
-bool is_legacy_magic_value(const pickle::PickleRun& run) {
-  static constexpr std::uint8_t kMagicLe[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
-  if (run.root == pickle::kNoValue) return false;
-  const pickle::Node& n = run.values.node(run.root);
-  if (n.kind != pickle::Kind::kBigInt || n.text.size() < sizeof kMagicLe) return false;
-  if (std::memcmp(n.text.data(), kMagicLe, sizeof kMagicLe) != 0) return false;
-  return n.text.find_first_not_of('\0', sizeof kMagicLe) == std::string_view::npos;
 }
 
 /// Did the run do anything a real loader would do before failing? find_class raises on a module

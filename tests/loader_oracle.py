@@ -94,9 +94,6 @@ COMPLETENESS_EXCEPTIONS = [
     ("*/npy__object_escN*", "a \\N{...} escape in the npy header: not modelled exactly (unresolved:npy-header)"),
     ("*/tar__dup_pickle_first*", "two tar members named pickle: torch reads the last; brine scans every member of "
                                  "that name and reports a payload in any of them"),
-    ("*legacy_magic_as_*", "a legacy stream whose magic number is not written as torch writes it: brine does not take "
-                           "it for torch's legacy layout, so the pickles after the first STOP are an evasion indicator"),
-    ("*/legacy__magic_*", "as legacy_magic_as_*: the magic number spelled as a text LONG or LONG4"),
 ]
 # Corpus samples whose manifest expects a verdict other than clean are excepted from completeness
 # with the manifest's own technique text as the reason (the corpus suite pins those verdicts).

@@ -255,8 +255,9 @@ def main():
         "the latin-1 reading is harmless", must_report=["os.system"])
     data = load_from_encoded(s, "latin1")
     confirm_pickle(data, "FAILS")  # the nested torch.load reads None, not a magic number
-    add("benign_nested_codecs_encode_latin1.pkl", data, "clean",
-        "the same text encoded latin-1 as protocol 2 writes bytes: the harmless reading")
+    add("benign_nested_codecs_encode_latin1.pkl", data, "error",
+        "the same text encoded latin-1 as protocol 2 writes bytes: the harmless reading; the nested bytes are a "
+        "plain pickle, not a torch file, so the nested torch.load fails after it (malformed:nested-not-torch)")
     data = load_from_encoded("N.\u0100", "latin1")
     confirm_pickle(data, "FAILS")
     add("nested_codecs_encode_unencodable.pkl", data, "unapproved",

@@ -66,8 +66,9 @@ SAMPLES = [
      "memo index that straddles dense/sparse storage: a re-PUT of a sparse index must not count a new "
      "entry, so MEMOIZE indices match _pickle.c; GET 25 hands payload bytes to torch.storage._load_from_bytes, "
      "whose torch.load runs the nested pickle (os.system)"),
-    ("memo_straddle_skew_benign.pkl", memo_skew(24), "clean", [],
-     "the same memo program; GET 24 hands the harmless bytes to _load_from_bytes (benign look-alike)"),
+    ("memo_straddle_skew_benign.pkl", memo_skew(24), "error", [],
+     "the same memo program; GET 24 hands the harmless bytes to _load_from_bytes (benign look-alike): no code runs, "
+     "but those bytes are a plain pickle, not a torch file, so the nested torch.load fails (malformed:nested-not-torch)"),
     ("benign_zip_in_bytes_value.pkl", zip_in_bytes(), "clean", [],
      "a dict holding a zip archive as a bytes value (class 10, false alarm): its directory is found near the end "
      "of the file, but no loader opens a pickle's value as an archive, so it is data, not a polyglot"),

@@ -513,14 +513,32 @@ class Analyzer {
     // torch: ('storage', storage_class, key, location, numel[, view_metadata])
     if (v_.node(pid).kind == Kind::kTuple) {
       const auto items = v_.items(pid);
-      if (items.size() == 5 || items.size() == 6) {
-        const pickle::Node& tag = v_.node(items[0]);
-        const bool tag_ok = (tag.kind == Kind::kStr || tag.kind == Kind::kPy2Str || tag.kind == Kind::kBytes) && tag.text == "storage";
+      // torch unpacks the id's tail into a fixed number of names: 4 in the zip reader
+      // (storage_type, key, location, numel), 5 in _legacy_load (plus view_metadata, which it
+      // unpacks into 3 when not None). Any other length raises ValueError in the loader.
+      const bool arity_ok = ctx_.persistent_ids == PersistentIds::kTorchZip      ? items.size() == 5
+                            : ctx_.persistent_ids == PersistentIds::kTorchLegacy ? items.size() == 6
+                                                                                 : items.size() == 5 || items.size() == 6;
+      const bool tag_ok = !items.empty() && (v_.node(items[0]).kind == Kind::kStr || v_.node(items[0]).kind == Kind::kPy2Str ||
+                                             v_.node(items[0]).kind == Kind::kBytes) && v_.node(items[0]).text == "storage";
+      if (tag_ok && !arity_ok) {
+        Finding f = make("malformed:persistent-id-arity", Severity::kHigh, Verdict::kError, e.offset, e.op,
+                         fmt::format("a storage persistent id of {} items: torch.load's {} unpacks exactly {} and raises "
+                                     "ValueError, so the file does not load",
+                                     items.size(), ctx_.persistent_ids == PersistentIds::kTorchZip ? "zip reader" : "legacy reader",
+                                     ctx_.persistent_ids == PersistentIds::kTorchZip ? 5 : 6));
+        f.call = repr_value(v_, e.subject);
+        out_.findings.push_back(std::move(f));
+        return;
+      }
+      if (arity_ok) {
         const pickle::Node& cls = v_.node(items[1]);
         auto key = v_.as_text(items[2]);
         auto location = v_.as_text(items[3]);
         const pickle::Node& numel = v_.node(items[4]);
-        const bool view_ok = items.size() == 5 || v_.node(items[5]).kind == Kind::kNone || v_.node(items[5]).kind == Kind::kTuple;
+        const bool view_ok = items.size() == 5 || v_.node(items[5]).kind == Kind::kNone ||
+                             (v_.node(items[5]).kind == Kind::kTuple &&
+                              (ctx_.persistent_ids != PersistentIds::kTorchLegacy || v_.items(items[5]).size() == 3));
         if (tag_ok && cls.kind == Kind::kGlobal && v_.global_rec(items[1]).resolved && key && location && numel.kind == Kind::kInt && view_ok) {
           StorageRef s;
           s.key = std::string(*key);

@@ -34,7 +34,9 @@ struct NestedPayload {
 
 /// What the loader's persistent_load accepts.
 enum class PersistentIds : std::uint8_t {
-  kTorch,     ///< ('storage', storage_class, key, location, numel[, view]) — torch.load
+  kTorch,     ///< ('storage', storage_class, key, location, numel[, view]) — either torch layout
+  kTorchZip,  ///< exactly ('storage', storage_class, key, location, numel) — torch.load's zip reader
+  kTorchLegacy,  ///< exactly ('storage', storage_class, key, location, numel, view) — _legacy_load
   kTorchTar,  ///< plus decimal-string keys of earlier records — torch 0.1.x tar checkpoints
 };
 

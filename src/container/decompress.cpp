@@ -201,7 +201,8 @@ core::Result<Decompressed> lzma_family(Codec codec, core::Bytes in, std::uint64_
   lzma_options_lzma opts{};
   lzma_filter filters[2];
   if (codec == Codec::kXz) {
-    init = lzma_stream_decoder(&ls, UINT64_MAX, LZMA_CONCATENATED);
+    // One stream per decoder, as Python's lzma module reads them (see xz_streams).
+    init = lzma_stream_decoder(&ls, UINT64_MAX, 0);
   } else if (codec == Codec::kLzmaAlone) {
     init = lzma_alone_decoder(&ls, UINT64_MAX);
   } else {
@@ -243,6 +244,29 @@ core::Result<Decompressed> lzma_family(Codec codec, core::Bytes in, std::uint64_
     return corrupt(codec, skip + ls.total_in, "corrupt data");
   }
   out.consumed = skip + ls.total_in;
+  return out;
+}
+
+/// .xz as Python's lzma module reads it (_compression.DecompressReader): one stream per
+/// decompressor; after a stream ends, a new one starts on the bytes that follow, and if they are
+/// not a stream (stream padding, anything else) reading stops there. liblzma's LZMA_CONCATENATED
+/// would skip padding and read on: a reading Python never makes.
+core::Result<Decompressed> xz_streams(core::Bytes in, std::uint64_t max_out) {
+  static constexpr std::uint8_t kMagic[] = {0xfd, '7', 'z', 'X', 'Z', 0x00};
+  Decompressed out;
+  std::uint64_t pos = 0;
+  do {
+    auto one = lzma_family(Codec::kXz, in.subspan(pos), max_out - out.data.size());
+    if (!one) {
+      if (one.error().code == ErrorCode::kLimitExceeded) return too_big(max_out);
+      auto e = one.error();
+      e.offset += pos;
+      return core::fail(std::move(e));
+    }
+    out.data.insert(out.data.end(), one->data.begin(), one->data.end());
+    pos += one->consumed;
+  } while (in.size() - pos >= sizeof kMagic && std::memcmp(in.data() + pos, kMagic, sizeof kMagic) == 0);
+  out.consumed = pos;
   return out;
 }
 
@@ -304,6 +328,7 @@ core::Result<Decompressed> decompress(Codec codec, core::Bytes input, std::uint6
     case Codec::kBzip2:
       return bzip2(input, max_out);
     case Codec::kXz:
+      return xz_streams(input, max_out);
     case Codec::kLzmaAlone:
     case Codec::kZipLzma:
       return lzma_family(codec, input, max_out);

@@ -11,6 +11,21 @@
 
 namespace brine::scan {
 
+namespace {
+/// Is what the pickle returns torch's legacy magic number, compared as torch compares it (by
+/// value: `magic_number != MAGIC_NUMBER`)? 0x1950a86a20f9469cfc6c needs 77 bits, so only a long
+/// can equal it; its little-endian bytes may carry any number of zero bytes above the top one.
+bool is_legacy_magic_value(const pickle::PickleRun& run) {
+  static constexpr std::uint8_t kMagicLe[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+  if (run.root == pickle::kNoValue) return false;
+  const pickle::Node& n = run.values.node(run.root);
+  if (n.kind != pickle::Kind::kBigInt || n.text.size() < sizeof kMagicLe) return false;
+  if (std::memcmp(n.text.data(), kMagicLe, sizeof kMagicLe) != 0) return false;
+  return n.text.find_first_not_of('\0', sizeof kMagicLe) == std::string_view::npos;
+}
+
+}  // namespace
+
 using analysis::Finding;
 using analysis::Verdict;
 using rules::Severity;
@@ -199,10 +214,26 @@ void FileScan::scan_nested(const analysis::NestedPayload& nested, const std::str
   }
   // A fresh scan of the embedded file, folded into this report.
   FileReport inner;
-  FileScan(rules_, options_, inner, deadline_, nested_depth_ + 1).scan_blob(core::as_bytes(nested.data), inner_where, 0);
+  const core::Bytes bytes = core::as_bytes(nested.data);
+  FileScan(rules_, options_, inner, deadline_, nested_depth_ + 1).scan_blob(bytes, inner_where, 0);
   report_.pickles += inner.pickles;
   report_.opcodes += inner.opcodes;
   for (auto& f : inner.findings) add(std::move(f));
+  // The only "loads" callee is torch.storage._load_from_bytes, i.e. torch.load(BytesIO(bytes)):
+  // a zip, a tar, or the legacy layout (first pickle equal to the magic number). Anything else
+  // fails in torch.load (after it unpickled the first pickle, scanned above): the file does not load.
+  bool torch_layout = container::sniff(bytes) == container::Format::kZip || container::sniff_archive(bytes) == "tar" ||
+                      container::is_torch_legacy_magic(bytes);
+  if (!torch_layout && !bytes.empty()) {
+    const pickle::PickleRun first = pickle::run_pickle(bytes, 0, options_.limits, deadline_);
+    torch_layout = first.stopped && is_legacy_magic_value(first);
+  }
+  if (!torch_layout) {
+    add("malformed:nested-not-torch", Severity::kHigh, Verdict::kError, inner_where, 0,
+        fmt::format("{} hands these {} bytes to torch.load, which reads them as no torch file (not a zip, a tar, or a "
+                    "stream starting with the legacy magic number) and fails",
+                    nested.loader, bytes.size()));
+  }
 }
 
 namespace {
@@ -262,7 +293,7 @@ void FileScan::scan_after_stop(core::Bytes data, std::uint64_t pos, const std::s
 }
 
 void FileScan::scan_stream(core::Bytes data, const std::string& where, bool first_is_probe,
-                           std::vector<analysis::StorageRef>* storages) {
+                           std::vector<analysis::StorageRef>* storages, analysis::PersistentIds ids) {
   if (data.empty()) {
     add("malformed:empty", Severity::kHigh, Verdict::kError, where, 0, "empty pickle");
     return;
@@ -271,7 +302,7 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
   const std::size_t before = report_.findings.size();
   std::vector<Region> regions;
   const pickle::BuildHook hook = joblib_hook(data, where, regions);
-  pickle::PickleRun run = run_one(data, 0, where, storages, analysis::PersistentIds::kTorch, &hook, !first_is_probe);
+  pickle::PickleRun run = run_one(data, 0, where, storages, ids, &hook, !first_is_probe);
   if (first_is_probe && !run.stopped && !plausible_effects(run) && !limit_hit(run)) {
     // Starts with an opcode byte but is no pickle: nothing would run before the loader fails.
     report_.findings.resize(before);
@@ -285,27 +316,55 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
     return;
   }
   if (first_is_probe && options_.on_pickle) options_.on_pickle(where, run);
+  if (run.stopped && is_legacy_magic_value(run)) {
+    // torch's _legacy_load compares the first pickle's *value* with its magic number: however it
+    // is spelled (LONG1, LONG4, a text LONG), the pickles after it are the legacy layout.
+    if (where.empty()) report_.container = "torch-legacy";
+    scan_torch_legacy(data, where, run.end, 1);
+    return;
+  }
   if (run.stopped) scan_after_stop(data, run.end, where, storages, &hook);
   if (!regions.empty()) joblib_differential(data, where, regions);
 }
 
-void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where) {
+void FileScan::check_storage_reuse(const std::vector<analysis::StorageRef>& storages, const std::string& where) {
+  // torch.load (both layouts) creates a storage on a key's first use and hands every later use of
+  // that key the same object: its dtype and element count are the first use's, whatever the later
+  // id says (sanitize reads it so). A later use that names more elements than the first created
+  // builds a tensor past the storage's end: torch fails ("Trying to resize storage that is not
+  // resizable"), so the file does not load.
+  std::map<std::string, const analysis::StorageRef*> first;
+  for (const auto& s : storages) {
+    auto [it, fresh] = first.emplace(s.key, &s);
+    if (fresh) continue;
+    const analysis::StorageRef& f = *it->second;
+    if (!s.numel || !f.numel || *s.numel <= *f.numel) continue;
+    add("malformed:storage-key-reuse", Severity::kHigh, Verdict::kError, where, s.offset,
+        fmt::format("storage '{}' is named with {} elements ({}) here, but its first use created it with {} ({}): "
+                    "torch.load gives this use that storage, and a tensor of {} elements does not fit in it",
+                    s.key, *s.numel, s.storage_type, *f.numel, f.storage_type, *s.numel));
+    return;
+  }
+}
+
+void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where, std::uint64_t pos, int first_part) {
   std::vector<analysis::StorageRef> storages;
-  std::uint64_t pos = 0;
   pickle::PickleRun keys_run;
   static constexpr const char* kParts[] = {"magic number", "protocol version", "sys_info", "object", "storage keys"};
-  for (int i = 0; i < 5; ++i) {
+  for (int i = first_part; i < 5; ++i) {
     if (pos >= data.size()) {
       add("malformed:truncated", Severity::kHigh, Verdict::kError, where, pos,
           fmt::format("legacy torch file ends before its {} pickle", kParts[i]));
       return;
     }
     if (!take_pickle_budget(where, pos)) return;
-    pickle::PickleRun run = run_one(data, pos, where, i == 3 ? &storages : nullptr);
+    pickle::PickleRun run = run_one(data, pos, where, i == 3 ? &storages : nullptr,
+                                    i == 3 ? analysis::PersistentIds::kTorchLegacy : analysis::PersistentIds::kTorch);
     if (!run.stopped) return;  // the error is already a finding
     pos = run.end;
     if (i == 4) keys_run = std::move(run);
   }
+  check_storage_reuse(storages, where);
   // The raw storages, walked by their declared sizes in the order of the key list.
   std::map<std::string, std::uint64_t> element_size;
   for (const auto& s : storages) element_size.emplace(s.key, storage_element_size(s.storage_type));

@@ -39,7 +39,8 @@ class FileScan {
 
   // ---- pickle streams (file_scan.cpp) ----
   void scan_stream(core::Bytes data, const std::string& where, bool first_is_probe,
-                   std::vector<analysis::StorageRef>* storages = nullptr);
+                   std::vector<analysis::StorageRef>* storages = nullptr,
+                   analysis::PersistentIds ids = analysis::PersistentIds::kTorch);
   void scan_after_stop(core::Bytes data, std::uint64_t pos, const std::string& where,
                        std::vector<analysis::StorageRef>* storages, const pickle::BuildHook* hook = nullptr);
   /// `observe`: show the run to options_.on_pickle (off for a probe the caller may discard).
@@ -48,8 +49,11 @@ class FileScan {
                             analysis::PersistentIds ids = analysis::PersistentIds::kTorch,
                             const pickle::BuildHook* hook = nullptr, bool observe = true);
   void scan_nested(const analysis::NestedPayload& nested, const std::string& where);
-  void scan_torch_legacy(core::Bytes data, const std::string& where);
+  /// The legacy torch.save layout from its pickle `first_part` (0 magic .. 4 storage keys) at `pos`.
+  void scan_torch_legacy(core::Bytes data, const std::string& where, std::uint64_t pos = 0, int first_part = 0);
   void scan_npy(core::Bytes data, const std::string& where);
+  /// A storage key used again with more elements than its first use created: torch fails (error finding).
+  void check_storage_reuse(const std::vector<analysis::StorageRef>& storages, const std::string& where);
   bool take_pickle_budget(const std::string& where, std::uint64_t offset);
   /// True once the file's wall-time budget is spent (the first call past it adds the finding).
   /// Loops over archive members check it, not only the VM.

@@ -151,6 +151,29 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     for (const auto& e : torch_view->central) script = script || ascii_lower(e.name).starts_with(ascii_lower(prefix + "code/"));
     report_.container = script ? "torchscript-zip" : "torch-zip";
   }
+  if (torch_view && !torch) {
+    // A torch.save archive whose data.pkl is not where torch looks: PyTorchStreamReader takes the
+    // archive name from the first entry up to its first '/' and reads only <name>/data.pkl, so
+    // torch.load fails on it (and no other loader reads a data.pkl).
+    for (const auto& e : torch_view->central) {
+      const std::string lname = ascii_lower(e.name);
+      if (lname == "data.pkl" || lname.ends_with("/data.pkl")) {
+        add("malformed:torch-zip-prefix", Severity::kHigh, Verdict::kError, child(where, e.name), e.offset,
+            prefix.empty() ? std::string("a torch.save archive whose first entry is in no directory: torch.load's zip "
+                                         "reader requires one and fails")
+                           : fmt::format("a torch.save archive with data.pkl outside the prefix '{}' torch.load takes from "
+                                         "its first entry: torch.load finds no {}data.pkl and fails",
+                                         prefix, prefix));
+        break;
+      }
+    }
+  }
+  if (torch && !torch_has("version")) {
+    // PyTorchStreamReader's constructor reads <prefix>/version before anything else
+    // (TORCH_CHECK(hasRecord("version")) in torch 1.13): without it torch.load reads nothing.
+    add("malformed:torch-zip-version", Severity::kHigh, Verdict::kError, child(where, prefix + "version"), 0,
+        fmt::format("the archive has no '{}version' record: torch.load's zip reader requires it and fails", prefix));
+  }
   const std::string lprefix = ascii_lower(prefix);
   const std::string storage_data = lprefix + "data/", storage_constants = lprefix + "constants/";
 
@@ -345,7 +368,8 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     if ((format == container::Format::kPickle || format == container::Format::kMaybePickle) &&
         !container::is_torch_legacy_magic(bytes) && !container::sniff_codec(bytes) && !container::sniff_archive(bytes)) {
       // Members named like pickles are loaded as pickles; others only if they are one.
-      scan_stream(bytes, member, /*first_is_probe=*/!(pickle_name || c.torch_pickle), c.torch_pickle ? &storages : nullptr);
+      scan_stream(bytes, member, /*first_is_probe=*/!(pickle_name || c.torch_pickle), c.torch_pickle ? &storages : nullptr,
+                  c.torch_pickle ? analysis::PersistentIds::kTorchZip : analysis::PersistentIds::kTorch);
       check_polyglot(bytes, member, depth + 1);
     } else if ((pickle_name || c.torch_pickle) && format == container::Format::kUnknown && !container::sniff_codec(bytes) &&
                !container::sniff_archive(bytes)) {
@@ -359,6 +383,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     if (top || info.scanned) report_.members.push_back(std::move(info));
     if (!c.torch_pickle) return;
     // Storage records the pickle names must exist and be large enough (never read).
+    check_storage_reuse(storages, member);
     const std::string dir = ascii_lower(c.name.substr(0, c.name.size() - 4)) + "/";
     for (const auto& s : storages) {
       const std::string record = dir + ascii_lower(s.key);

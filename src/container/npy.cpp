@@ -1,5 +1,7 @@
 #include "container/npy.hpp"
 
+#include "core/text.hpp"
+
 #include <fmt/format.h>
 
 #include <cstring>
@@ -17,7 +19,7 @@ std::optional<std::string> decode_header(core::Bytes raw, bool utf8) {
   std::string out;
   out.reserve(raw.size());
   if (!utf8) {  // latin1: every byte is the code point of the same value
-    for (std::uint8_t b : raw) pylit::append_utf8(out, b);
+    for (std::uint8_t b : raw) core::append_wtf8(out, b);
     return out;
   }
   // Strict UTF-8 as Python decodes it: no overlongs, no surrogates, nothing above U+10FFFF.

@@ -4,25 +4,10 @@
 
 #include <optional>
 
+#include "core/text.hpp"
+
 namespace brine::container::pylit {
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 namespace {
 
@@ -470,7 +455,7 @@ class Parser {
           if (i_ + 1 >= s_.size() || hex_value(s_[i_]) < 0 || hex_value(s_[i_ + 1]) < 0) return invalid("truncated \\xXX escape");
           const auto cp = static_cast<std::uint32_t>(hex_value(s_[i_]) * 16 + hex_value(s_[i_ + 1]));
           i_ += 2;
-          if (bytes) out += static_cast<char>(cp); else append_utf8(out, cp);
+          if (bytes) out += static_cast<char>(cp); else core::append_wtf8(out, cp);
           break;
         }
         case 'u':
@@ -484,7 +469,7 @@ class Parser {
           }
           if (cp > 0x10FFFF) return invalid("illegal Unicode character");
           i_ += n;
-          append_utf8(out, cp);
+          core::append_wtf8(out, cp);
           break;
         }
         case 'N':
@@ -494,7 +479,7 @@ class Parser {
           if (e >= '0' && e <= '7') {
             std::uint32_t cp = static_cast<std::uint32_t>(e - '0');
             for (int k = 0; k < 2 && i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '7'; ++k) cp = cp * 8 + static_cast<std::uint32_t>(s_[i_++] - '0');
-            if (bytes) out += static_cast<char>(cp & 0xFF); else append_utf8(out, cp);
+            if (bytes) out += static_cast<char>(cp & 0xFF); else core::append_wtf8(out, cp);
           } else if (e == '\r') {
             return unsupported("carriage return in a string literal");
           } else {

@@ -43,7 +43,5 @@ struct ParseOptions {
 /// model this spelling exactly.
 ParseOutcome parse(std::string_view text, const ParseOptions& options = {});
 
-/// Appends code point `cp` as UTF-8 (surrogates too, so every Python str maps to distinct bytes).
-void append_utf8(std::string& out, std::uint32_t cp);
 
 }  // namespace brine::container::pylit

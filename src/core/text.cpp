@@ -11,37 +11,45 @@ bool is_ascii(std::string_view s) {
   return true;
 }
 
+namespace {
+/// Length of the well-formed WTF-8 sequence at p[0..n) (surrogates allowed; the caller decides),
+/// with its code point in `cp`; 0 if the bytes there are not one.
+std::size_t wtf8_sequence(const unsigned char* p, std::size_t n, std::uint32_t& cp) {
+  const unsigned char c = p[0];
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  }
+  std::size_t len;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+    cp = c & 0x1Fu;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    cp = c & 0x0Fu;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    cp = c & 0x07u;
+  } else {
+    return 0;  // continuation byte, overlong 2-byte lead, or > U+10FFFF lead
+  }
+  if (n < len) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((p[k] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[k] & 0x3Fu);
+  }
+  if (len == 3 && cp < 0x800) return 0;
+  if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
+  return len;
+}
+}  // namespace
+
 bool valid_utf8(std::string_view s, Utf8Mode mode) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len;
-    std::uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;  // continuation byte, overlong 2-byte lead, or > U+10FFFF lead
-    }
-    if (n - i < len) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if (len == 3 && cp < 0x800) return false;
-    if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
+  for (std::size_t i = 0; i < s.size();) {
+    std::uint32_t cp = 0;
+    const std::size_t len = wtf8_sequence(p + i, s.size() - i, cp);
+    if (len == 0) return false;
     if (cp >= 0xD800 && cp <= 0xDFFF && mode == Utf8Mode::kStrict) return false;
     i += len;
   }
@@ -93,6 +101,28 @@ bool printable(std::uint32_t cp) {
 char pick_quote(bool has_single, bool has_double) { return has_single && !has_double ? '"' : '\''; }
 }  // namespace
 
+namespace {
+/// Appends `cp` as Python's repr() shows it inside a string: printable characters as they are,
+/// \n \r \t, and everything else as \xNN, \uNNNN or \UNNNNNNNN.
+void append_escaped(std::string& out, std::uint32_t cp) {
+  if (cp == '\n') {
+    out += "\\n";
+  } else if (cp == '\r') {
+    out += "\\r";
+  } else if (cp == '\t') {
+    out += "\\t";
+  } else if (printable(cp)) {
+    append_wtf8(out, cp);
+  } else if (cp < 0x100) {
+    out += fmt::format("\\x{:02x}", cp);
+  } else if (cp < 0x10000) {
+    out += fmt::format("\\u{:04x}", cp);
+  } else {
+    out += fmt::format("\\U{:08x}", cp);
+  }
+}
+}  // namespace
+
 std::string display_text(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -101,43 +131,14 @@ std::string display_text(std::string_view s) {
   while (i < s.size()) {
     // One well-formed (WTF-8) sequence, or else one byte shown as \xNN.
     const unsigned char c = p[i];
-    std::size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
     std::uint32_t cp = 0;
-    if (len > 1 && s.size() - i >= len) {
-      cp = len == 2 ? (c & 0x1Fu) : len == 3 ? (c & 0x0Fu) : (c & 0x07u);
-      for (std::size_t k = 1; k < len; ++k) {
-        if ((p[i + k] & 0xC0) != 0x80) {
-          len = 0;
-          break;
-        }
-        cp = (cp << 6) | (p[i + k] & 0x3Fu);
-      }
-      if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) len = 0;
-    } else if (len > 1) {
-      len = 0;
-    } else if (len == 1) {
-      cp = c;
-    }
+    const std::size_t len = wtf8_sequence(p + i, s.size() - i, cp);
     if (len == 0) {
       out += fmt::format("\\x{:02x}", c);
       ++i;
       continue;
     }
-    if (cp == '\n') {
-      out += "\\n";
-    } else if (cp == '\r') {
-      out += "\\r";
-    } else if (cp == '\t') {
-      out += "\\t";
-    } else if (printable(cp)) {
-      out.append(s.substr(i, len));
-    } else if (cp < 0x100) {
-      out += fmt::format("\\x{:02x}", cp);
-    } else if (cp < 0x10000) {
-      out += fmt::format("\\u{:04x}", cp);
-    } else {
-      out += fmt::format("\\U{:08x}", cp);
-    }
+    append_escaped(out, cp);
     i += len;
   }
   return out;
@@ -156,20 +157,8 @@ std::string py_repr_str(std::string_view s, std::size_t max_chars) {
     if (cp == static_cast<unsigned char>(q) || cp == '\\') {
       out += '\\';
       out += static_cast<char>(cp);
-    } else if (cp == '\n') {
-      out += "\\n";
-    } else if (cp == '\r') {
-      out += "\\r";
-    } else if (cp == '\t') {
-      out += "\\t";
-    } else if (printable(cp)) {
-      append_wtf8(out, cp);
-    } else if (cp < 0x100) {
-      out += fmt::format("\\x{:02x}", cp);
-    } else if (cp < 0x10000) {
-      out += fmt::format("\\u{:04x}", cp);
     } else {
-      out += fmt::format("\\U{:08x}", cp);
+      append_escaped(out, cp);
     }
   }
   out += q;

@@ -208,13 +208,13 @@ int run_inspect(const std::vector<std::string>& paths, const brine::rules::RuleO
   brine::report::InspectJsonWriter writer(std::cout, max_output);
   bool first_run = true;
   if (json) {
-    options.on_pickle = [&](const std::string& member, const brine::pickle::PickleRun& run) {
+    options.on_pickle = [&](const std::string& member, brine::core::Bytes, const brine::pickle::PickleRun& run) {
       writer.raw(first_run ? "\n" : ",\n");
       first_run = false;
       writer.write_run(member, run);
     };
   } else {
-    options.on_pickle = [&](const std::string& member, const brine::pickle::PickleRun& run) {
+    options.on_pickle = [&](const std::string& member, brine::core::Bytes, const brine::pickle::PickleRun& run) {
       brine::report::write_run_text(std::cout, member, run);
       std::cout << '\n';
     };

@@ -638,7 +638,10 @@ class Machine {
           run_.error = std::move(*r.error);
           return false;
         }
-        if (r.resume_at) decoder_.seek(*r.resume_at);
+        if (r.resume_at) {
+          run_.jumps.emplace_back(decoder_.pos(), *r.resume_at);
+          decoder_.seek(*r.resume_at);
+        }
       }
       return true;
     }

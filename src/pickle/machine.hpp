@@ -71,6 +71,9 @@ struct PickleRun {
   std::vector<Anomaly> anomalies;
   std::optional<core::Error> error;  ///< why the run stopped before STOP (input error or limit)
   ValueRef root = kNoValue;          ///< what STOP returned
+  /// Where a BuildHook moved decoding: (just past BUILD, where decoding resumed), in order. The
+  /// bytes in between were read by the loader itself (joblib array data), not as opcodes.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> jumps;
   std::uint64_t opcodes = 0;
   std::uint8_t protocol = 0;         ///< protocol in force at the end (PROTO), 0 if none
   bool stopped = false;              ///< reached STOP

@@ -197,7 +197,7 @@ pickle::PickleRun FileScan::run_one(core::Bytes data, std::uint64_t pos, const s
   pickle::PickleRun run = pickle::run_pickle(data, pos, options_.limits, deadline_, hook);
   report_.opcodes += run.opcodes;
   note_bytes_values(run, data);
-  if (observe && options_.on_pickle) options_.on_pickle(where, run);
+  if (observe && options_.on_pickle) options_.on_pickle(where, data, run);
   auto result = analysis::analyze_pickle(run, rules_, analysis::PickleContext{where, ids});
   for (auto& f : result.findings) add(std::move(f));
   if (storages != nullptr) storages->insert(storages->end(), result.storages.begin(), result.storages.end());
@@ -315,7 +315,7 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
     }
     return;
   }
-  if (first_is_probe && options_.on_pickle) options_.on_pickle(where, run);
+  if (first_is_probe && options_.on_pickle) options_.on_pickle(where, data, run);
   if (run.stopped && is_legacy_magic_value(run)) {
     // torch's _legacy_load compares the first pickle's *value* with its magic number: however it
     // is spelled (LONG1, LONG4, a text LONG), the pickles after it are the legacy layout.

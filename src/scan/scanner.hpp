@@ -22,9 +22,11 @@ namespace brine::scan {
 
 /// Sees every pickle the scan executes, in the order it executes them (probes that only decide
 /// whether bytes are a pickle at all are not shown): `member` is the path of container members
-/// leading to the pickle's bytes ("" for the file itself), as findings name it. `brine inspect`
-/// prints each run from here; the run is only valid during the call.
-using PickleObserver = std::function<void(const std::string& member, const pickle::PickleRun& run)>;
+/// leading to the pickle's bytes ("" for the file itself), as findings name it; `data` are those
+/// bytes (the run's offsets index them; run.jumps lists what a loader read itself). `brine
+/// inspect` prints each run from here, `brine disasm` lists its opcodes; both are only valid
+/// during the call.
+using PickleObserver = std::function<void(const std::string& member, core::Bytes data, const pickle::PickleRun& run)>;
 
 struct ScanOptions {
   core::Limits limits;

@@ -175,7 +175,7 @@ TEST_CASE("scan observer sees every pickle of a legacy torch file, in order") {
   scan::ScanOptions options;
   options.compute_sha256 = false;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> seen;
-  options.on_pickle = [&](const std::string& member, const pickle::PickleRun& run) {
+  options.on_pickle = [&](const std::string& member, core::Bytes, const pickle::PickleRun& run) {
     CHECK(member.empty());
     seen.emplace_back(run.start, run.end);
   };

@@ -43,6 +43,17 @@ def torchzip(entries, pre="archive/", version=True, pid_legacy=False):
     return g.zip_bytes(members)
 
 
+def legacy_key_twice():
+    """The benign legacy file with its storage-key list naming '0' twice, raw sections of 4 and 2
+    floats: torch's _set_from_file raises "storage has wrong byte size"."""
+    data = legacy("magic_long4")
+    keys = pickle.dumps(["0"], protocol=2)
+    at = data.rfind(keys)
+    assert at > 0
+    return (data[:at] + pickle.dumps(["0", "0"], protocol=2) + struct.pack("<q", 4) + F4 +
+            struct.pack("<q", 2) + F4[:8])
+
+
 def main():
     pickle_a = {"w": [1, 2, 3], "n": "x" * 40}
     inner = pickle.dumps(pickle_a, protocol=2)
@@ -65,6 +76,8 @@ def main():
          "the look-alike torch loads: archive/ prefix, version, 5-item ids"),
         ("zip_key_reuse_dtype.pt", torchzip({"a": ("FloatStorage", "0", 4), "b": ("HalfStorage", "0", 8)}), "error",
          "storage '0' named as float then half: torch keeps the first storage for both"),
+        ("legacy_key_twice_sizes.pt", legacy_key_twice(), "error",
+         "legacy storage-key list names one key twice with 4 and 2 elements: torch.load fails (wrong size)"),
         ("xz_stream_padding.pkl.xz", lzma.compress(inner[:30]) + b"\0" * 4 + lzma.compress(inner[30:]), "error",
          "xz stream padding between streams: Python's lzma stops there, the pickle is truncated"),
         ("xz_two_streams_benign.pkl.xz", lzma.compress(inner[:30]) + lzma.compress(inner[30:]), "clean",

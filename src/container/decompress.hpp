@@ -27,6 +27,8 @@ enum class Codec : std::uint8_t {
   kJoblibZF,    ///< joblib < 0.10: "ZF", the length in hex padded to 19 bytes, then a zlib stream
 };
 std::string_view codec_name(Codec c);
+inline constexpr Codec kAllCodecs[] = {Codec::kDeflateRaw, Codec::kZlib, Codec::kGzip,    Codec::kBzip2, Codec::kXz,
+                                       Codec::kLzmaAlone,  Codec::kZipLzma, Codec::kZstd, Codec::kLz4Frame, Codec::kJoblibZF};
 
 /// joblib's pre-0.10 "ZF" header as numpy_pickle_compat.read_zfile parses it: the offset of the
 /// zlib stream (21, or 22 after a space), or nullopt if joblib would refuse the header.

@@ -1216,34 +1216,4 @@ void extract(const PickleInput& in, const rules::RuleSet& rules, const core::Lim
   Walker(in, rules, limits, out).run();
 }
 
-pickle::BuildHook joblib_array_hook(core::Bytes data, const core::Limits& limits, std::map<ValueRef, core::Bytes>& arrays) {
-  return [data, &limits, &arrays](const ValueStore& v, ValueRef inst, ValueRef state, std::uint64_t pos, std::uint64_t frame_end) {
-    pickle::BuildHookResult r;
-    if (!analysis::is_joblib_wrapper(v, inst)) return r;
-    if (arrays.count(inst) != 0) {
-      r.error = core::Error{core::ErrorCode::kTypeError, pos, {}, "BUILD", "joblib array: a second BUILD on the same NumpyArrayWrapper is not followed"};
-      return r;
-    }
-    auto layout = analysis::joblib_array_data(v, inst, state, data, pos, frame_end);
-    if (!layout) {
-      r.error = layout.error();
-      return r;
-    }
-    if (layout->object_pickle) {
-      // An object array: a complete pickle follows; skip it (its contents are not tensors).
-      pickle::PickleRun nested = pickle::run_pickle(data, layout->begin, limits, std::chrono::steady_clock::now() + limits.max_file_time);
-      if (!nested.stopped) {
-        r.error = core::Error{core::ErrorCode::kTypeError, pos, {}, "BUILD", "joblib array: the object array's pickle does not end"};
-        return r;
-      }
-      r.resume_at = nested.end;
-      return r;
-    }
-    // Recorded whatever the dtype: the walk converts it or drops it with the dtype as the reason.
-    arrays[inst] = data.subspan(layout->begin, layout->size);
-    r.resume_at = layout->begin + layout->size;
-    return r;
-  };
-}
-
 }  // namespace brine::sanitize

@@ -77,9 +77,4 @@ struct PickleInput {
 /// Adds what one pickle holds to `out`.
 void extract(const PickleInput& in, const rules::RuleSet& rules, const core::Limits& limits, Extraction& out);
 
-/// joblib's NumpyArrayWrapper: after its BUILD, the array's raw bytes (or an object array's
-/// pickle) follow in the stream. The hook records each wrapper's data in `arrays`.
-pickle::BuildHook joblib_array_hook(core::Bytes data, const core::Limits& limits,
-                                    std::map<pickle::ValueRef, core::Bytes>& arrays);
-
 }  // namespace brine::sanitize

@@ -32,71 +32,121 @@ core::Error make_error(ErrorCode code, std::string member, std::uint64_t offset,
 /// Everything the tensors' byte views point into, kept alive until the output is written.
 struct Holder {
   std::deque<std::vector<std::uint8_t>> buffers;
-  std::deque<pickle::PickleRun> runs;
-  std::uint64_t decompressed = 0;
+  std::vector<std::shared_ptr<const std::vector<std::uint8_t>>> records;  ///< decompressed storage records
+  /// [begin, end) of every byte range above that outlives the scan, by begin.
+  std::map<const std::uint8_t*, const std::uint8_t*> stable;
+  /// Copies already made of bytes that did not outlive the scan: (begin, size) → copy.
+  std::map<std::pair<const std::uint8_t*, std::size_t>, core::Bytes> copies;
+
+  void keep(core::Bytes b) {
+    if (!b.empty()) stable.emplace(b.data(), b.data() + b.size());
+  }
+  [[nodiscard]] bool is_stable(core::Bytes b) const {
+    auto it = stable.upper_bound(b.data());
+    if (it == stable.begin()) return false;
+    --it;
+    return b.data() >= it->first && b.data() + b.size() <= it->second;
+  }
 };
 
-/// Reads one input's containers and extracts its tensors.
-class Reader {
+/// Converts what the scan reports the loader would build (scan::LoadedObject): sanitize has no
+/// reader of its own. The objects arrive during the scan and refer to the scan's buffers, so the
+/// tensors are extracted right away, and bytes that do not outlive the scan (decompressed data,
+/// text the VM decoded) are copied into the Holder.
+class Collector {
  public:
-  Reader(const rules::RuleSet& rules, const core::Limits& limits, bool salvage, Holder& holder, Extraction& out,
-         unsigned nested_depth = 0)
-      : salvage_(salvage), rules_(rules), limits_(limits), holder_(holder), out_(out),
-        deadline_(std::chrono::steady_clock::now() + limits_.max_file_time), nested_depth_(nested_depth) {}
-
-  core::Status read(core::Bytes data, const std::string& where, unsigned depth) {
-    if (depth > limits_.max_container_depth) {
-      return core::fail(make_error(ErrorCode::kLimitExceeded, where, 0, "max-container-depth"));
-    }
-    if (auto codec = container::sniff_codec(data)) {
-      auto inflated = container::decompress(*codec, data, member_cap(data.size()));
-      if (!inflated) {
-        auto e = inflated.error();
-        e.member = where;
-        return core::fail(std::move(e));
-      }
-      holder_.decompressed += inflated->data.size();
-      auto& buf = holder_.buffers.emplace_back(std::move(inflated->data));
-      return read(core::Bytes(buf), fmt::format("{}[{}]", where.empty() ? "" : where + "!", container::codec_name(*codec)),
-                  depth + 1);
-    }
-    const container::Format format = container::sniff(data);
-    if (format != container::Format::kZip && container::sniff_archive(data)) {
-      // torch.load reads a file tarfile opens as a tar, whatever else its bytes are.
-      return core::fail(make_error(ErrorCode::kContainer, where, 0,
-                                   "sanitize reads torch zip/legacy files, pickles, joblib and numpy files; not tar or 7z archives"));
-    }
-    switch (format) {
-      case container::Format::kZip: return read_zip(data, where, depth);
-      case container::Format::kNpy: return read_npy(data, where, "");
-      case container::Format::kPickle:
-      case container::Format::kMaybePickle:
-        if (container::is_torch_legacy_magic(data)) return read_legacy(data, where);
-        return read_pickle(data, where);
-      case container::Format::kEmpty:
-        return core::fail(make_error(ErrorCode::kNotAPickle, where, 0, "the file is empty"));
-      default:
-        if (container::sniff_archive(data)) {
-          return core::fail(make_error(ErrorCode::kContainer, where, 0,
-                                       "sanitize reads torch zip/legacy files, pickles, joblib and numpy files; not tar or 7z archives"));
-        }
-        return core::fail(make_error(ErrorCode::kNotAPickle, where, 0, "not a format sanitize reads"));
-    }
+  Collector(const scan::Scanner& scanner, core::Bytes input, bool salvage, Holder& holder, Extraction& out, unsigned nested_depth = 0)
+      : scanner_(scanner), salvage_(salvage), holder_(holder), out_(out), nested_depth_(nested_depth) {
+    holder_.keep(input);
   }
 
+  /// Scans `data` (the input, or a nested storage file) and extracts what its loader builds.
+  scan::FileReport scan(core::Bytes data, const std::string& path) {
+    scan::ScanOptions options = scanner_.options();
+    options.on_pickle = nullptr;
+    options.on_load = [this](const scan::LoadedObject& o) { take(o); };
+    return scan::Scanner(scanner_.shared_rules(), options).scan_bytes(data, path);
+  }
+
+  [[nodiscard]] std::uint64_t objects() const { return objects_; }
+  [[nodiscard]] std::uint64_t arrays_or_pickles() const { return arrays_or_pickles_; }
+
  private:
+  const core::Limits& limits() const { return scanner_.options().limits; }
+
+  void take(const scan::LoadedObject& o) {
+    ++objects_;
+    const std::size_t before = out_.tensors.size();
+    const std::size_t owned_before = out_.owned.size();
+    using Kind = scan::LoadedObject::Kind;
+    switch (o.kind) {
+      case Kind::kNotAnArray:
+        out_.dropped.push_back(Dropped{o.root_name, "an archive member that is not a numpy array", 0});
+        return;
+      case Kind::kNpy:
+        ++arrays_or_pickles_;
+        npy_array(o);
+        break;
+      case Kind::kPickle:
+      case Kind::kTorchZip:
+      case Kind::kTorchLegacy: {
+        ++arrays_or_pickles_;
+        PickleInput in = input();
+        in.run = o.run;
+        in.member = o.member;
+        in.root_name = o.root_name;
+        if (o.raw_arrays != nullptr) in.raw_arrays = *o.raw_arrays;
+        if (o.storages) {
+          in.storages = [this, resolve = o.storages](std::string_view key) -> core::Result<StorageData> {
+            BRINE_TRY_ASSIGN(auto record, resolve(key));
+            if (record.owner) {
+              holder_.keep(core::Bytes(record.owner->data(), record.owner->size()));
+              holder_.records.push_back(record.owner);
+            }
+            return StorageData{record.bytes, record.member, record.big_endian};
+          };
+        }
+        extract(in, scanner_.rules(), limits(), out_);
+        break;
+      }
+    }
+    for (std::size_t i = owned_before; i < out_.owned.size(); ++i) holder_.keep(core::Bytes(out_.owned[i]));
+    for (std::size_t i = before; i < out_.tensors.size(); ++i) pin(out_.tensors[i]);
+  }
+
+  /// Makes the tensor's bytes outlive the scan.
+  void pin(tensor::Tensor& t) {
+    if (t.storage.empty() || holder_.is_stable(t.storage)) return;
+    const auto key = std::make_pair(t.storage.data(), t.storage.size());
+    auto it = holder_.copies.find(key);
+    if (it == holder_.copies.end()) {
+      auto& copy = holder_.buffers.emplace_back(t.storage.begin(), t.storage.end());
+      it = holder_.copies.emplace(key, core::Bytes(copy)).first;
+    }
+    t.storage = it->second;
+  }
+
   /// Every pickle's inputs start like this: salvage mode, and a reader for nested storage files.
   PickleInput input() {
     PickleInput in;
     in.salvage = salvage_;
     in.nested_storage = [this](core::Bytes file, const std::string& where) -> core::Result<NestedStorage> {
-      if (nested_depth_ + 1 > limits_.max_nested_depth) {
+      if (nested_depth_ + 1 > limits().max_nested_depth) {
         return core::fail(make_error(ErrorCode::kLimitExceeded, where, 0, "max-nested-depth"));
       }
+      // The nested file as the scan reads it (torch.load of the bytes): its one storage.
       Extraction inner;
-      BRINE_TRY(Reader(rules_, limits_, salvage_, holder_, inner, nested_depth_ + 1).read(file, where, 0));
+      Collector nested(scanner_, {}, salvage_, holder_, inner, nested_depth_ + 1);
+      const scan::FileReport report = nested.scan(file, where);
       if (inner.tensors.size() != 1 || !inner.tensors[0].name.empty()) {
-        return core::fail(make_error(ErrorCode::kTypeError, where, 0, "the nested file does not hold exactly one storage"));
+        std::string why = "the nested file does not hold exactly one storage";
+        for (const auto& f : report.findings) {
+          if (f.impact == analysis::Verdict::kError) {
+            why = f.message;
+            break;
+          }
+        }
+        return core::fail(make_error(ErrorCode::kTypeError, where, 0, why));
       }
       const auto& t = inner.tensors[0];
       return NestedStorage{StorageData{t.storage, t.source, t.big_endian}, t.dtype};
@@ -104,270 +154,78 @@ class Reader {
     return in;
   }
 
-  /// The same cap the scan applies (Limits::decompression_cap), so a bomb fails here as it fails there.
-  std::uint64_t member_cap(std::uint64_t compressed) const {
-    return limits_.decompression_cap(compressed, holder_.decompressed);
-  }
-
-  const pickle::PickleRun& run(core::Bytes data, std::uint64_t pos, const std::string& where,
-                               const pickle::BuildHook* hook = nullptr) {
-    return holder_.runs.emplace_back(pickle::run_pickle(data, pos, limits_, deadline_, hook));
-  }
-
-  core::Status check_run(const pickle::PickleRun& r, const std::string& where) {
-    if (r.stopped) return {};
-    // A pickle that fails never reaches STOP: the loader raises, there is no loaded object.
-    core::Error e = r.error.value_or(make_error(ErrorCode::kNoStop, where, r.end, "the pickle does not end"));
-    e.member = where;
-    return core::fail(std::move(e));
-  }
-
-  core::Status read_pickle(core::Bytes data, const std::string& where) {
-    PickleInput in = input();
-    const pickle::BuildHook hook = joblib_array_hook(data, limits_, in.raw_arrays);
-    const auto& r = run(data, 0, where, &hook);
-    BRINE_TRY(check_run(r, where));
-    in.run = &r;
-    in.member = where;
-    extract(in, rules_, limits_, out_);
-    return {};
-  }
-
-  /// Legacy torch stream: magic, protocol, sys_info, the object, the storage keys, then each
-  /// storage as an int64 LE element count and its bytes, in key-list order.
-  core::Status read_legacy(core::Bytes data, const std::string& where) {
-    std::uint64_t pos = 0;
-    const pickle::PickleRun* main_run = nullptr;
-    const pickle::PickleRun* keys_run = nullptr;
-    for (int i = 0; i < 5; ++i) {
-      if (pos >= data.size()) return core::fail(make_error(ErrorCode::kTruncated, where, pos, "legacy torch file ends early"));
-      const auto& r = run(data, pos, where);
-      BRINE_TRY(check_run(r, where));
-      if (i == 3) main_run = &r;
-      if (i == 4) keys_run = &r;
-      pos = r.end;
-    }
-    // Element sizes by key, from the persistent ids of the object pickle.
-    std::map<std::string, std::uint64_t> elsize;
-    const auto& mv = main_run->values;
-    for (const auto& e : main_run->events) {
-      if (e.kind != pickle::Event::Kind::kPersistentLoad) continue;
-      const auto pid = mv.persistent_rec(e.subject).pid;
-      if (mv.node(pid).kind != pickle::Kind::kTuple || mv.items(pid).size() < 3) continue;
-      const auto t = mv.items(pid);
-      auto key = mv.as_text(t[2]);
-      if (!key || mv.node(t[1]).kind != pickle::Kind::kGlobal || !mv.global_rec(t[1]).resolved) continue;
-      const auto& g = mv.global_rec(t[1]);
-      std::uint64_t es = 1;
-      if (auto dt = tensor::from_storage_class(g.name)) es = tensor::info(*dt).size;
-      elsize.emplace(std::string(*key), es);
-    }
-    const auto& kv = keys_run->values;
-    if (kv.node(keys_run->root).kind != pickle::Kind::kList) {
-      return core::fail(make_error(ErrorCode::kTypeError, where, keys_run->start, "the storage-key pickle is not a list"));
-    }
-    auto storages = std::make_shared<std::map<std::string, StorageData>>();
-    core::ByteReader reader(data, pos);
-    for (pickle::ValueRef key_ref : kv.items(keys_run->root)) {
-      auto key = kv.as_text(key_ref);
-      if (!key) return core::fail(make_error(ErrorCode::kTypeError, where, reader.pos(), "a storage key is not a string"));
-      auto it = elsize.find(std::string(*key));
-      if (it == elsize.end()) {
-        return core::fail(make_error(ErrorCode::kTypeError, where, reader.pos(),
-                                     fmt::format("storage '{}' is listed but no tensor uses it: its element size is unknown", *key)));
-      }
-      const std::uint64_t at = reader.pos();
-      auto count = reader.uint_le(8);
-      std::uint64_t bytes = 0;
-      if (!count || __builtin_mul_overflow(*count, it->second, &bytes) || bytes > reader.remaining()) {
-        return core::fail(make_error(ErrorCode::kTruncated, where, at, fmt::format("storage '{}' runs past the end of the file", *key)));
-      }
-      // torch reads the storages in key-list order into the storage cached for each key
-      // (_set_from_file): a key listed twice is read twice, and the later bytes are the ones kept.
-      // Its size must match the first reading, or torch raises "storage has wrong size".
-      StorageData read{data.subspan(reader.pos(), bytes), fmt::format("{}@{}", where, reader.pos()), false};
-      if (auto [it2, fresh] = storages->try_emplace(std::string(*key), read); !fresh) {
-        if (it2->second.bytes.size() != bytes) {
-          return core::fail(make_error(ErrorCode::kTypeError, where, at,
-                                       fmt::format("storage '{}' is listed twice with different sizes: torch.load fails", *key)));
-        }
-        it2->second = read;
-      }
-      reader.seek(reader.pos() + bytes);
-    }
-    PickleInput in = input();
-    in.run = main_run;
-    in.member = where;
-    in.storages = [storages, where](std::string_view key) -> core::Result<StorageData> {
-      auto it = storages->find(std::string(key));
-      if (it == storages->end()) return core::fail(ErrorCode::kContainer, 0, fmt::format("storage '{}' is not in the file", key));
-      return it->second;
-    };
-    extract(in, rules_, limits_, out_);
-    return {};
-  }
-
-  core::Result<core::Bytes> member_bytes(core::Bytes data, const container::ZipCentral& e, const std::string& where) {
-    auto local = container::parse_local_header(data, e.local_offset);
-    if (!local) return core::fail(make_error(ErrorCode::kContainer, where, e.local_offset, "no local header for " + e.name));
-    // miniz: data after the local header's name and extra field, sizes from the central directory.
-    if (local->data_offset > data.size() || e.compressed_size > data.size() - local->data_offset) {
-      return core::fail(make_error(ErrorCode::kTruncated, where, local->data_offset, e.name + " runs past the end of the archive"));
-    }
-    if (e.method == 0) return data.subspan(local->data_offset, e.compressed_size);
-    auto bytes = container::zip_member_data(data, local->data_offset, e.compressed_size, e.method, member_cap(e.compressed_size));
-    if (!bytes) {
-      auto err = bytes.error();
-      err.member = where + "!" + e.name;
-      return core::fail(std::move(err));
-    }
-    holder_.decompressed += bytes->size();
-    return core::Bytes(holder_.buffers.emplace_back(std::move(*bytes)));
-  }
-
-  core::Status read_zip(core::Bytes data, const std::string& where, unsigned depth) {
-    auto layout = container::parse_zip_layout(data, limits_.max_archive_entries, container::ZipReader::kMiniz);
-    if (!layout) {
-      auto e = layout.error();
-      e.member = where;
-      return core::fail(std::move(e));
-    }
-    const auto& central = layout->central;
-    std::map<std::string, const container::ZipCentral*> by_lower;
-    for (const auto& e : central) by_lower.emplace(core::ascii_lower(e.name), &e);
-    std::string prefix;
-    if (!central.empty()) {
-      const auto slash = central[0].name.find('/');
-      if (slash != std::string::npos) prefix = central[0].name.substr(0, slash + 1);
-    }
-    auto find = [&](const std::string& record) -> const container::ZipCentral* {
-      auto it = by_lower.find(core::ascii_lower(prefix + record));
-      return it == by_lower.end() ? nullptr : it->second;
-    };
-    const auto* data_pkl = prefix.empty() ? nullptr : find("data.pkl");
-    const auto* constants_pkl = prefix.empty() ? nullptr : find("constants.pkl");
-    if (data_pkl != nullptr || constants_pkl != nullptr) {
-      bool big = false;
-      if (const auto* bo = find("byteorder")) {
-        BRINE_TRY_ASSIGN(auto text, member_bytes(data, *bo, where));
-        const auto s = core::as_chars(text);
-        if (s.starts_with("big")) big = true;
-        else if (!s.starts_with("little")) {
-          return core::fail(make_error(ErrorCode::kContainer, where, bo->local_offset, "the byteorder record is neither 'little' nor 'big'"));
-        }
-      }
-      struct Part {
-        const container::ZipCentral* pkl;
-        const char* dir;
-        const char* root;
-      };
-      for (const Part& part : {Part{data_pkl, "data/", ""}, Part{constants_pkl, "constants/", "constants"}}) {
-        const auto* pkl = part.pkl;
-        const std::string dir = part.dir, root = part.root;
-        if (pkl == nullptr) continue;
-        const std::string member = where.empty() ? pkl->name : where + "!" + pkl->name;
-        BRINE_TRY_ASSIGN(auto bytes, member_bytes(data, *pkl, where));
-        const auto& r = run(bytes, 0, member);
-        BRINE_TRY(check_run(r, member));
-        PickleInput in = input();
-        in.run = &r;
-        in.member = member;
-        in.root_name = root;
-        const std::string storage_dir = dir;
-        in.storages = [this, data, find, storage_dir, where, big](std::string_view key) -> core::Result<StorageData> {
-          const auto* e = find(storage_dir + std::string(key));
-          if (e == nullptr) return core::fail(ErrorCode::kContainer, 0, fmt::format("storage record {}{} is missing", storage_dir, key));
-          BRINE_TRY_ASSIGN(auto record, member_bytes(data, *e, where));
-          return StorageData{record, where.empty() ? e->name : where + "!" + e->name, big};
-        };
-        extract(in, rules_, limits_, out_);
-      }
-      return {};
-    }
-    // npz: every member an .npy array named after the member.
-    bool any = false;
-    for (const auto& e : central) {
-      if (e.name.ends_with("/")) continue;
-      BRINE_TRY_ASSIGN(auto bytes, member_bytes(data, e, where));
-      const std::string member = where.empty() ? e.name : where + "!" + e.name;
-      if (!container::is_npy(bytes)) {
-        out_.dropped.push_back(Dropped{e.name, "an archive member that is not a numpy array", e.local_offset});
-        continue;
-      }
-      std::string name = e.name;
-      if (name.ends_with(".npy")) name.resize(name.size() - 4);
-      BRINE_TRY(read_npy(bytes, member, name));
-      any = true;
-    }
-    if (!any) return core::fail(make_error(ErrorCode::kContainer, where, 0, "a zip that is neither a torch checkpoint nor an npz of arrays"));
-    (void)depth;
-    return {};
-  }
-
-  core::Status read_npy(core::Bytes data, const std::string& where, const std::string& name) {
-    auto header = container::parse_npy_header(data, limits_.max_npy_header_bytes);
-    if (!header) {
-      auto e = header.error();
-      e.member = where;
-      return core::fail(std::move(e));
-    }
+  /// An .npy array (or npz member) from the header the scan parsed and judged.
+  void npy_array(const scan::LoadedObject& o) {
+    const container::NpyHeader& header = *o.npy;
+    const std::string& name = o.root_name;
     const std::string label = name.empty() ? "(root)" : name;
-    if (!header->unresolved.empty()) {
-      out_.dropped.push_back(Dropped{label, "a .npy header brine cannot read exactly: " + header->unresolved, 0});
-      return {};
+    if (!header.unresolved.empty()) {
+      out_.dropped.push_back(Dropped{label, "a .npy header brine cannot read exactly: " + header.unresolved, 0});
+      return;
     }
-    if (header->has_object) {
-      out_.dropped.push_back(Dropped{label, "an object array: its elements are pickled Python objects", header->data_offset});
-      return {};
+    if (header.has_object) {
+      out_.dropped.push_back(Dropped{label, "an object array: its elements are pickled Python objects", header.data_offset});
+      return;
     }
-    // The same parsed header the scan judged: its dtype, shape and order.
     bool big = false;
-    auto dtype = header->dtype.str.empty() ? std::nullopt : tensor::from_numpy_typestr(header->dtype.str, &big);
+    auto dtype = header.dtype.str.empty() ? std::nullopt : tensor::from_numpy_typestr(header.dtype.str, &big);
     if (!dtype) {
-      out_.dropped.push_back(Dropped{label, fmt::format("numpy dtype {} is not converted", header->descr), 0});
-      return {};
+      out_.dropped.push_back(Dropped{label, fmt::format("numpy dtype {} is not converted", header.descr), 0});
+      return;
     }
-    const bool fortran = header->fortran_order;
-    std::vector<std::int64_t> shape = header->shape;
-    for (auto dim : shape) {
+    for (auto dim : header.shape) {
       if (dim < 0) {
         out_.dropped.push_back(Dropped{label, "a .npy array with a negative dimension", 0});
-        return {};
+        return;
       }
     }
     tensor::Tensor t;
     t.name = name;
     t.dtype = *dtype;
     t.big_endian = big;
-    t.shape = shape;
-    t.strides.resize(shape.size());
+    t.shape = header.shape;
+    t.strides.resize(t.shape.size());
     std::int64_t acc = 1;
-    for (std::size_t k = 0; k < shape.size(); ++k) {
-      const std::size_t i = fortran ? k : shape.size() - 1 - k;
+    for (std::size_t k = 0; k < t.shape.size(); ++k) {
+      const std::size_t i = header.fortran_order ? k : t.shape.size() - 1 - k;
       t.strides[i] = acc;
-      if (__builtin_mul_overflow(acc, std::max<std::int64_t>(shape[i], 1), &acc)) {
-        return core::fail(make_error(ErrorCode::kContainer, where, 0, "the .npy shape overflows"));
+      if (__builtin_mul_overflow(acc, std::max<std::int64_t>(t.shape[i], 1), &acc)) {
+        out_.dropped.push_back(Dropped{label, "the .npy shape overflows", 0});
+        return;
       }
     }
-    t.storage = data.subspan(header->data_offset);
-    t.source = where.empty() ? "(npy data)" : where;
-    t.offset = header->data_offset;
-    t.storage_key = where + "#npy";
+    t.storage = o.data.subspan(header.data_offset);
+    t.source = o.member.empty() ? "(npy data)" : o.member;
+    t.offset = header.data_offset;
+    t.storage_key = o.member + "#npy";
     if (auto ok = tensor::check_bounds(t); !ok) {
-      return core::fail(make_error(ErrorCode::kTruncated, where, header->data_offset, ok.error().detail));
+      // numpy.load fails on an array whose data is cut short: nothing to write for it.
+      out_.dropped.push_back(Dropped{label, "the .npy data is shorter than its header says: " + ok.error().detail, header.data_offset});
+      return;
     }
     out_.tensors.push_back(std::move(t));
-    return {};
   }
 
+  const scan::Scanner& scanner_;
   bool salvage_;
-  const rules::RuleSet& rules_;
-  const core::Limits& limits_;
   Holder& holder_;
   Extraction& out_;
-  std::chrono::steady_clock::time_point deadline_;
   unsigned nested_depth_;
+  std::uint64_t objects_ = 0;
+  std::uint64_t arrays_or_pickles_ = 0;
 };
+
+/// Why nothing could be extracted from a scanned file whose loader builds nothing brine converts.
+core::Error nothing_loaded(const scan::FileReport& report, std::uint64_t objects) {
+  if (report.container == "tar" || report.container == "7z") {
+    return make_error(ErrorCode::kContainer, "", 0, "sanitize reads torch zip/legacy files, pickles, joblib and numpy files; not tar or 7z archives");
+  }
+  for (const auto& f : report.findings) {
+    if (f.impact == analysis::Verdict::kError) return make_error(ErrorCode::kContainer, f.member, f.offset, f.message);
+  }
+  if (objects != 0) return make_error(ErrorCode::kContainer, "", 0, "a zip that is neither a torch checkpoint nor an npz of arrays");
+  return make_error(ErrorCode::kNotAPickle, "", 0, "not a format sanitize reads");
+}
 
 bool same_file(const std::string& a, const std::string& b) {
   struct stat sa {}, sb {};
@@ -381,12 +239,15 @@ std::string view_key(const tensor::Tensor& t) {
 
 }  // namespace
 
-ExtractedFile extract_bytes(core::Bytes data, const scan::Scanner& scanner, bool salvage) {
+ExtractedFile extract_bytes(core::Bytes data, const scan::Scanner& scanner, bool salvage, scan::FileReport* report,
+                            const std::string& path) {
   ExtractedFile out;
   auto holder = std::make_shared<Holder>();
-  Reader reader(scanner.rules(), scanner.options().limits, salvage, *holder, out.extraction);
-  if (auto ok = reader.read(data, "", 0); !ok) out.error = ok.error();
+  Collector collector(scanner, data, salvage, *holder, out.extraction);
+  scan::FileReport scanned = collector.scan(data, path);
+  if (collector.arrays_or_pickles() == 0) out.error = nothing_loaded(scanned, collector.objects());
   out.keep_alive = std::move(holder);
+  if (report != nullptr) *report = std::move(scanned);
   return out;
 }
 
@@ -406,7 +267,8 @@ SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scan
   if (!file) return fail(file.error());
   const core::Bytes data = file->bytes();
 
-  report.scan = scanner.scan_bytes(data, input);
+  // One scan: its verdict decides, and what it reports the loader builds is what gets written.
+  ExtractedFile extracted = extract_bytes(data, scanner, options.salvage, &report.scan, input);
   if (report.scan.verdict != analysis::Verdict::kClean && !options.salvage) {
     // Unapproved or malicious: a policy refusal (exit 1). An `error` verdict: unreadable input (exit 2).
     report.refused = report.scan.verdict != analysis::Verdict::kError;
@@ -423,7 +285,6 @@ SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scan
     }
   }
 
-  ExtractedFile extracted = extract_bytes(data, scanner, options.salvage);
   if (extracted.error) return fail(*extracted.error);
   Extraction& ex = extracted.extraction;
   for (auto& t : ex.tensors) {

@@ -58,13 +58,15 @@ struct SanitizeReport {
 
 SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scanner, const SanitizeOptions& options);
 
-/// The containers-and-extraction half of sanitize, over bytes already in memory: no scan, no
-/// policy, no output. The tensors' byte views point into `data` or into buffers `keep_alive` owns.
+/// The extraction half of sanitize, over bytes already in memory: the scan (whose report goes to
+/// `report` if given) and what it reports the loader builds, converted; no policy, no output. The
+/// tensors' byte views point into `data` or into buffers `keep_alive` owns.
 struct ExtractedFile {
   Extraction extraction;
   std::optional<core::Error> error;      ///< the input could not be read (nothing, or part, extracted)
   std::shared_ptr<const void> keep_alive;
 };
-ExtractedFile extract_bytes(core::Bytes data, const scan::Scanner& scanner, bool salvage);
+ExtractedFile extract_bytes(core::Bytes data, const scan::Scanner& scanner, bool salvage, scan::FileReport* report = nullptr,
+                            const std::string& path = {});
 
 }  // namespace brine::sanitize

@@ -50,6 +50,22 @@ std::string FileScan::child(const std::string& where, std::string_view name) {
   return where.empty() ? std::string(name) : where + "!" + std::string(name);
 }
 
+bool FileScan::loader_reads(const std::string& where) const {
+  if (nested_depth_ != 0 || quiet_loads_ || !options_.on_load) return false;
+  // Every segment must be a compression layer ("[gzip]"): members of archives, gaps and the
+  // bytes after a stream are scanned, but no loader returns them.
+  std::string_view rest = where;
+  while (!rest.empty()) {
+    const auto bang = rest.find('!');
+    const std::string_view segment = rest.substr(0, bang);
+    bool codec_layer = false;
+    for (auto c : container::kAllCodecs) codec_layer = codec_layer || segment == fmt::format("[{}]", container::codec_name(c));
+    if (!codec_layer) return false;
+    rest = bang == std::string_view::npos ? std::string_view{} : rest.substr(bang + 1);
+  }
+  return true;
+}
+
 bool FileScan::enter(const std::string& where, unsigned depth) {
   if (depth <= options_.limits.max_container_depth) return true;
   add("limit:max-container-depth", Severity::kHigh, Verdict::kError, where, 0,
@@ -105,7 +121,7 @@ void FileScan::scan_blob(core::Bytes data, const std::string& where, unsigned de
   // torch.load tries tarfile before the pickle magic: a first block with a valid checksum makes
   // the file a tar to it, whatever else the bytes are (scan_tar also reads them as a stream).
   if (auto archive = container::sniff_archive(data)) return scan_archive(data, where, depth, *archive);
-  if (format == container::Format::kNpy) return scan_npy(data, where);
+  if (format == container::Format::kNpy) return scan_npy(data, where, loader_reads(where));
   if (format != container::Format::kPickle) {
     if (auto codec = container::sniff_codec(data)) return scan_compressed(*codec, data, where, depth);
   }
@@ -293,7 +309,8 @@ void FileScan::scan_after_stop(core::Bytes data, std::uint64_t pos, const std::s
 }
 
 void FileScan::scan_stream(core::Bytes data, const std::string& where, bool first_is_probe,
-                           std::vector<analysis::StorageRef>* storages, analysis::PersistentIds ids) {
+                           std::vector<analysis::StorageRef>* storages, analysis::PersistentIds ids,
+                           const TorchZipPickle* torch_zip) {
   if (data.empty()) {
     add("malformed:empty", Severity::kHigh, Verdict::kError, where, 0, "empty pickle");
     return;
@@ -301,7 +318,8 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
   if (!take_pickle_budget(where, 0)) return;
   const std::size_t before = report_.findings.size();
   std::vector<Region> regions;
-  const pickle::BuildHook hook = joblib_hook(data, where, regions);
+  std::map<pickle::ValueRef, core::Bytes> arrays;
+  const pickle::BuildHook hook = joblib_hook(data, where, regions, arrays);
   pickle::PickleRun run = run_one(data, 0, where, storages, ids, &hook, !first_is_probe);
   if (first_is_probe && !run.stopped && !plausible_effects(run) && !limit_hit(run)) {
     // Starts with an opcode byte but is no pickle: nothing would run before the loader fails.
@@ -322,6 +340,20 @@ void FileScan::scan_stream(core::Bytes data, const std::string& where, bool firs
     if (where.empty()) report_.container = "torch-legacy";
     scan_torch_legacy(data, where, run.end, 1);
     return;
+  }
+  if (run.stopped && (torch_zip != nullptr || loader_reads(where))) {
+    // pickle.load / joblib.load / torch.load return what this first pickle builds.
+    LoadedObject loaded;
+    loaded.kind = torch_zip != nullptr ? LoadedObject::Kind::kTorchZip : LoadedObject::Kind::kPickle;
+    loaded.member = where;
+    loaded.data = data;
+    loaded.run = &run;
+    loaded.raw_arrays = &arrays;
+    if (torch_zip != nullptr) {
+      loaded.root_name = torch_zip->root_name;
+      loaded.storages = torch_zip->storages;
+    }
+    options_.on_load(loaded);
   }
   if (run.stopped) scan_after_stop(data, run.end, where, storages, &hook);
   if (!regions.empty()) joblib_differential(data, where, regions);
@@ -349,7 +381,7 @@ void FileScan::check_storage_reuse(const std::vector<analysis::StorageRef>& stor
 
 void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where, std::uint64_t pos, int first_part) {
   std::vector<analysis::StorageRef> storages;
-  pickle::PickleRun keys_run;
+  pickle::PickleRun object_run, keys_run;
   static constexpr const char* kParts[] = {"magic number", "protocol version", "sys_info", "object", "storage keys"};
   for (int i = first_part; i < 5; ++i) {
     if (pos >= data.size()) {
@@ -362,6 +394,7 @@ void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where, std
                                     i == 3 ? analysis::PersistentIds::kTorchLegacy : analysis::PersistentIds::kTorch);
     if (!run.stopped) return;  // the error is already a finding
     pos = run.end;
+    if (i == 3) object_run = std::move(run);
     if (i == 4) keys_run = std::move(run);
   }
   check_storage_reuse(storages, where);
@@ -374,6 +407,9 @@ void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where, std
         "the storage-key pickle of a legacy torch file is not a list");
     return;
   }
+  // The raw section as torch reads it (_set_from_file, in key-list order, into the storage cached
+  // for each key): a key listed twice is read twice and keeps the later bytes; the sizes must match.
+  std::map<std::string, StorageRecord> records;
   core::ByteReader reader(data, pos);
   for (pickle::ValueRef key_ref : kv.items(keys_run.root)) {
     auto key = kv.as_text(key_ref);
@@ -391,12 +427,36 @@ void FileScan::scan_torch_legacy(core::Bytes data, const std::string& where, std
           fmt::format("storage {} claims {} elements of {} bytes, {} bytes remain", *key, n, it->second, reader.remaining()));
       return;
     }
+    StorageRecord record{data.subspan(reader.pos(), n * it->second), fmt::format("{}@{}", where, reader.pos()), false, nullptr};
+    if (auto [r, fresh] = records.try_emplace(std::string(*key), record); !fresh) {
+      if (r->second.bytes.size() != record.bytes.size()) {
+        add("malformed:legacy-storage-size", Severity::kHigh, Verdict::kError, where, at,
+            fmt::format("storage '{}' is listed twice with different sizes ({} and {} bytes): torch.load fails "
+                        "(\"storage has wrong size\")", *key, r->second.bytes.size(), record.bytes.size()));
+        return;
+      }
+      r->second = record;
+    }
     reader.seek(reader.pos() + n * it->second);
+  }
+  if (loader_reads(where)) {
+    LoadedObject loaded;
+    loaded.kind = LoadedObject::Kind::kTorchLegacy;
+    loaded.member = where;
+    loaded.data = data;
+    loaded.offset = object_run.start;
+    loaded.run = &object_run;
+    loaded.storages = [&records](std::string_view key) -> core::Result<StorageRecord> {
+      auto it = records.find(std::string(key));
+      if (it == records.end()) return core::fail(core::ErrorCode::kContainer, 0, fmt::format("storage '{}' is not in the file", key));
+      return it->second;
+    };
+    options_.on_load(loaded);
   }
   scan_after_stop(data, reader.pos(), where, nullptr);
 }
 
-void FileScan::scan_npy(core::Bytes data, const std::string& where) {
+void FileScan::scan_npy(core::Bytes data, const std::string& where, bool loaded, const std::string& array_name) {
   auto header = container::parse_npy_header(data, options_.limits.max_npy_header_bytes);
   if (!header) {
     add(analysis::error_finding(header.error(), where));
@@ -408,6 +468,16 @@ void FileScan::scan_npy(core::Bytes data, const std::string& where) {
     add("unresolved:npy-header", Severity::kMedium, Verdict::kUnapproved, where, 0,
         "brine cannot establish how numpy reads this .npy header, so whether its data is a pickle is unknown: " +
             header->unresolved);
+  }
+  if (loaded) {
+    LoadedObject object;
+    object.kind = LoadedObject::Kind::kNpy;
+    object.member = where;
+    object.data = data;
+    object.offset = header->data_offset;
+    object.npy = &*header;
+    object.root_name = array_name;
+    options_.on_load(object);
   }
   if (!header->has_object) return;  // plain array data: nothing to unpickle
   // The pickle follows the header; offsets in findings stay relative to the whole file/member.

@@ -17,6 +17,7 @@
 #include "analysis/analyzer.hpp"
 #include "analysis/torchscript.hpp"
 #include "container/decompress.hpp"
+#include "container/zip_layout.hpp"
 #include "pickle/machine.hpp"
 #include "scan/scanner.hpp"
 
@@ -37,10 +38,22 @@ class FileScan {
   static std::string child(const std::string& where, std::string_view name);
   bool enter(const std::string& where, unsigned depth);  // container-depth limit
 
+  // ---- what the loader builds (ScanOptions::on_load) ----
+  /// True when `where` is on the file's own loader path: the file itself, or only compression
+  /// layers around it, in the top-level file (not in a nested file).
+  bool loader_reads(const std::string& where) const;
+  /// A torch zip's data.pkl/constants.pkl as torch.load reads them: reported with its records.
+  struct TorchZipPickle {
+    std::string root_name;
+    StorageResolver storages;
+  };
+
   // ---- pickle streams (file_scan.cpp) ----
+  /// `torch_zip`: the stream is a torch zip's pickle (reported as such when the zip is loaded).
   void scan_stream(core::Bytes data, const std::string& where, bool first_is_probe,
                    std::vector<analysis::StorageRef>* storages = nullptr,
-                   analysis::PersistentIds ids = analysis::PersistentIds::kTorch);
+                   analysis::PersistentIds ids = analysis::PersistentIds::kTorch,
+                   const TorchZipPickle* torch_zip = nullptr);
   void scan_after_stop(core::Bytes data, std::uint64_t pos, const std::string& where,
                        std::vector<analysis::StorageRef>* storages, const pickle::BuildHook* hook = nullptr);
   /// `observe`: show the run to options_.on_pickle (off for a probe the caller may discard).
@@ -51,7 +64,8 @@ class FileScan {
   void scan_nested(const analysis::NestedPayload& nested, const std::string& where);
   /// The legacy torch.save layout from its pickle `first_part` (0 magic .. 4 storage keys) at `pos`.
   void scan_torch_legacy(core::Bytes data, const std::string& where, std::uint64_t pos = 0, int first_part = 0);
-  void scan_npy(core::Bytes data, const std::string& where);
+  /// `loaded`: numpy.load returns this array (the file itself, or a member of a loaded npz).
+  void scan_npy(core::Bytes data, const std::string& where, bool loaded, const std::string& array_name = {});
   /// A storage key used again with more elements than its first use created: torch fails (error finding).
   void check_storage_reuse(const std::vector<analysis::StorageRef>& storages, const std::string& where);
   bool take_pickle_budget(const std::string& where, std::uint64_t offset);
@@ -66,12 +80,18 @@ class FileScan {
   using Region = std::pair<std::uint64_t, std::uint64_t>;  ///< [begin, end) of raw array data
   /// Follows joblib.load: after a NumpyArrayWrapper's BUILD, skips its raw array bytes (recording
   /// them in `regions`) or scans the object array's own pickle.
-  pickle::BuildHook joblib_hook(core::Bytes data, const std::string& where, std::vector<Region>& regions);
+  /// `arrays` gets each raw-data wrapper's bytes (sanitize converts them).
+  pickle::BuildHook joblib_hook(core::Bytes data, const std::string& where, std::vector<Region>& regions,
+                                std::map<pickle::ValueRef, core::Bytes>& arrays);
   /// Reads the stream as plain pickle.load would and reports what it finds inside `regions`.
   void joblib_differential(core::Bytes data, const std::string& where, const std::vector<Region>& regions);
 
   // ---- zip (scan_zip.cpp) ----
   void scan_zip(core::Bytes data, const std::string& where, unsigned depth);
+  /// A storage record of a torch zip as torch's reader (miniz) reads it: data after the local
+  /// header, sizes and method from the central directory, decompressed within the file's budget.
+  core::Result<StorageRecord> torch_record(core::Bytes data, const container::ZipCentral& e, const std::string& where,
+                                           bool big_endian);
   /// TorchScript sources (member, analysis) of one archive: operations that touch files, the
   /// network or native code, by method; what __setstate__ reaches in any file runs at load.
   void report_torchscript(std::vector<std::pair<std::string, analysis::TorchScriptAnalysis>>& scripts);
@@ -122,6 +142,8 @@ class FileScan {
   /// Decompression layers around the blob being scanned (0: the file's own bytes).
   unsigned inflated_depth_ = 0;
   bool timed_out_ = false;
+  /// Set while scanning a reading that is not the loader's (loader_reads is false meanwhile).
+  bool quiet_loads_ = false;
   /// [begin, end) of every bytes/str value (>= 22 bytes) of the pickles run so far that is a view
   /// into the bytes they were read from: check_polyglot does not take an archive inside one for a
   /// polyglot.

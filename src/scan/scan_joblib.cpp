@@ -20,9 +20,10 @@ using pickle::ValueRef;
 using pickle::ValueStore;
 using rules::Severity;
 
-pickle::BuildHook FileScan::joblib_hook(core::Bytes data, const std::string& where, std::vector<Region>& regions) {
+pickle::BuildHook FileScan::joblib_hook(core::Bytes data, const std::string& where, std::vector<Region>& regions,
+                                        std::map<ValueRef, core::Bytes>& arrays) {
   auto read = std::make_shared<std::set<ValueRef>>();
-  return [this, data, where, &regions, read](const ValueStore& v, ValueRef inst, ValueRef state, std::uint64_t pos,
+  return [this, data, where, &regions, &arrays, read](const ValueStore& v, ValueRef inst, ValueRef state, std::uint64_t pos,
                                              std::uint64_t frame_end) {
     pickle::BuildHookResult r;
     if (!analysis::is_joblib_wrapper(v, inst)) return r;
@@ -46,6 +47,8 @@ pickle::BuildHook FileScan::joblib_hook(core::Bytes data, const std::string& whe
       return r;
     }
     regions.push_back({pos, layout->begin + layout->size});
+    // Recorded whatever the dtype: sanitize converts it or drops it with the dtype as the reason.
+    arrays[inst] = data.subspan(layout->begin, layout->size);
     r.resume_at = layout->begin + layout->size;
     return r;
   };

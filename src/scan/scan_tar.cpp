@@ -28,8 +28,17 @@ void FileScan::scan_tar(core::Bytes data, const std::string& where, unsigned dep
     const std::size_t findings_before = report_.findings.size();
     const std::string container = report_.container;
     const container::Format f = container::sniff(data);
+    // torch.load reads a tar as a tar: what this other reading builds is scanned, not reported
+    // as the loaded object (sanitize does not convert tar checkpoints).
+    const bool was_quiet = quiet_loads_;
+    quiet_loads_ = true;
+    struct Restore {
+      bool& flag;
+      bool value;
+      ~Restore() { flag = value; }
+    } restore{quiet_loads_, was_quiet};
     if (f == container::Format::kNpy) {
-      scan_npy(data, where);
+      scan_npy(data, where, false);
     } else if (container::is_torch_legacy_magic(data)) {
       scan_torch_legacy(data, where);  // torch.load's own stream reading after a tarfile ReadError
     } else {

@@ -176,6 +176,27 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   }
   const std::string lprefix = ascii_lower(prefix);
   const std::string storage_data = lprefix + "data/", storage_constants = lprefix + "constants/";
+  // What torch.load returns is reported (ScanOptions::on_load) with its records as torch finds
+  // them: by case-insensitive name in torch's reading, in the byte order the `byteorder` record
+  // names (torch 2.x; 1.13 writes and reads little-endian only).
+  const bool loaded = torch && loader_reads(where);
+  bool big_endian = false;
+  std::optional<std::string> byteorder_problem;
+  auto torch_entry = [&](const std::string& lower_name) -> const container::ZipCentral* {
+    auto it = by_lower.find(lower_name);
+    return it == by_lower.end() ? nullptr : &torch_view->central[it->second.front()];
+  };
+  if (loaded) {
+    if (const auto* bo = torch_entry(lprefix + "byteorder")) {
+      auto record = torch_record(data, *bo, where, false);
+      const std::string_view text = record ? core::as_chars(record->bytes) : std::string_view{};
+      if (text.starts_with("big")) {
+        big_endian = true;
+      } else if (!text.starts_with("little")) {
+        byteorder_problem = record ? std::string("the byteorder record is neither 'little' nor 'big'") : record.error().describe();
+      }
+    }
+  }
 
   // ---- every member, as each reading sees it ----
   std::map<Range, Candidate> candidates;
@@ -359,6 +380,16 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
       scripts.emplace_back(member, analysis::analyze_torchscript(core::as_chars(bytes), options_.limits.max_torchscript_tokens));
       ++torchscript_files;
     }
+    // numpy.load of an npz returns every member: an array, or (for sanitize) a member it is not.
+    const bool npz_member = !torch && !c.name.ends_with("/") && loader_reads(where);
+    if (npz_member && !container::is_npy(bytes)) {
+      LoadedObject other;
+      other.kind = LoadedObject::Kind::kNotAnArray;
+      other.member = member;
+      other.root_name = c.name;
+      other.data = bytes;
+      options_.on_load(other);
+    }
     if (!pickle_name && !c.torch_pickle && !worth_scanning(bytes)) {
       if (top) report_.members.push_back(std::move(info));
       return;
@@ -368,12 +399,31 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     if ((format == container::Format::kPickle || format == container::Format::kMaybePickle) &&
         !container::is_torch_legacy_magic(bytes) && !container::sniff_codec(bytes) && !container::sniff_archive(bytes)) {
       // Members named like pickles are loaded as pickles; others only if they are one.
+      std::optional<TorchZipPickle> target;
+      const std::string lname = ascii_lower(c.name);
+      if (loaded && c.torch_pickle && (lname == lprefix + "data.pkl" || lname == lprefix + "constants.pkl")) {
+        const std::string dir = lname.substr(0, lname.size() - 4) + "/";
+        target = TorchZipPickle{lname.ends_with("constants.pkl") ? "constants" : "", {}};
+        target->storages = [this, data, where, dir, big_endian, &byteorder_problem,
+                            &torch_entry](std::string_view key) -> core::Result<StorageRecord> {
+          if (byteorder_problem) return core::fail(core::ErrorCode::kContainer, 0, *byteorder_problem);
+          const auto* e = torch_entry(dir + ascii_lower(std::string(key)));
+          if (e == nullptr) return core::fail(core::ErrorCode::kContainer, 0, fmt::format("storage record {}{} is missing", dir, key));
+          return torch_record(data, *e, where, big_endian);
+        };
+      }
       scan_stream(bytes, member, /*first_is_probe=*/!(pickle_name || c.torch_pickle), c.torch_pickle ? &storages : nullptr,
-                  c.torch_pickle ? analysis::PersistentIds::kTorchZip : analysis::PersistentIds::kTorch);
+                  c.torch_pickle ? analysis::PersistentIds::kTorchZip : analysis::PersistentIds::kTorch,
+                  target ? &*target : nullptr);
       check_polyglot(bytes, member, depth + 1);
     } else if ((pickle_name || c.torch_pickle) && format == container::Format::kUnknown && !container::sniff_codec(bytes) &&
                !container::sniff_archive(bytes)) {
       scan_stream(bytes, member, false);  // a .pkl that is no pickle: the loader's error is ours
+    } else if (npz_member && format == container::Format::kNpy) {
+      // numpy's NpzFile names the array after the member, without ".npy".
+      const std::string array = c.name.ends_with(".npy") ? c.name.substr(0, c.name.size() - 4) : c.name;
+      if (enter(member, depth + 1)) scan_npy(bytes, member, /*loaded=*/true, array);
+      check_polyglot(bytes, member, depth + 1);
     } else {
       scan_blob(bytes, member, depth + 1);
     }
@@ -467,6 +517,33 @@ void FileScan::report_torchscript_op(const analysis::TorchScriptOp& op, const st
                           : op.method == "__setstate__" ? std::string(", in __setstate__: torch.jit.load runs it while loading")
                                                         : fmt::format(", in {}, which __setstate__ may call: torch.jit.load runs it while loading", op.method));
   add(std::move(f));
+}
+
+}  // namespace brine::scan
+
+namespace brine::scan {
+
+core::Result<StorageRecord> FileScan::torch_record(core::Bytes data, const container::ZipCentral& e, const std::string& where,
+                                                   bool big_endian) {
+  const std::string member = child(where, e.name);
+  auto local = container::parse_local_header(data, e.local_offset);
+  if (!local) return core::fail(core::Error{core::ErrorCode::kContainer, e.local_offset, member, {}, "no local header"});
+  if (local->data_offset > data.size() || e.compressed_size > data.size() - local->data_offset) {
+    return core::fail(core::Error{core::ErrorCode::kTruncated, local->data_offset, member, {}, "the record runs past the end of the archive"});
+  }
+  if (e.method == 0) return StorageRecord{data.subspan(local->data_offset, e.compressed_size), member, big_endian, nullptr};
+  auto bytes = container::zip_member_data(data, local->data_offset, e.compressed_size, e.method, member_cap(e.compressed_size));
+  if (!bytes) {
+    auto err = bytes.error();
+    err.member = member;
+    return core::fail(std::move(err));
+  }
+  if (!charge_decompressed(bytes->size(), member)) {
+    return core::fail(core::Error{core::ErrorCode::kLimitExceeded, 0, member, {}, "max-total-decompressed"});
+  }
+  auto owner = std::make_shared<const std::vector<std::uint8_t>>(std::move(*bytes));
+  const core::Bytes view(owner->data(), owner->size());
+  return StorageRecord{view, member, big_endian, std::move(owner)};
 }
 
 }  // namespace brine::scan

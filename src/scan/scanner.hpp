@@ -13,6 +13,7 @@
 #include "core/byte_reader.hpp"
 #include "core/limits.hpp"
 #include "rules/rule_set.hpp"
+#include "scan/loaded_object.hpp"
 
 namespace brine::pickle {
 struct PickleRun;
@@ -32,6 +33,7 @@ struct ScanOptions {
   core::Limits limits;
   bool compute_sha256 = true;  ///< hashing reads every byte; off when only the verdict matters
   PickleObserver on_pickle;    ///< optional; called on the scanning thread
+  LoadObserver on_load;        ///< optional; what the file's loader builds (scan/loaded_object.hpp)
 };
 
 /// A container member brine looked at.
@@ -66,6 +68,7 @@ class Scanner {
   /// Maps and scans a file; an unreadable file is a report with verdict `error`.
   [[nodiscard]] FileReport scan_path(const std::string& path) const;
   [[nodiscard]] const rules::RuleSet& rules() const { return *rules_; }
+  [[nodiscard]] const std::shared_ptr<const rules::RuleSet>& shared_rules() const { return rules_; }
   [[nodiscard]] const ScanOptions& options() const { return options_; }
 
  private:

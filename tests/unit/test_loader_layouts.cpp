@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 
 #include "helpers.hpp"
+#include "sanitize/sanitize.hpp"
+#include "tensor/tensor.hpp"
 
 using namespace brine;
 using namespace brine::test;
@@ -390,4 +392,68 @@ TEST_CASE("bytes handed to torch.storage._load_from_bytes that are no torch file
     CHECK_FALSE(has_rule(ok, "malformed:nested-not-torch"));
     CHECK(clean(ok));
   }
+}
+
+// ---- sanitize converts what the scan reads (scan::LoadedObject), with no reader of its own ----
+
+namespace {
+sanitize::ExtractedFile extract(std::string_view data, scan::FileReport* report = nullptr) {
+  const scan::Scanner scanner(test::builtin_rules(), scan::ScanOptions{});
+  return sanitize::extract_bytes(test::bytes(data), scanner, /*salvage=*/false, report);
+}
+
+std::vector<scan::LoadedObject::Kind> loaded_kinds(std::string_view data) {
+  scan::ScanOptions options;
+  std::vector<scan::LoadedObject::Kind> kinds;
+  options.on_load = [&](const scan::LoadedObject& o) { kinds.push_back(o.kind); };
+  (void)scan::Scanner(test::builtin_rules(), options).scan_bytes(test::bytes(data), "");
+  return kinds;
+}
+}  // namespace
+
+TEST_CASE("sanitize reads the legacy layout wherever the scan recognises it (a magic number spelled as a text LONG)") {
+  // Its own reader took the file for a plain pickle (the magic is not the usual LONG1 bytes) and
+  // found no tensor in the magic number; the scan's reading finds the layout and its storage.
+  auto ex = extract(k_magic_text);
+  REQUIRE_FALSE(ex.error);
+  REQUIRE(ex.extraction.tensors.size() == 1);
+  const auto& t = ex.extraction.tensors[0];
+  CHECK(t.name == "a");
+  CHECK(t.dtype == tensor::DType::kF32);
+  CHECK(t.shape == std::vector<std::int64_t>{4});
+  CHECK(loaded_kinds(k_magic_text) == std::vector{scan::LoadedObject::Kind::kTorchLegacy});
+}
+
+TEST_CASE("a legacy storage key listed twice with different sizes is an error in the scan, as in torch.load") {
+  // The storage-key pickle of k_legacy_key_reuse names key 0 once; list it twice, with 4 and then
+  // 2 float elements in the raw section: torch's _set_from_file raises "storage has wrong size".
+  const std::string base(k_legacy_key_reuse);
+  const auto keys_at = base.rfind(std::string_view("\x80\x02\x5d\x71\x00", 5));
+  REQUIRE(keys_at != std::string::npos);
+  std::string file = base.substr(0, keys_at);
+  file += std::string_view("\x80\x02](X\x01\x00\x00\x00" "0X\x01\x00\x00\x00" "0e.", 18);
+  file += std::string("\x04\x00\x00\x00\x00\x00\x00\x00", 8) + std::string(16, '\x01');
+  file += std::string("\x02\x00\x00\x00\x00\x00\x00\x00", 8) + std::string(8, '\x02');
+  scan::FileReport report;
+  auto ex = extract(file, &report);
+  CHECK(has_rule(report, "malformed:legacy-storage-size"));
+  CHECK(report.verdict == analysis::Verdict::kError);
+  CHECK(ex.extraction.tensors.empty());  // nothing is loaded, so nothing is converted
+  CHECK(ex.error);
+}
+
+TEST_CASE("decompressed tensor bytes outlive the scan that read them") {
+  // An xz-wrapped pickle of numpy arrays: the arrays' bytes live in the scan's decompressed
+  // buffer, which is gone when the scan returns; sanitize keeps a copy (ASan checks the reads).
+  auto ex = extract(k_xz_two_streams);
+  REQUIRE_FALSE(ex.error);
+  REQUIRE_FALSE(ex.extraction.tensors.empty());
+  const auto input = test::bytes(k_xz_two_streams);
+  for (const auto& t : ex.extraction.tensors) {
+    CHECK_FALSE((t.storage.data() >= input.data() && t.storage.data() < input.data() + input.size()));
+    std::uint64_t sum = 0;
+    for (auto b : t.storage) sum += b;
+    CHECK(sum < UINT64_MAX);
+  }
+  CHECK(loaded_kinds(k_xz_two_streams) == std::vector{scan::LoadedObject::Kind::kPickle});
 }

@@ -15,16 +15,16 @@ every written tensor bit-exact against what torch.load / np.load / pickle.load /
   (tests/onnxruntime/check.js, installed by tests/onnxruntime/install.sh) runs every model and
   compares every output (bfloat16/float8/complex tensors, which its JS binding cannot return, are
   taken out of a copy of the model first; they are checked through onnx above).
-* the torch-2.x layouts and torch 1.13 samples in shared/reference/samples.
+* the torch-2.x layouts and torch 1.13 samples in tests/data/reference.
 * the CLI policy: exit codes 0/1/2, --force, never overwriting the input, atomic writes (nothing
   but the outputs is ever left in an output directory), --verify, --select, --strip-prefix, --name,
   --no-dedupe, --external-data, --to, --salvage, --rules, JSON and text reports.
 The suite first checks its own checkers (reference safetensors files, hand-built ONNX models, and
-check.js on shared/reference/samples/onnx_initializers_only.onnx, including that it catches a
+check.js on tests/data/reference/onnx_initializers_only.onnx, including that it catches a
 wrong byte).
 
 Usage: sanitize_test.py BRINE REPO_ROOT [SAMPLES_DIR]     Ends with the line "N passed, N failed".
-SAMPLES_DIR defaults to REPO_ROOT/../shared/reference/samples. One line per case ("ok   NAME" or
+SAMPLES_DIR defaults to REPO_ROOT/tests/data/reference. One line per case ("ok   NAME" or
 "FAIL NAME: why"); a case that cannot run (missing node, samples, ...) fails, nothing is skipped.
 BRINE_SANITIZE_KEEP=DIR keeps the checkpoints and outputs in DIR (must not exist yet).
 """
@@ -53,17 +53,9 @@ ROOT = os.path.abspath(sys.argv[2])
 
 
 def find_samples():
-    """The shared reference samples live beside the repository (../shared); BRINE_SHARED_DIR
-    overrides, and a clone made elsewhere (e.g. /tmp/x) falls back to /work/shared. Missing
-    samples are a failure of the cases that need them, never a skip."""
-    candidates = [sys.argv[3]] if len(sys.argv) > 3 else []
-    if os.environ.get("BRINE_SHARED_DIR"):
-        candidates.append(os.path.join(os.environ["BRINE_SHARED_DIR"], "reference", "samples"))
-    candidates += [os.path.join(ROOT, "..", "shared", "reference", "samples"), "/work/shared/reference/samples"]
-    for c in candidates:
-        if os.path.isdir(c):
-            return os.path.abspath(c)
-    return os.path.abspath(candidates[0])
+    """The reference samples are in the repository (tests/data/reference); a third argument
+    overrides. Missing samples are a failure of the cases that need them, never a skip."""
+    return os.path.abspath(sys.argv[3] if len(sys.argv) > 3 else os.path.join(ROOT, "tests", "data", "reference"))
 
 
 SAMPLES = find_samples()
@@ -980,7 +972,7 @@ def make_checkpoints(work):
     torch.save(torch.arange(4.0).storage(), path)
     S["bare_storage.pt"] = Source(path, lambda: {"tensor": torch.arange(4.0)})
 
-    # torch 1.13 samples (shared/reference/samples) that hold plain tensors
+    # torch 1.13 samples (tests/data/reference) that hold plain tensors
     for name in ("t113_state_dict.pt", "t113_state_dict_legacy.pt", "t113_state_dict_proto4.pt", "t113_views.pt",
                  "t113_views_legacy.pt", "t113_tied.pt", "t113_dtypes.pt", "t113_edge_shapes.pt", "t113_parameter.pt",
                  "t113_bare_tensor.pt", "t113_misc_values.pt"):
@@ -1295,7 +1287,7 @@ def feature_cases(work, S):
 
 
 def synth_cases(work):
-    """torch-2.x layouts (synthetic, shared/reference/samples): v3 float8/uint16, bf16, conj bit,
+    """torch-2.x layouts (synthetic, tests/data/reference): v3 float8/uint16, bf16, conj bit,
     a transposed and an offset view of one storage, sparse COO, big-endian storages."""
     cases = []
     for which in ("little", "big"):

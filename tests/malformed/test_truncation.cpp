@@ -180,21 +180,11 @@ class CountingSink : public tensor::ByteSink {
 
 std::vector<std::string> tensor_samples() {
   std::vector<std::string> out;
-  // ../shared beside the repository; BRINE_SHARED_DIR overrides; a clone made elsewhere falls
-  // back to /work/shared. None found: the REQUIRE below fails (never a silent skip).
-  std::vector<fs::path> candidates;
-  if (const char* env = std::getenv("BRINE_SHARED_DIR")) candidates.push_back(fs::path(env) / "reference" / "samples");
-  candidates.push_back(fs::path(BRINE_CORPUS_DIR) / ".." / ".." / "shared" / "reference" / "samples");
-  candidates.push_back("/work/shared/reference/samples");
-  fs::path dir;
-  for (const auto& c : candidates) {
-    std::error_code ec;
-    if (fs::is_directory(c, ec)) {
-      dir = c;
-      break;
-    }
-  }
-  if (dir.empty()) return out;
+  // The reference samples are in the repository; none found makes the REQUIRE below fail (never
+  // a silent skip).
+  const fs::path dir = fs::path(BRINE_CORPUS_DIR) / ".." / "tests" / "data" / "reference";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
   for (const auto& e : fs::directory_iterator(dir)) {
     const auto ext = e.path().extension();
     if (e.is_regular_file() && (ext == ".pt" || ext == ".pkl" || ext == ".joblib" || ext == ".npy")) out.push_back(e.path().string());

@@ -118,7 +118,8 @@ int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOpti
   if (!rules) return kExitError;
   brine::scan::ScanOptions options;
   options.limits = limit_flags.get();
-  options.compute_sha256 = !no_hash && format == "json";
+  // SARIF's fingerprints are keyed on the content's sha256 (report/fingerprint.hpp): always computed.
+  options.compute_sha256 = format == "sarif" || (!no_hash && format == "json");
   const brine::scan::Scanner scanner(rules, options);
 
   const auto start = std::chrono::steady_clock::now();
@@ -172,6 +173,8 @@ int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOpti
   std::ostream& out = output.empty() ? std::cout : file;
   if (format == "json") {
     brine::report::write_json(out, shown, summary);
+  } else if (format == "sarif") {
+    brine::report::write_sarif(out, shown, summary, rules.get(), {scan_exit_code(summary, !walked.errors.empty()), walked.errors});
   } else {
     brine::report::TextOptions text;
     text.quiet = quiet;
@@ -335,7 +338,7 @@ int main(int argc, char** argv) {
   unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
   LimitFlags limits;
   scan->add_option("paths", paths, "files or directories (directories are walked recursively; - reads stdin)")->required();
-  scan->add_option("-f,--format", format, "report format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  scan->add_option("-f,--format", format, "report format")->check(CLI::IsMember({"text", "json", "sarif"}))->capture_default_str();
   scan->add_option("-o,--output", output, "write the report to FILE instead of stdout");
   scan->add_option("--rules", rule_options.rule_files,
                    "enable a built-in rule pack (torch-full-model, sklearn, training-checkpoint) or load a rule FILE; repeatable")
@@ -348,7 +351,7 @@ int main(int argc, char** argv) {
   scan->add_flag("-v,--verbose", verbose, "text: also informational findings and archive members");
   scan->add_option("--color", color, "text colour")->check(CLI::IsMember({"auto", "always", "never"}))->capture_default_str();
   scan->add_option("-j,--jobs", jobs, "files scanned in parallel")->check(CLI::Range(1u, 1024u))->capture_default_str();
-  scan->add_flag("--no-hash", no_hash, "json: skip sha256 (it reads every byte of every file)");
+  scan->add_flag("--no-hash", no_hash, "json: skip sha256 (it reads every byte of every file); sarif always hashes, for its fingerprints");
   scan->add_flag("--follow-symlinks", follow,
                  "directory walks: also follow links to directories (loops are detected by device and inode); links to "
                  "files are always scanned");

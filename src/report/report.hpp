@@ -35,4 +35,14 @@ void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, c
 /// One file's entry of that report, as compact JSON text.
 std::string file_report_json(const scan::FileReport& file);
 
+/// What a SARIF run says about the invocation beyond the file reports.
+struct SarifRun {
+  int exit_code = 0;
+  std::vector<std::string> errors;  ///< problems outside the reports (paths the walk could not read)
+};
+/// SARIF 2.1.0 — see docs/sarif.md. `rules` (may be null) describes deny rules; the files' sha256
+/// must be computed for stable fingerprints (report/fingerprint.hpp).
+void write_sarif(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary,
+                 const rules::RuleSet* rules, const SarifRun& run);
+
 }  // namespace brine::report

@@ -12,7 +12,7 @@ test_pkgs=(python3-torch python3-numpy python3-sklearn python3-joblib python3-on
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
-# onnxruntime-node (npm) loads sanitize's ONNX outputs in the tests. A machine may already have a
+# onnxruntime-node (npm) loads sanitize's ONNX outputs in the tests; ajv (npm) validates report schemas. A machine may already have a
 # newer Node.js from elsewhere: Debian's is installed only when there is none.
 if [ "$mode" = test ]; then
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
@@ -33,6 +33,7 @@ fi
 
 if [ "$mode" = test ]; then
   tests/onnxruntime/install.sh >/dev/null
+  tests/schemas/install.sh >/dev/null  # ajv: tests/schema_test.py validates SARIF and JSON reports
 fi
 
 if [ ! -f build/build.ninja ]; then

@@ -105,6 +105,14 @@ def fingerprint(sha256, path, rule, global_, member, offset):
     return hashlib.sha256(tuple_).hexdigest()
 
 
+def timed_out(findings, results):
+    """The SARIF and the JSON report come from two scans. A file that hit a resource limit (the
+    per-file time limit on a loaded machine, e.g. for a decompression bomb) may get other findings
+    in the other scan: such a file is compared only when both scans agree on its rules."""
+    limited = any(x["rule"].startswith("limit:") for x in findings) or any(r["ruleId"].startswith("limit:") for r in results)
+    return limited and [x["rule"] for x in findings] != [r["ruleId"] for r in results]
+
+
 def results_by_path(run):
     by_path = {}
     for r in run["results"]:
@@ -175,7 +183,7 @@ def results_say_what_the_json_report_says():
     by_path = results_by_path(run)
     artifacts = {artifact_path(a["location"]): a for a in run["artifacts"]}
     assert len(artifacts) == len(report["files"]) == run["properties"]["summary"]["files"]
-    checked = 0
+    checked = timed = 0
     for f in report["files"]:
         art = artifacts[f["path"]]
         assert art["length"] == f["size"]
@@ -183,6 +191,9 @@ def results_say_what_the_json_report_says():
             assert art["hashes"]["sha-256"] == f["sha256"]
         findings = [x for x in f["findings"] if x["impact"] != "clean"]  # informational: not results
         results = by_path.get(f["path"], [])
+        if timed_out(findings, results):
+            timed += 1
+            continue
         assert len(results) == len(findings), (f["path"], len(results), len(findings))
         if f["verdict"] == "clean":
             assert not results, f["path"]
@@ -204,7 +215,7 @@ def results_say_what_the_json_report_says():
                 assert "logicalLocations" not in loc
             assert run["artifacts"][loc["physicalLocation"]["artifactLocation"]["index"]] is art
             checked += 1
-    assert checked >= 300, checked
+    assert checked >= 300 and timed <= 3, (checked, timed)
 
 
 @test
@@ -215,6 +226,8 @@ def fingerprints_follow_their_definition_and_are_unique():
     seen = {}
     for f in report["files"]:
         findings = [x for x in f["findings"] if x["impact"] != "clean"]
+        if timed_out(findings, by_path.get(f["path"], [])):
+            continue
         for x, r in zip(findings, by_path.get(f["path"], [])):
             fp = r["partialFingerprints"]["brineFinding/v1"]
             if "\ufffd" not in (x["global"] or "") + (x["member"] or "") + x["rule"]:
@@ -335,8 +348,14 @@ def hostile_names_and_strings_stay_valid():
 @test
 def json_report_of_the_corpus_is_valid():
     ajv(REPORT_SCHEMA, corpus_run("json")[0])
-    ajv(REPORT_SCHEMA, corpus_run("json", "--no-hash")[0])
-    assert all(f["sha256"] is None for f in json.loads(corpus_run("json", "--no-hash")[1])["files"])
+    # --no-hash (sha256 null) over the quick part of the corpus (corpus/containers' bombs take a minute).
+    out = os.path.join(WORK, "nohash.json")
+    rc, _, err = brine("scan", "--format", "json", "--no-hash", "-o", out, "corpus/malicious", "corpus/benign")
+    assert rc == 1, err
+    ajv(REPORT_SCHEMA, out)
+    with open(out, encoding="utf-8") as f:
+        files = json.load(f)["files"]
+    assert len(files) >= 150 and all(f["sha256"] is None for f in files)
 
 
 @test

@@ -153,7 +153,7 @@ RuleHelp rule_help(std::string_view rule, const rules::RuleSet* rules) {
     out.short_description = "State change on an object of unknown type";
     out.full_description = "BUILD/SETITEM/APPEND on an object whose type the rules cannot establish: what code runs is not known.";
   } else if (rule.starts_with("limit:")) {
-    out.full_description = "The resource limit --" + std::string(rule.substr(6)) + " was hit: the analysis is incomplete.";
+    out.full_description = "The resource limit " + std::string(rule.substr(6)) + " was hit: the analysis is incomplete.";
   } else if (rule.starts_with("malformed:")) {
     out.full_description = "The input is malformed (" + std::string(rule.substr(10)) + "): the loader would fail or read it differently, so the analysis is incomplete.";
   }

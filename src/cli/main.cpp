@@ -1,8 +1,8 @@
 // brine: the command line. Parses arguments, wires the library's stages together, and maps
 // verdicts to exit codes. Nothing here knows about pickle internals.
 //
-// Exit codes: 0 every file clean; 1 some file malicious or unapproved; 2 errors (unreadable or
-// malformed input, a limit hit) or bad usage.
+// Exit codes: 0 every file clean; 1 some file malicious or unapproved (scan --fail-on malicious:
+// only malicious); 2 errors (unreadable or malformed input, a limit hit) — always — or bad usage.
 #include <fnmatch.h>
 #include <unistd.h>
 
@@ -431,8 +431,8 @@ int main(int argc, char** argv) {
       "brine"};
   app.set_version_flag("--version", std::string("brine ") + BRINE_VERSION);
   app.require_subcommand(1);
-  app.footer("Exit codes: 0 all clean (sanitize: written), 1 some file malicious or unapproved (sanitize: not clean, nothing\n"
-             "written), 2 errors or bad usage.\n"
+  app.footer("Exit codes: 0 all clean (sanitize: written), 1 some file malicious or unapproved (scan --fail-on malicious: only\n"
+             "malicious; sanitize: not clean, nothing written), 2 some file unreadable (an error verdict, always) or bad usage.\n"
              "Rules: docs/rules.md. JSON report: docs/json-report.md.");
 
   // scan

@@ -5,13 +5,16 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "container/npy.hpp"
-#include "container/sniff.hpp"
-#include "container/zip_archive.hpp"
+#include <map>
+#include <vector>
+
+#include "analysis/finding.hpp"
 #include "core/text.hpp"
 #include "pickle/arena.hpp"
 #include "pickle/decoder.hpp"
+#include "pickle/machine.hpp"
 #include "pickle/numbers.hpp"
+#include "scan/scanner.hpp"
 
 namespace brine::report {
 
@@ -66,88 +69,125 @@ json arg_json(const pickle::Instruction& ins) {
   return nullptr;
 }
 
+/// Lists the runs the scan hands over, in the order it ran them.
 class Lister {
  public:
   Lister(std::ostream& out, const DisasmOptions& options) : out_(out), options_(options) {}
 
-  /// Lists consecutive pickles of one stream; `max_pickles` stops early (legacy torch files).
-  bool stream(core::Bytes data, const std::string& member, std::uint64_t max_pickles = UINT64_MAX) {
-    std::uint64_t pos = 0, count = 0;
-    bool ok = true;
-    while (pos < data.size() && count < max_pickles) {
-      if (count > 0 && !looks_like_pickle(data, pos)) {
-        note(member, pos, fmt::format("{} trailing bytes after STOP", data.size() - pos));
-        break;
-      }
-      ++count;
-      ok = one(data, pos, member) && ok;
-      if (!last_stopped_) break;
-      pos = last_end_;
+  void run(const std::string& member, core::Bytes data, const pickle::PickleRun& run) {
+    auto [it, fresh] = members_.try_emplace(member);
+    MemberState& state = it->second;
+    if (fresh) order_.push_back(member);
+    // Bytes between two runs of the same member data were not read as opcodes by the scan.
+    if (!fresh && state.last_stopped && state.size == data.size() && run.start > state.last_end) {
+      note(member, state.last_end, run.start, fmt::format("{} bytes between two pickles are not read as opcodes", run.start - state.last_end));
     }
-    if (count == max_pickles && last_stopped_ && pos < data.size()) note(member, pos, fmt::format("{} bytes of raw storage data follow", data.size() - pos));
-    return ok;
+    ok_ = list(member, data, run) && ok_;
+    state.size = data.size();
+    state.last_end = run.end;
+    state.last_stopped = run.stopped;
   }
 
+  /// Notes the bytes after each member's last STOP, then writes the JSON document.
   void finish() {
+    for (const auto& member : order_) {
+      const MemberState& s = members_.at(member);
+      if (s.last_stopped && s.last_end < s.size) {
+        note(member, s.last_end, s.size, fmt::format("{} bytes after the last STOP are not read as opcodes", s.size - s.last_end));
+      }
+    }
     if (options_.json) out_ << json_.dump(1, ' ', false, json::error_handler_t::replace) << '\n';
   }
 
- private:
-  bool looks_like_pickle(core::Bytes data, std::uint64_t pos) {
-    pickle::StringArena arena;
-    pickle::Decoder d(data, pos, arena, options_.limits);
-    pickle::Instruction ins;
-    return d.next(ins);
-  }
+  [[nodiscard]] bool ok() const { return ok_; }
+  [[nodiscard]] std::uint64_t runs() const { return runs_; }
 
-  void note(const std::string& member, std::uint64_t pos, const std::string& text) {
+ private:
+  struct MemberState {
+    std::uint64_t size = 0;
+    std::uint64_t last_end = 0;
+    bool last_stopped = false;
+  };
+
+  void note(const std::string& member, std::uint64_t start, std::uint64_t end, const std::string& text) {
     if (options_.json) {
-      json_.push_back({{"member", member}, {"start", pos}, {"note", text}});
+      json_.push_back({{"member", member}, {"start", start}, {"end", end}, {"note", text}});
     } else {
-      out_ << fmt::format("{}: {}\n", pos, core::display_text(text));
+      out_ << fmt::format("--- {} (offsets {} to {}){} ---\n", text, start, end, member.empty() ? "" : " in " + core::display_text(member));
     }
   }
 
-  bool one(core::Bytes data, std::uint64_t start, const std::string& member) {
+  void line(const pickle::Instruction& ins, int& indent) {
+    if (consumes_mark(ins.op) && indent > 0) --indent;
+    const std::uint8_t byte = pickle::info(ins.op).byte;
+    const std::string code = byte >= 0x20 && byte < 0x7f ? std::string(1, static_cast<char>(byte)) : fmt::format("\\x{:02x}", byte);
+    std::string text = fmt::format("{:>8}: {:<4} {}{:<16} {}", ins.offset, code, std::string(static_cast<std::size_t>(indent) * 4, ' '),
+                                   pickle::name(ins.op), arg_text(ins));
+    if (ins.frame_violation) text += "   <- crosses a FRAME boundary";
+    out_ << core::display_text(text) << '\n';
+    if (ins.op == Op::MARK) ++indent;
+  }
+
+  /// Re-decodes one run from run.start: every instruction before run.end (through STOP when the
+  /// run stopped), resuming at a jump's `to` where the run did. Returns false if the run stopped
+  /// on an error, or the listing cannot follow the run (a brine bug, reported, never silent).
+  bool list(const std::string& member, core::Bytes data, const pickle::PickleRun& run) {
+    ++runs_;
     pickle::StringArena arena;
-    pickle::Decoder decoder(data, start, arena, options_.limits);
-    json instructions = json::array();
-    if (!options_.json) out_ << fmt::format("--- pickle at offset {}{} ---\n", start, member.empty() ? "" : " in " + core::display_text(member));
+    pickle::Decoder decoder(data, run.start, arena, options_.limits);
+    json instructions = json::array(), jumps = json::array();
+    if (!options_.json) out_ << fmt::format("--- pickle at offset {}{} ---\n", run.start, member.empty() ? "" : " in " + core::display_text(member));
     int indent = 0;
-    last_stopped_ = false;
+    std::size_t next_jump = 0;
     std::uint64_t count = 0;
-    std::string error;
+    std::string error, error_kind;
+    bool stopped = false;
     for (;;) {
-      if (++count > options_.limits.max_opcodes) {
-        error = fmt::format("more than {} opcodes", options_.limits.max_opcodes);
+      while (next_jump < run.jumps.size() && decoder.pos() == run.jumps[next_jump].first) {
+        const auto [from, to] = run.jumps[next_jump++];
+        if (options_.json) {
+          jumps.push_back({{"from", from}, {"to", to}});
+        } else {
+          out_ << fmt::format("{:>8}: raw array data [{}, {}) read by joblib; decoding resumes at {}\n", from, from, to, to);
+        }
+        decoder.seek(to);
+      }
+      if (run.error && decoder.pos() == run.end) {
+        error = run.error->describe();
+        pickle::Instruction probe;
+        error_kind = decoder.next(probe) ? "execute" : "decode";
         break;
       }
-      auto ins = decoder.next_result();
-      if (!ins) {
-        error = ins.error().describe();
+      // The VM counts every opcode it read, including the one it failed on: more is a mismatch.
+      if (++count > run.opcodes) {
+        error = fmt::format("brine bug: the listing passed the run's {} opcodes without reaching its end at offset {}", run.opcodes, run.end);
+        break;
+      }
+      pickle::Instruction ins;
+      if (!decoder.next(ins)) {
+        error = fmt::format("brine bug: the listing fails at offset {} ({}) where the run did not", ins.offset, decoder.error().describe());
         break;
       }
       if (options_.json) {
-        instructions.push_back({{"offset", ins->offset}, {"op", std::string(pickle::name(ins->op))}, {"arg", arg_json(*ins)}});
+        instructions.push_back({{"offset", ins.offset}, {"op", std::string(pickle::name(ins.op))}, {"arg", arg_json(ins)}});
       } else {
-        if (consumes_mark(ins->op) && indent > 0) --indent;
-        const std::uint8_t byte = pickle::info(ins->op).byte;
-        const std::string code = byte >= 0x20 && byte < 0x7f ? std::string(1, static_cast<char>(byte)) : fmt::format("\\x{:02x}", byte);
-        std::string line = fmt::format("{:>8}: {:<4} {}{:<16} {}", ins->offset, code, std::string(static_cast<std::size_t>(indent) * 4, ' '),
-                                       pickle::name(ins->op), arg_text(*ins));
-        if (ins->frame_violation) line += "   <- crosses a FRAME boundary";
-        out_ << core::display_text(line) << '\n';
-        if (ins->op == Op::MARK) ++indent;
+        line(ins, indent);
       }
-      if (ins->op == Op::STOP) {
-        last_stopped_ = true;
-        last_end_ = ins->end();
+      if (ins.op == Op::STOP) {
+        if (!run.stopped || ins.end() != run.end || next_jump != run.jumps.size()) {
+          error = fmt::format("brine bug: the listing reaches STOP at offset {}, the run ended at {}", ins.offset, run.end);
+        }
+        stopped = error.empty();
         break;
       }
     }
+    if (error.empty() && !stopped) error = "brine bug: the listing ended without STOP or error";
     if (options_.json) {
-      json entry{{"member", member}, {"start", start}, {"instructions", std::move(instructions)}};
-      if (!error.empty()) entry["error"] = error;
+      json entry{{"member", member}, {"start", run.start}, {"end", run.end}, {"instructions", std::move(instructions)}, {"jumps", std::move(jumps)}};
+      if (!error.empty()) {
+        entry["error"] = error;
+        if (!error_kind.empty()) entry["error_kind"] = error_kind;
+      }
       json_.push_back(std::move(entry));
     } else if (!error.empty()) {
       out_ << "error: " << core::display_text(error) << '\n';
@@ -158,61 +198,39 @@ class Lister {
   std::ostream& out_;
   const DisasmOptions& options_;
   json json_ = json::array();
-  bool last_stopped_ = false;
-  std::uint64_t last_end_ = 0;
+  std::map<std::string, MemberState> members_;
+  std::vector<std::string> order_;  ///< members in the order of their first run
+  std::uint64_t runs_ = 0;
+  bool ok_ = true;
 };
+
+/// The scan's verdict and findings after the listings: what the analyst reads the opcodes for.
+void write_summary(std::ostream& out, const scan::FileReport& report) {
+  out << fmt::format("=== scan of {}: {} ({}, {} pickle(s), {} opcode(s)) ===\n", core::display_text(report.path),
+                     analysis::verdict_name(report.verdict), core::display_text(report.container), report.pickles, report.opcodes);
+  for (const auto& f : report.findings) {
+    out << fmt::format("  {:<10} {} {}@{}: {}\n", analysis::verdict_name(f.impact), core::display_text(f.rule),
+                       f.member.empty() ? std::string() : core::display_text(f.member) + " ", f.offset, core::display_text(f.message));
+  }
+}
 
 }  // namespace
 
-bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& path, const DisasmOptions& options) {
+bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& path,
+                       std::shared_ptr<const rules::RuleSet> rules, const DisasmOptions& options) {
   Lister lister(out, options);
-  bool ok = true;
-  switch (container::sniff(data)) {
-    case container::Format::kZip: {
-      auto archive = container::ZipArchive::open(data);
-      if (!archive) {
-        out << "error: " << core::display_text(archive.error().describe()) << '\n';
-        return false;
-      }
-      for (const auto& e : archive->entries()) {
-        bool pickle_member = e.name.ends_with(".pkl") || e.name.ends_with(".debug_pkl");
-        if (!pickle_member && e.size > 0) {
-          auto head = archive->read_prefix(e, 2);
-          pickle_member = head && container::sniff(core::Bytes(head->data(), head->size())) == container::Format::kPickle;
-        }
-        if (!pickle_member) continue;
-        auto bytes = archive->read(e, options.limits.max_member_bytes);
-        if (!bytes) {
-          out << "error: " << core::display_text(bytes.error().describe()) << '\n';
-          ok = false;
-          continue;
-        }
-        ok = lister.stream(core::Bytes(bytes->data(), bytes->size()), e.name) && ok;
-      }
-      break;
-    }
-    case container::Format::kEmpty:
-      out << core::display_text(path) << ": empty file\n";
-      return false;
-    case container::Format::kNpy: {
-      auto header = container::parse_npy_header(data, options.limits.max_npy_header_bytes);
-      if (!header) {
-        out << "error: " << core::display_text(header.error().describe()) << '\n';
-        return false;
-      }
-      if (!header->has_object) {
-        out << fmt::format("{}: .npy array of dtype {}: no pickle\n", core::display_text(path), core::display_text(header->descr));
-        return true;
-      }
-      // Offsets in this listing are relative to the pickle, which starts after the header.
-      ok = lister.stream(data.subspan(header->data_offset), fmt::format("npy data at offset {}", header->data_offset));
-      break;
-    }
-    default:
-      ok = lister.stream(data, {}, container::is_torch_legacy_magic(data) ? 5 : UINT64_MAX);
-  }
+  scan::ScanOptions scan_options;
+  scan_options.limits = options.limits;
+  scan_options.compute_sha256 = false;
+  scan_options.on_pickle = [&](const std::string& member, core::Bytes bytes, const pickle::PickleRun& run) { lister.run(member, bytes, run); };
+  const scan::Scanner scanner(std::move(rules), scan_options);
+  const scan::FileReport report = scanner.scan_bytes(data, path);
   lister.finish();
-  return ok;
+  if (!options.json) {
+    if (data.empty()) out << core::display_text(path) << ": empty file\n";
+    write_summary(out, report);
+  }
+  return lister.ok() && !data.empty() && report.recognized;
 }
 
 }  // namespace brine::report

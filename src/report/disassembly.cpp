@@ -5,7 +5,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include <map>
+#include <algorithm>
 #include <vector>
 
 #include "analysis/finding.hpp"
@@ -75,45 +75,87 @@ class Lister {
   Lister(std::ostream& out, const DisasmOptions& options) : out_(out), options_(options) {}
 
   void run(const std::string& member, core::Bytes data, const pickle::PickleRun& run) {
-    auto [it, fresh] = members_.try_emplace(member);
-    MemberState& state = it->second;
-    if (fresh) order_.push_back(member);
-    // Bytes between two runs of the same member data were not read as opcodes by the scan.
-    if (!fresh && state.last_stopped && state.size == data.size() && run.start > state.last_end) {
-      note(member, state.last_end, run.start, fmt::format("{} bytes between two pickles are not read as opcodes", run.start - state.last_end));
-    }
-    ok_ = list(member, data, run) && ok_;
-    state.size = data.size();
-    state.last_end = run.end;
-    state.last_stopped = run.stopped;
+    Instance& in = instance(member, data);
+    in.runs.push_back(Span{run.start, run.end, run.stopped, run.jumps});
+    ok_ = list(in, data, run) && ok_;
   }
 
-  /// Notes the bytes after each member's last STOP, then writes the JSON document.
+  /// Notes the bytes of each member no run read as opcodes, then writes the JSON document.
   void finish() {
-    for (const auto& member : order_) {
-      const MemberState& s = members_.at(member);
-      if (s.last_stopped && s.last_end < s.size) {
-        note(member, s.last_end, s.size, fmt::format("{} bytes after the last STOP are not read as opcodes", s.size - s.last_end));
-      }
-    }
+    for (const auto& in : instances_) notes(in);
     if (options_.json) out_ << json_.dump(1, ' ', false, json::error_handler_t::replace) << '\n';
   }
 
   [[nodiscard]] bool ok() const { return ok_; }
-  [[nodiscard]] std::uint64_t runs() const { return runs_; }
 
  private:
-  struct MemberState {
+  struct Span {
+    std::uint64_t start = 0, end = 0;
+    bool stopped = false;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> jumps;
+  };
+  /// One byte sequence the scan ran pickles from. A zip may hold two entries of the same name
+  /// with different bytes: each is its own instance (numbered in the listing).
+  struct Instance {
+    std::string member;
+    unsigned index = 0;            ///< how many instances of this member name came before
+    const std::uint8_t* id = nullptr;  ///< identity only, never dereferenced (the bytes are gone)
     std::uint64_t size = 0;
-    std::uint64_t last_end = 0;
-    bool last_stopped = false;
+    std::vector<Span> runs;
   };
 
-  void note(const std::string& member, std::uint64_t start, std::uint64_t end, const std::string& text) {
+  Instance& instance(const std::string& member, core::Bytes data) {
+    unsigned same_name = 0;
+    for (auto it = instances_.rbegin(); it != instances_.rend(); ++it) {
+      if (it->member != member) continue;
+      if (same_name == 0 && it->id == data.data() && it->size == data.size()) return *it;
+      ++same_name;
+    }
+    instances_.push_back(Instance{member, same_name, data.data(), data.size(), {}});
+    return instances_.back();
+  }
+
+  /// Gaps between the instance's top-level runs and the bytes after its last STOP. A run that
+  /// starts inside another run's jump (a pickle joblib loads from the middle of array data) is
+  /// part of that region, not of the member's sequence of pickles.
+  void notes(const Instance& in) {
+    std::vector<const Span*> top;
+    for (const auto& r : in.runs) {
+      bool embedded = false;
+      for (const auto& other : in.runs) {
+        for (const auto& [from, to] : other.jumps) embedded = embedded || (&other != &r && from <= r.start && r.start < to);
+      }
+      if (!embedded) top.push_back(&r);
+    }
+    std::stable_sort(top.begin(), top.end(), [](const Span* a, const Span* b) { return a->start < b->start; });
+    for (std::size_t i = 0; i < top.size(); ++i) {
+      if (!top[i]->stopped) return;  // what follows a failed run was never reached
+      const std::uint64_t until = i + 1 < top.size() ? top[i + 1]->start : in.size;
+      if (until <= top[i]->end) continue;
+      note(in, top[i]->end, until,
+           fmt::format("{} bytes {} are not read as opcodes", until - top[i]->end, i + 1 < top.size() ? "between two pickles" : "after the last STOP"));
+    }
+  }
+
+  static std::string where(const Instance& in) {
+    std::string w = in.member.empty() ? "" : " in " + core::display_text(in.member);
+    if (in.index > 0) w += fmt::format(" (copy {} of that name)", in.index + 1);
+    return w;
+  }
+
+  void note(const Instance& in, std::uint64_t start, std::uint64_t end, const std::string& text) {
     if (options_.json) {
-      json_.push_back({{"member", member}, {"start", start}, {"end", end}, {"note", text}});
+      json_.push_back({{"member", in.member}, {"instance", in.index}, {"start", start}, {"end", end}, {"note", text}});
     } else {
-      out_ << fmt::format("--- {} (offsets {} to {}){} ---\n", text, start, end, member.empty() ? "" : " in " + core::display_text(member));
+      out_ << fmt::format("--- {} (offsets {} to {}){} ---\n", text, start, end, where(in));
+    }
+  }
+
+  void emit(const pickle::Instruction& ins, json& instructions, int& indent) {
+    if (options_.json) {
+      instructions.push_back({{"offset", ins.offset}, {"op", std::string(pickle::name(ins.op))}, {"arg", arg_json(ins)}});
+    } else {
+      line(ins, indent);
     }
   }
 
@@ -129,14 +171,14 @@ class Lister {
   }
 
   /// Re-decodes one run from run.start: every instruction before run.end (through STOP when the
-  /// run stopped), resuming at a jump's `to` where the run did. Returns false if the run stopped
+  /// run stopped; through the opcode the VM refused when it failed executing one), resuming at a
+  /// jump's `to` where the run did. Returns false if the run stopped
   /// on an error, or the listing cannot follow the run (a brine bug, reported, never silent).
-  bool list(const std::string& member, core::Bytes data, const pickle::PickleRun& run) {
-    ++runs_;
+  bool list(const Instance& in, core::Bytes data, const pickle::PickleRun& run) {
     pickle::StringArena arena;
     pickle::Decoder decoder(data, run.start, arena, options_.limits);
     json instructions = json::array(), jumps = json::array();
-    if (!options_.json) out_ << fmt::format("--- pickle at offset {}{} ---\n", run.start, member.empty() ? "" : " in " + core::display_text(member));
+    if (!options_.json) out_ << fmt::format("--- pickle at offset {}{} ---\n", run.start, where(in));
     int indent = 0;
     std::size_t next_jump = 0;
     std::uint64_t count = 0;
@@ -154,8 +196,18 @@ class Lister {
       }
       if (run.error && decoder.pos() == run.end) {
         error = run.error->describe();
-        pickle::Instruction probe;
-        error_kind = decoder.next(probe) ? "execute" : "decode";
+        // The VM fails on the opcode at run.end: it did not decode ("decode"), or it decoded and
+        // the VM refused to execute it ("execute": listed, since the VM read it), or the VM
+        // stopped before reading it (a limit checked between opcodes: "limit").
+        pickle::Instruction failed;
+        if (!decoder.next(failed)) {
+          error_kind = "decode";
+        } else if (!run.error->opcode.empty() && run.error->opcode == pickle::name(failed.op)) {
+          error_kind = "execute";
+          emit(failed, instructions, indent);
+        } else {
+          error_kind = "limit";
+        }
         break;
       }
       // The VM counts every opcode it read, including the one it failed on: more is a mismatch.
@@ -168,11 +220,7 @@ class Lister {
         error = fmt::format("brine bug: the listing fails at offset {} ({}) where the run did not", ins.offset, decoder.error().describe());
         break;
       }
-      if (options_.json) {
-        instructions.push_back({{"offset", ins.offset}, {"op", std::string(pickle::name(ins.op))}, {"arg", arg_json(ins)}});
-      } else {
-        line(ins, indent);
-      }
+      emit(ins, instructions, indent);
       if (ins.op == Op::STOP) {
         if (!run.stopped || ins.end() != run.end || next_jump != run.jumps.size()) {
           error = fmt::format("brine bug: the listing reaches STOP at offset {}, the run ended at {}", ins.offset, run.end);
@@ -183,7 +231,7 @@ class Lister {
     }
     if (error.empty() && !stopped) error = "brine bug: the listing ended without STOP or error";
     if (options_.json) {
-      json entry{{"member", member}, {"start", run.start}, {"end", run.end}, {"instructions", std::move(instructions)}, {"jumps", std::move(jumps)}};
+      json entry{{"member", in.member}, {"instance", in.index}, {"start", run.start}, {"end", run.end}, {"instructions", std::move(instructions)}, {"jumps", std::move(jumps)}};
       if (!error.empty()) {
         entry["error"] = error;
         if (!error_kind.empty()) entry["error_kind"] = error_kind;
@@ -198,9 +246,7 @@ class Lister {
   std::ostream& out_;
   const DisasmOptions& options_;
   json json_ = json::array();
-  std::map<std::string, MemberState> members_;
-  std::vector<std::string> order_;  ///< members in the order of their first run
-  std::uint64_t runs_ = 0;
+  std::vector<Instance> instances_;  ///< in the order of their first run
   bool ok_ = true;
 };
 
@@ -230,7 +276,11 @@ bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& p
     if (data.empty()) out << core::display_text(path) << ": empty file\n";
     write_summary(out, report);
   }
-  return lister.ok() && !data.empty() && report.recognized;
+  // Exit 0 only when everything was read: every run reached STOP and the scan hit no error (an
+  // unreadable container, a limit, a file no loader reads).
+  bool scan_error = data.empty() || !report.recognized;
+  for (const auto& f : report.findings) scan_error = scan_error || f.impact == analysis::Verdict::kError;
+  return lister.ok() && !scan_error;
 }
 
 }  // namespace brine::report

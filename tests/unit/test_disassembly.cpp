@@ -74,7 +74,8 @@ TEST_CASE("disasm ends a listing where the run ended, and says why") {
   json doc = disasm_json(std::string(test::lit("\x80\x02" "a.")), &ok);
   CHECK_FALSE(ok);
   REQUIRE(doc.size() == 1);
-  CHECK(doc[0]["instructions"].size() == 1);
+  REQUIRE(doc[0]["instructions"].size() == 2);  // PROTO, and the APPEND the VM refused
+  CHECK(doc[0]["instructions"][1]["op"] == "APPEND");
   CHECK(doc[0]["end"] == 2);
   CHECK(doc[0]["error_kind"] == "execute");
   // An opcode that does not decode.
@@ -83,6 +84,15 @@ TEST_CASE("disasm ends a listing where the run ended, and says why") {
   REQUIRE(doc.size() == 1);
   CHECK(doc[0]["instructions"].size() == 2);
   CHECK(doc[0]["error_kind"] == "decode");
+  // A limit between opcodes: the listing stops where the VM did.
+  std::ostringstream out;
+  report::DisasmOptions o;
+  o.json = true;
+  o.limits.max_opcodes = 3;
+  CHECK_FALSE(report::write_disassembly(out, test::bytes("\x80\x02NNNN."), "t", test::builtin_rules(), o));
+  doc = json::parse(out.str());
+  CHECK(doc[0]["instructions"].size() == 3);
+  CHECK(doc[0]["error_kind"] == "limit");
   // Bytes after STOP that are no pickle are a note; the summary names the scan's finding.
   doc = disasm_json(std::string(test::lit("N.\xff\xff")), &ok);
   CHECK(ok);

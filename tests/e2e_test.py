@@ -221,6 +221,50 @@ def disasm():
 
 
 @test
+def disasm_lists_the_scans_pickles():
+    """disasm lists what the scan executes: the decompressed pickle of a gzip wrapper under the
+    member name the scan's findings use, and joblib's array data as a jump, not as opcodes."""
+    import gzip
+    with tempfile.TemporaryDirectory() as d:
+        path = write(d, "p.pkl.gz", gzip.compress(OS_SYSTEM))
+        rc, out, _ = brine("disasm", "--json", path)
+        doc = json.loads(out)
+        assert rc == 0, rc
+        assert [e["member"] for e in doc] == ["[gzip]"], doc
+        assert [i["op"] for i in doc[0]["instructions"]] == ["GLOBAL", "MARK", "STRING", "TUPLE", "REDUCE", "STOP"]
+        assert doc[0]["end"] == len(OS_SYSTEM) and "error" not in doc[0]
+        rc, out, _ = brine("disasm", path)
+        assert "--- pickle at offset 0 in [gzip] ---" in out and "'os system'" in out, out
+        # the scan's verdict and findings follow the listings, with the same member name
+        assert "=== scan of" in out and ": malicious (gzip" in out and "deny:os [gzip] @" in out, out
+
+        # a joblib file: the float64 array's bytes are read by joblib itself, between BUILD and STOP
+        jl = os.path.join(d, "w.joblib")
+        subprocess.run(["/usr/bin/python3", "-c", "import sys, joblib, numpy; "
+                        "joblib.dump({'w': numpy.arange(64, dtype=numpy.float64) * 1.5}, sys.argv[1])", jl],
+                       check=True, timeout=120)
+        rc, out, _ = brine("disasm", "--json", jl)
+        doc = json.loads(out)
+        assert rc == 0, rc
+        streams = [e for e in doc if "instructions" in e]
+        assert len(streams) == 1 and streams[0]["member"] == "" and "error" not in streams[0], doc
+        jumps = streams[0]["jumps"]
+        assert len(jumps) == 1 and jumps[0]["to"] - jumps[0]["from"] >= 64 * 8, jumps
+        assert not any(jumps[0]["from"] <= i["offset"] < jumps[0]["to"] for i in streams[0]["instructions"])
+        assert streams[0]["instructions"][-1]["op"] == "STOP"
+        with open(jl, "rb") as f:
+            assert streams[0]["end"] == len(f.read())
+        rc, out, _ = brine("disasm", jl)
+        assert f"raw array data [{jumps[0]['from']}, {jumps[0]['to']}) read by joblib" in out, out
+        assert ": clean (" in out, out
+
+        # a pickle the VM cannot execute: the listing ends at the refused opcode, exit 2
+        rc, out, _ = brine("disasm", "--json", write(d, "u.pkl", b"\x80\x02a."))
+        doc = json.loads(out)
+        assert rc == 2 and doc[0]["error_kind"] == "execute" and doc[0]["instructions"][-1]["op"] == "APPEND", doc
+
+
+@test
 def inspect():
     rc, out, _ = brine("--help")
     assert "inspect" in out

@@ -292,7 +292,10 @@ int run_baseline(const std::vector<std::string>& paths, const std::string& outpu
   return errors != 0 || !walked.errors.empty() ? kExitError : kExitClean;
 }
 
-int run_disasm(const std::string& path, bool json, const LimitFlags& limit_flags) {
+/// brine disasm: the opcodes of every pickle the scan executes, then the scan's verdict.
+int run_disasm(const std::string& path, const brine::rules::RuleOptions& rule_options, bool json, const LimitFlags& limit_flags) {
+  auto rules = load_rules_or_report(rule_options);
+  if (!rules) return kExitError;
   auto file = path == "-" ? brine::core::MappedFile::read_stream(0, limit_flags.limits.max_member_bytes)
                           : brine::core::MappedFile::open(path);
   if (!file) {
@@ -302,7 +305,7 @@ int run_disasm(const std::string& path, bool json, const LimitFlags& limit_flags
   brine::report::DisasmOptions options;
   options.json = json;
   options.limits = limit_flags.get();
-  const bool ok = brine::report::write_disassembly(std::cout, file->bytes(), path, options);
+  const bool ok = brine::report::write_disassembly(std::cout, file->bytes(), path, rules, options);
   return ok ? kExitClean : kExitError;
 }
 
@@ -499,12 +502,20 @@ int main(int argc, char** argv) {
   baseline_limits.add_to(*baseline_cmd);
 
   // disasm
-  auto* disasm = app.add_subcommand("disasm", "List the opcodes of every pickle in a file (one listing per pickle member of a zip).");
+  auto* disasm = app.add_subcommand(
+      "disasm", "List the opcodes of exactly the pickles `brine scan` executes in a file (every container member, compressed "
+                "and nested ones too), then the scan's verdict and findings.");
   std::string disasm_path;
-  bool disasm_json = false;
+  bool disasm_json = false, disasm_no_default = false;
+  brine::rules::RuleOptions disasm_rules;
   LimitFlags disasm_limits;
   disasm->add_option("file", disasm_path, "file to list (- reads stdin)")->required();
-  disasm->add_flag("--json", disasm_json, "machine-readable listing with exact argument values");
+  disasm->add_flag("--json", disasm_json, "machine-readable listing with exact argument values (no verdict)");
+  disasm->add_option("--rules", disasm_rules.rule_files, "enable a built-in rule pack or load a rule FILE; repeatable")
+      ->allow_extra_args(false);
+  disasm->add_option("--allow", disasm_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
+      ->allow_extra_args(false);
+  disasm->add_flag("--no-default-rules", disasm_no_default, "do not load rules/default.json");
   disasm_limits.add_to(*disasm);
 
   // inspect
@@ -585,7 +596,10 @@ int main(int argc, char** argv) {
     sanitize_rules.use_default = !sanitize_no_default;
     return run_sanitize(sf, sanitize_rules, sanitize_limits);
   }
-  if (disasm->parsed()) return run_disasm(disasm_path, disasm_json, disasm_limits);
+  if (disasm->parsed()) {
+    disasm_rules.use_default = !disasm_no_default;
+    return run_disasm(disasm_path, disasm_rules, disasm_json, disasm_limits);
+  }
   if (inspect->parsed()) {
     inspect_rules.use_default = !inspect_no_default;
     return run_inspect(inspect_paths, inspect_rules, inspect_limits, inspect_json, inspect_max_output);

@@ -63,7 +63,7 @@ TEST_CASE("quiet text omits clean files") {
 TEST_CASE("disassembly lists opcodes with offsets and marks frame violations") {
   std::ostringstream out;
   const std::string p(test::lit("\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00NM\x01\x00" "0."));
-  report::write_disassembly(out, test::bytes(p), "t", {});
+  report::write_disassembly(out, test::bytes(p), "t", test::builtin_rules(), {});
   const std::string text = out.str();
   CHECK(text.find("0: \\x80 PROTO") != std::string::npos);
   CHECK(text.find("BININT2") != std::string::npos);
@@ -71,7 +71,7 @@ TEST_CASE("disassembly lists opcodes with offsets and marks frame violations") {
   std::ostringstream js;
   report::DisasmOptions o;
   o.json = true;
-  report::write_disassembly(js, test::bytes(test::lit("cos\nsystem\n.")), "t", o);
+  report::write_disassembly(js, test::bytes(test::lit("cos\nsystem\n.")), "t", test::builtin_rules(), o);
   auto doc = nlohmann::json::parse(js.str());
   CHECK(doc[0]["instructions"][0]["op"] == "GLOBAL");
   CHECK(doc[0]["instructions"][0]["arg"]["pair"][0] == "6f73");
@@ -110,7 +110,7 @@ TEST_CASE("text outputs escape control characters, ANSI sequences, bidi controls
 
   std::ostringstream listing;
   report::DisasmOptions d;
-  report::write_disassembly(listing, test::bytes(payload), "x", d);
+  report::write_disassembly(listing, test::bytes(payload), "x", test::builtin_rules(), d);
   CHECK_FALSE(has_terminal_control(listing.str()));
 
   CHECK(core::display_text("plain é ünïcode") == "plain é ünïcode");

@@ -67,7 +67,17 @@ def exit_codes():
         assert brine("scan", bad)[0] == 1
         assert brine("scan", unapproved)[0] == 1
         assert brine("scan", broken)[0] == 2
-        assert brine("scan", clean, bad, broken)[0] == 1          # findings outrank errors
+        assert brine("scan", clean, bad, broken)[0] == 2          # an error always exits 2
+        assert brine("scan", "--fail-on", "malicious", unapproved)[0] == 0
+        assert brine("scan", "--fail-on", "malicious", bad, unapproved)[0] == 1
+        assert brine("scan", "--fail-on", "malicious", broken, unapproved)[0] == 2
+        assert brine("scan", "--fail-on", "unapproved", unapproved)[0] == 1
+        assert brine("scan", "--fail-on", "nonsense", clean)[0] == 2
+        text = write(d, "README", b"# not a checkpoint\n")
+        assert brine("scan", text)[0] == 2                         # a named file is reported...
+        rc, out, _ = brine("scan", "--skip-unrecognized", "-v", text, clean)
+        assert rc == 0 and "skipped" in out and "1 file:" in out, out  # ...unless the caller says skip
+        assert brine("scan", "--skip-unrecognized", text, bad)[0] == 1
         assert brine("scan", "--no-such-flag", clean)[0] == 2      # bad usage
         assert brine("scan")[0] == 2                               # no path
 

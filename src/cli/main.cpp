@@ -1,8 +1,8 @@
 // brine: the command line. Parses arguments, wires the library's stages together, and maps
 // verdicts to exit codes. Nothing here knows about pickle internals.
 //
-// Exit codes: 0 every file clean; 1 some file malicious or unapproved; 2 errors (unreadable or
-// malformed input, a limit hit) or bad usage.
+// Exit codes: 0 every file clean; 1 some file malicious or unapproved (scan --fail-on malicious: only
+// malicious); 2 errors (unreadable or malformed input, a limit hit; whatever else was found) or bad usage.
 #include <fnmatch.h>
 #include <unistd.h>
 
@@ -104,16 +104,19 @@ std::shared_ptr<const brine::rules::RuleSet> load_rules_or_report(const brine::r
   return *rules;
 }
 
-/// Exit status of a scan: findings outrank errors (`other_errors`: problems outside the reports).
-int scan_exit_code(const brine::report::Summary& summary, bool other_errors = false) {
-  if (summary.malicious != 0 || summary.unapproved != 0) return kExitFindings;
+/// Exit status of a scan: 2 if anything could not be read (an `error` verdict, or a problem
+/// outside the reports), else 1 if some file is at least as bad as `fail_on`, else 0.
+int scan_exit_code(const brine::report::Summary& summary, bool other_errors = false, Verdict fail_on = Verdict::kUnapproved) {
   if (summary.errors != 0 || other_errors) return kExitError;
+  if (summary.malicious != 0) return kExitFindings;
+  if (summary.unapproved != 0 && fail_on == Verdict::kUnapproved) return kExitFindings;
   return kExitClean;
 }
 
 int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOptions& rule_options, const LimitFlags& limit_flags,
              const std::string& format, const std::string& output, bool quiet, bool verbose, const std::string& color,
-             unsigned jobs, bool no_hash, const brine::cli::WalkOptions& walk_options) {
+             unsigned jobs, bool no_hash, const brine::cli::WalkOptions& walk_options, Verdict fail_on,
+             bool skip_unrecognized) {
   auto rules = load_rules_or_report(rule_options);
   if (!rules) return kExitError;
   brine::scan::ScanOptions options;
@@ -143,7 +146,7 @@ int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOpti
   std::vector<brine::report::Skipped> skipped;
   for (const auto& s : walked.skipped) skipped.push_back({s.path, s.reason});
   for (std::size_t i = 0; i < reports.size(); ++i) {
-    if (!targets[i].explicit_file && !reports[i].recognized) {
+    if ((!targets[i].explicit_file || skip_unrecognized) && !reports[i].recognized) {
       std::string reason = "not a format any supported loader reads";
       for (const auto& f : reports[i].findings) {
         if (f.impact == Verdict::kError) {
@@ -180,7 +183,7 @@ int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOpti
     brine::report::write_text(out, shown, summary, text);
   }
   out.flush();
-  return scan_exit_code(summary, !walked.errors.empty());
+  return scan_exit_code(summary, !walked.errors.empty(), fail_on);
 }
 
 int run_disasm(const std::string& path, bool json, const LimitFlags& limit_flags) {
@@ -323,20 +326,28 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("brine ") + BRINE_VERSION);
   app.require_subcommand(1);
   app.footer("Exit codes: 0 all clean (sanitize: written), 1 some file malicious or unapproved (sanitize: not clean, nothing\n"
-             "written), 2 errors or bad usage.\n"
+             "written; scan --fail-on malicious: only malicious), 2 errors (whatever else was found) or bad usage.\n"
              "Rules: docs/rules.md. JSON report: docs/json-report.md.");
 
   // scan
   auto* scan = app.add_subcommand("scan", "Scan files or directories and give each a verdict: clean, unapproved, malicious or error.");
   std::vector<std::string> paths;
   brine::rules::RuleOptions rule_options;
-  bool no_default = false, quiet = false, verbose = false, no_hash = false, follow = false;
-  std::string format = "text", output, color = "auto";
+  bool no_default = false, quiet = false, verbose = false, no_hash = false, follow = false, skip_unrecognized = false;
+  std::string format = "text", output, color = "auto", fail_on = "unapproved";
   unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
   LimitFlags limits;
   scan->add_option("paths", paths, "files or directories (directories are walked recursively; - reads stdin)")->required();
   scan->add_option("-f,--format", format, "report format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
   scan->add_option("-o,--output", output, "write the report to FILE instead of stdout");
+  scan->add_option("--fail-on", fail_on,
+                   "exit 1 when some file is unapproved or malicious (unapproved), or only when one is malicious; an "
+                   "error always exits 2")
+      ->check(CLI::IsMember({"unapproved", "malicious"}))->capture_default_str();
+  // A pre-commit hook names every staged file: a README is no more an error there than in a walk.
+  scan->add_flag("--skip-unrecognized", skip_unrecognized,
+                 "treat named files no supported loader reads (text, images, empty files) as a directory walk does: "
+                 "skipped and listed by -v, not errors");
   scan->add_option("--rules", rule_options.rule_files,
                    "enable a built-in rule pack (torch-full-model, sklearn, training-checkpoint) or load a rule FILE; repeatable")
       ->allow_extra_args(false);
@@ -439,7 +450,8 @@ int main(int argc, char** argv) {
     brine::cli::WalkOptions walk_options;
     walk_options.follow_directory_links = follow;
     walk_options.filter = filter;
-    return run_scan(paths, rule_options, limits, format, output, quiet, verbose, color, jobs, no_hash, walk_options);
+    return run_scan(paths, rule_options, limits, format, output, quiet, verbose, color, jobs, no_hash, walk_options,
+                    fail_on == "malicious" ? Verdict::kMalicious : Verdict::kUnapproved, skip_unrecognized);
   }
   if (sanitize->parsed()) {
     sanitize_rules.use_default = !sanitize_no_default;

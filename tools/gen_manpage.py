@@ -19,6 +19,18 @@ def roff(text):
     return "\n".join(out)
 
 
+def paragraphs(text):
+    """The footer's lines, a line that starts in lower case joined to the one before (the help text
+    wraps its sentences by hand)."""
+    out = []
+    for line in text.split("\n"):
+        if out and line[:1].islower():
+            out[-1] += " " + line
+        else:
+            out.append(line)
+    return out
+
+
 def items(section):
     lines = []
     for item in section.items:
@@ -52,12 +64,12 @@ def page(top, subs, version):
         out += [".SS " + roff(sub), roff(h.description), ".PP", "Usage: \\fB" + roff(h.usage) + "\\fR"]
         for section in h.sections:
             out += [".PP", "\\fI" + roff(section.title) + "\\fR", ".RS 4"] + items(section) + [".RE"]
-        if h.footer:
+        if h.footer and h.footer != top.footer:  # CLI11 repeats the program's footer under each subcommand
             out += [".PP", roff(h.footer)]
     if top.footer:
         out += [".SH NOTES"]
-        for line in top.footer.split("\n"):
-            out += [roff(line), ".br"]
+        for paragraph in paragraphs(top.footer):
+            out += [".PP", roff(paragraph)]
     return "\n".join(out) + "\n"
 
 

@@ -72,6 +72,16 @@ def exit_codes():
         assert brine("scan", "--fail-on", "malicious", clean, unapproved)[0] == 0
         assert brine("scan", "--fail-on", "malicious", clean, bad)[0] == 1
         assert brine("scan", "--fail-on", "malicious", unapproved, broken)[0] == 2
+        assert brine("scan", "--fail-on", "malicious", unapproved)[0] == 0
+        assert brine("scan", "--fail-on", "malicious", bad, unapproved)[0] == 1
+        assert brine("scan", "--fail-on", "malicious", broken, unapproved)[0] == 2
+        assert brine("scan", "--fail-on", "unapproved", unapproved)[0] == 1
+        assert brine("scan", "--fail-on", "nonsense", clean)[0] == 2
+        text = write(d, "README", b"# not a checkpoint\n")
+        assert brine("scan", text)[0] == 2                         # a named file is reported...
+        rc, out, _ = brine("scan", "--skip-unrecognized", "-v", text, clean)
+        assert rc == 0 and "skipped" in out and "1 file:" in out, out  # ...unless the caller says skip
+        assert brine("scan", "--skip-unrecognized", text, bad)[0] == 1
         assert brine("scan", "--no-such-flag", clean)[0] == 2      # bad usage
         assert brine("scan")[0] == 2                               # no path
 
@@ -84,7 +94,7 @@ def unreadable_file_is_an_error_and_the_scan_goes_on():
         report = json.loads(out)
         verdicts = {os.path.basename(f["path"]): f["verdict"] for f in report["files"]}
         assert verdicts == {"missing.pkl": "error", "payload.pkl": "malicious"}, verdicts
-        assert rc == 2
+        assert rc == 2                                             # an error always exits 2
 
 
 @test
@@ -354,7 +364,8 @@ def whole_corpus_main_job():
     # What the README's main command runs: every sample gets a verdict, nothing crashes.
     rc, out, _ = brine("scan", "--format", "json", "--no-hash", CORPUS)
     doc = json.loads(out)
-    assert doc["summary"]["files"] >= 200 and rc == 2  # the corpus holds unreadable samples
+    # 2: the corpus holds malformed samples (errors), and an error always exits 2.
+    assert doc["summary"]["files"] >= 200 and doc["summary"]["error"] > 0 and rc == 2
     assert all(f["verdict"] in ("clean", "unapproved", "malicious", "error") for f in doc["files"])
 
 

@@ -121,6 +121,9 @@ struct ScanFlags {
   std::string files_from;       ///< a file (or -) of paths, NUL- or newline-separated
   std::string format = "text", output, color = "auto", baseline, fail_on = "unapproved";
   bool quiet = false, verbose = false, no_hash = false;
+  /// Named files no supported loader reads are skipped (listed) as in a walk: a pre-commit hook
+  /// names every staged file, and a README is no more an error there than in a directory.
+  bool skip_unrecognized = false;
   unsigned jobs = 1;
   brine::cli::WalkOptions walk;
 };
@@ -206,7 +209,7 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
     for (std::size_t i; (i = next.fetch_add(1)) < targets.size();) {
       reports[i] = scanner.scan_path(targets[i].path);
       if (baseline) brine::report::apply_baseline(*baseline, reports[i]);
-      if (format == "jsonl" && (targets[i].explicit_file || reports[i].recognized)) {
+      if (format == "jsonl" && ((targets[i].explicit_file && !flags.skip_unrecognized) || reports[i].recognized)) {
         const std::string line = brine::report::file_report_json(reports[i]);
         const std::lock_guard<std::mutex> lock(stream_lock);
         out << line << '\n';
@@ -224,7 +227,7 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
   std::vector<brine::report::Skipped> skipped;
   for (const auto& s : walked.skipped) skipped.push_back({s.path, s.reason});
   for (std::size_t i = 0; i < reports.size(); ++i) {
-    if (!targets[i].explicit_file && !reports[i].recognized) {
+    if ((!targets[i].explicit_file || flags.skip_unrecognized) && !reports[i].recognized) {
       skipped.push_back({reports[i].path, skip_reason(reports[i])});
       continue;
     }
@@ -468,6 +471,9 @@ int main(int argc, char** argv) {
                                                   "instantiate, build, setitem, append; default all); repeatable")
       ->allow_extra_args(false);
   scan->add_flag("--no-default-rules", no_default, "do not load rules/default.json (the denylist and aliases stay)");
+  scan->add_flag("--skip-unrecognized", sf_scan.skip_unrecognized,
+                 "treat named files no supported loader reads (text, images, empty files) as a directory walk does: "
+                 "skipped and listed by -v, not errors");
   scan->add_flag("-q,--quiet", sf_scan.quiet, "text: list only files that are not clean");
   scan->add_flag("-v,--verbose", sf_scan.verbose, "text: also informational findings and archive members");
   scan->add_option("--color", sf_scan.color, "text colour")->check(CLI::IsMember({"auto", "always", "never"}))->capture_default_str();

@@ -77,6 +77,9 @@ def exit_codes():
         assert brine("scan", "--fail-on", "malicious", broken, unapproved)[0] == 2
         assert brine("scan", "--fail-on", "unapproved", unapproved)[0] == 1
         assert brine("scan", "--fail-on", "nonsense", clean)[0] == 2
+        # a PNG reads as NEWFALSE then PERSID: no loader has a persistent_load there, so it is not a pickle
+        png = write(d, "logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01")
+        assert brine("scan", "--skip-unrecognized", png, clean)[0] == 0
         text = write(d, "README", b"# not a checkpoint\n")
         assert brine("scan", text)[0] == 2                         # a named file is reported...
         rc, out, _ = brine("scan", "--skip-unrecognized", "-v", text, clean)

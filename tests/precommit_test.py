@@ -9,7 +9,7 @@ Checkpoints are corpus files copied under names that say nothing (weights.dat, c
 blob): the hook must judge them by content.
 
 Usage: precommit_test.py BRINE REPO_ROOT      Ends with the line "N passed, N failed".
-Exits 77 (skipped) when pre-commit or git is not installed (scripts/setup.sh test installs both).
+Fails when pre-commit or git is not installed (scripts/setup.sh test installs both).
 """
 import os
 import shutil
@@ -196,11 +196,35 @@ def file_names_are_never_options():
         shutil.rmtree(tmp)
 
 
+@test
+def try_repo_on_this_repository():
+    # `pre-commit try-repo` runs the hook straight from this repository (its working tree, as
+    # pre-commit copies it), on the files named: how a user tries the hook before adopting it.
+    tmp = tempfile.mkdtemp(prefix="brine-tryrepo-")
+    try:
+        env = env_for(tmp)
+        project = os.path.join(tmp, "project")
+        os.makedirs(project)
+        run(["git", "init", "-q", "-b", "main"], project, env)
+        shutil.copy(MALICIOUS, os.path.join(project, "weights.bin"))
+        shutil.copy(CLEAN, os.path.join(project, "ok.data"))
+        run(["git", "add", "."], project, env)
+        rc, out = run(["pre-commit", "try-repo", os.path.abspath(ROOT), "brine", "--files", "weights.bin", "ok.data"],
+                      project, env, check=False)
+        assert rc != 0 and "weights.bin: MALICIOUS" in out and "ok.data" not in out.split("weights.bin")[-1], out
+        rc, out = run(["pre-commit", "try-repo", os.path.abspath(ROOT), "brine", "--files", "ok.data"], project, env, check=False)
+        assert rc == 0 and "Passed" in out, out
+    finally:
+        shutil.rmtree(tmp)
+
+
 def main():
     for tool in ("pre-commit", "git"):
         if shutil.which(tool) is None:
-            print(f"skipped: {tool} is not installed (scripts/setup.sh test installs it)")
-            return 77
+            # A skipped integration test is a failure: scripts/setup.sh test installs both.
+            print(f"FAIL {tool} is not installed (scripts/setup.sh test installs it)")
+            print("0 passed, 1 failed")
+            return 1
     passed = failed = 0
     for t in TESTS:
         try:

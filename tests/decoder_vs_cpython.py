@@ -325,7 +325,33 @@ def same_arg(want, got):
     return want == got or (is_nan_bits(want) and is_nan_bits(got))  # any NaN payload matches
 
 
-def run_brine(brine, path):
+# `brine disasm` lists the pickles the scan executes, and the scan reads a stream that has no
+# PROTO and fails without doing anything as "not a pickle" (it runs nothing, so nothing is
+# listed).  Such a case is given to brine behind this PROTO opcode (decoding does not depend on
+# the protocol in _pickle.c, and protocol 5 admits every opcode); brine's offsets are then
+# shifted back, and the PROTO instruction is dropped, before the comparison.
+PROTO_PREFIX = b"\x80\x05"
+
+
+def brine_bytes(data):
+    return data if data[:1] == b"\x80" else PROTO_PREFIX + data
+
+
+def unshift(stream, shift):
+    """brine's listing of PROTO_PREFIX + data as a listing of data."""
+    if not shift:
+        return stream, None
+    ins = stream["instructions"]
+    if not ins or ins[0]["offset"] != 0 or ins[0]["op"] != "PROTO":
+        return None, f"brine does not list the added PROTO at offset 0: {stream!r:.200}"
+    out = dict(stream)
+    out["instructions"] = [dict(i, offset=i["offset"] - shift) for i in ins[1:]]
+    if "error" in out:
+        out["error"] = OFFSET_IN_ERROR.sub(lambda m: f"at offset {int(m.group(1)) - shift}", out["error"])
+    return out, None
+
+
+def run_brine(brine, path, shift=0):
     proc = subprocess.run([brine, "disasm", "--json", path], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=60)
     if proc.returncode not in (0, 2):
@@ -337,7 +363,7 @@ def run_brine(brine, path):
     streams = [e for e in listing if "instructions" in e]
     if not streams or streams[0]["start"] != 0:
         return None, f"brine lists no stream at offset 0: {listing!r:.200}"
-    return streams[0], None
+    return unshift(streams[0], shift)
 
 
 class Brine:
@@ -462,14 +488,15 @@ def main():
     sys.set_int_max_str_digits(DEFAULT_MAX_STR_DIGITS)  # CPython's default limit is under test
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="brine-decoder-") as tmp:
-        paths = []
+        jobs = []
         for n, case in enumerate(CASES):
             path = os.path.join(tmp, f"case{n:04d}.pkl")
+            given = brine_bytes(case.data)
             with open(path, "wb") as f:
-                f.write(case.data)
-            paths.append(path)
+                f.write(given)
+            jobs.append((path, len(given) - len(case.data)))
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 4) as pool:
-            results = list(pool.map(lambda p: run_brine(brine, p), paths))
+            results = list(pool.map(lambda j: run_brine(brine, *j), jobs))
     for case, (stream, problem) in zip(CASES, results):
         if problem is None:
             problem = CHECKS[case.kind](case, Brine(stream, case.target))

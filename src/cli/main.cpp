@@ -1,8 +1,8 @@
 // brine: the command line. Parses arguments, wires the library's stages together, and maps
 // verdicts to exit codes. Nothing here knows about pickle internals.
 //
-// Exit codes: 0 every file clean; 1 some file malicious or unapproved; 2 errors (unreadable or
-// malformed input, a limit hit) or bad usage.
+// Exit codes: 0 every file clean; 1 some file malicious or unapproved (scan --fail-on malicious:
+// only malicious); 2 errors (unreadable or malformed input, a limit hit) — always — or bad usage.
 #include <fnmatch.h>
 #include <unistd.h>
 
@@ -16,11 +16,14 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "cli/walk.hpp"
 #include "core/mapped_file.hpp"
 #include "core/text.hpp"
+#include "report/baseline.hpp"
 #include "report/disassembly.hpp"
 #include "report/inspect.hpp"
 #include "report/report.hpp"
@@ -104,55 +107,129 @@ std::shared_ptr<const brine::rules::RuleSet> load_rules_or_report(const brine::r
   return *rules;
 }
 
-/// Exit status of a scan: findings outrank errors (`other_errors`: problems outside the reports).
-int scan_exit_code(const brine::report::Summary& summary, bool other_errors = false) {
-  if (summary.malicious != 0 || summary.unapproved != 0) return kExitFindings;
+/// Exit status of a scan: 2 if anything could not be read (an `error` verdict, or a problem
+/// outside the reports), else 1 if some file is at least as bad as `fail_on`, else 0.
+int scan_exit_code(const brine::report::Summary& summary, bool other_errors = false, Verdict fail_on = Verdict::kUnapproved) {
   if (summary.errors != 0 || other_errors) return kExitError;
+  if (summary.malicious != 0) return kExitFindings;
+  if (summary.unapproved != 0 && fail_on == Verdict::kUnapproved) return kExitFindings;
   return kExitClean;
 }
 
-int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOptions& rule_options, const LimitFlags& limit_flags,
-             const std::string& format, const std::string& output, bool quiet, bool verbose, const std::string& color,
-             unsigned jobs, bool no_hash, const brine::cli::WalkOptions& walk_options) {
+struct ScanFlags {
+  std::vector<std::string> paths;
+  std::string files_from;       ///< a file (or -) of paths, NUL- or newline-separated
+  std::string format = "text", output, color = "auto", baseline, fail_on = "unapproved";
+  bool quiet = false, verbose = false, no_hash = false;
+  /// Named files no supported loader reads are skipped (listed) as in a walk: a pre-commit hook
+  /// names every staged file, and a README is no more an error there than in a directory.
+  bool skip_unrecognized = false;
+  unsigned jobs = 1;
+  brine::cli::WalkOptions walk;
+};
+
+/// Paths from --files-from: NUL-separated when the list holds a NUL (find -print0), else one per line.
+bool read_path_list(const std::string& from, std::vector<std::string>& paths) {
+  std::string text;
+  if (from == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(from, std::ios::binary);
+    if (!in) {
+      std::cerr << "brine: cannot read --files-from " << brine::core::display_text(from) << '\n';
+      return false;
+    }
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const char sep = text.find('\0') != std::string::npos ? '\0' : '\n';
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(sep, start);
+    if (end == std::string::npos) end = text.size();
+    std::string p = text.substr(start, end - start);
+    if (sep == '\n' && !p.empty() && p.back() == '\r') p.pop_back();
+    if (!p.empty()) paths.push_back(std::move(p));
+    start = end + 1;
+  }
+  return true;
+}
+
+int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, const LimitFlags& limit_flags) {
+  const std::string& format = flags.format;
+  const std::string& output = flags.output;
+  if (!flags.files_from.empty() && !read_path_list(flags.files_from, flags.paths)) return kExitError;
+  if (flags.paths.empty()) {
+    std::cerr << "brine: nothing to scan (give paths or --files-from)\n";
+    return kExitError;
+  }
+  std::optional<brine::report::Baseline> baseline;
+  if (!flags.baseline.empty()) {
+    auto loaded = brine::report::load_baseline(flags.baseline);
+    if (!loaded) {
+      std::cerr << "brine: " << brine::core::display_text(loaded.error().detail) << '\n';
+      return kExitError;
+    }
+    baseline = std::move(*loaded);
+  }
   auto rules = load_rules_or_report(rule_options);
   if (!rules) return kExitError;
   brine::scan::ScanOptions options;
   options.limits = limit_flags.get();
-  // SARIF's fingerprints are keyed on the content's sha256 (report/fingerprint.hpp): always computed.
-  options.compute_sha256 = format == "sarif" || (!no_hash && format == "json");
+  // A baseline keys findings by the file's sha256: it is computed whenever one is used.
+  // SARIF's fingerprints are keyed on it too (report/fingerprint.hpp): always computed for sarif.
+  options.compute_sha256 = (!flags.no_hash && (format == "json" || format == "jsonl")) || baseline.has_value() || format == "sarif";
   const brine::scan::Scanner scanner(rules, options);
 
+  std::ofstream file;
+  if (!output.empty()) {
+    file.open(output, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      std::cerr << "brine: cannot write " << brine::core::display_text(output) << '\n';
+      return kExitError;
+    }
+  }
+  std::ostream& out = output.empty() ? std::cout : file;
+
   const auto start = std::chrono::steady_clock::now();
-  brine::cli::WalkResult walked = brine::cli::walk(paths, walk_options);
+  brine::cli::WalkResult walked = brine::cli::walk(flags.paths, flags.walk);
   const std::vector<brine::cli::WalkTarget>& targets = walked.targets;
   for (const auto& e : walked.errors) std::cerr << "brine: " << brine::core::display_text(e) << '\n';
 
+  // Files met while walking a directory that no supported loader reads are not reported as
+  // files, but they are listed (text -v, JSON) with the scan's reason, never dropped silently.
+  auto skip_reason = [](const brine::scan::FileReport& r) {
+    for (const auto& f : r.findings) {
+      if (f.impact == Verdict::kError) return f.message;
+    }
+    return std::string("not a format any supported loader reads");
+  };
   std::vector<brine::scan::FileReport> reports(targets.size());
+  std::mutex stream_lock;  // jsonl: each file's line is written as soon as it is done
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < targets.size();) reports[i] = scanner.scan_path(targets[i].path);
+    for (std::size_t i; (i = next.fetch_add(1)) < targets.size();) {
+      reports[i] = scanner.scan_path(targets[i].path);
+      if (baseline) brine::report::apply_baseline(*baseline, reports[i]);
+      if (format == "jsonl" && ((targets[i].explicit_file && !flags.skip_unrecognized) || reports[i].recognized)) {
+        const std::string line = brine::report::file_report_json(reports[i]);
+        const std::lock_guard<std::mutex> lock(stream_lock);
+        out << line << '\n';
+        out.flush();
+      }
+    }
   };
-  const unsigned n = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(targets.size())));
+  const unsigned n = std::max(1u, std::min<unsigned>(flags.jobs, static_cast<unsigned>(targets.size())));
   std::vector<std::thread> threads;
   for (unsigned t = 1; t < n; ++t) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
 
-  // Files met while walking a directory that no supported loader reads are not reported as
-  // files, but they are listed (text -v, JSON) with the scan's reason, never dropped silently.
   std::vector<brine::scan::FileReport> shown;
   std::vector<brine::report::Skipped> skipped;
   for (const auto& s : walked.skipped) skipped.push_back({s.path, s.reason});
   for (std::size_t i = 0; i < reports.size(); ++i) {
-    if (!targets[i].explicit_file && !reports[i].recognized) {
-      std::string reason = "not a format any supported loader reads";
-      for (const auto& f : reports[i].findings) {
-        if (f.impact == Verdict::kError) {
-          reason = f.message;
-          break;
-        }
-      }
-      skipped.push_back({reports[i].path, std::move(reason)});
+    if ((!targets[i].explicit_file || flags.skip_unrecognized) && !reports[i].recognized) {
+      skipped.push_back({reports[i].path, skip_reason(reports[i])});
       continue;
     }
     shown.push_back(std::move(reports[i]));
@@ -162,31 +239,71 @@ int run_scan(const std::vector<std::string>& paths, const brine::rules::RuleOpti
   auto summary = brine::report::summarize(shown, skipped.size(), seconds);
   summary.skipped_files = std::move(skipped);
 
-  std::ofstream file;
-  if (!output.empty()) {
-    file.open(output, std::ios::binary | std::ios::trunc);
-    if (!file) {
-      std::cerr << "brine: cannot write " << output << '\n';
-      return kExitError;
-    }
-  }
-  std::ostream& out = output.empty() ? std::cout : file;
-  if (format == "json") {
+  const int exit_code =
+      scan_exit_code(summary, !walked.errors.empty(), flags.fail_on == "malicious" ? Verdict::kMalicious : Verdict::kUnapproved);
+  if (format == "jsonl") {
+    out << brine::report::summary_json_line(summary) << '\n';
+  } else if (format == "json") {
     brine::report::write_json(out, shown, summary);
   } else if (format == "sarif") {
-    brine::report::write_sarif(out, shown, summary, rules.get(), {scan_exit_code(summary, !walked.errors.empty()), walked.errors});
+    brine::report::write_sarif(out, shown, summary, rules.get(), {exit_code, walked.errors});
   } else {
     brine::report::TextOptions text;
-    text.quiet = quiet;
-    text.verbose = verbose;
-    text.color = output.empty() && (color == "always" || (color == "auto" && stdout_is_tty()));
+    text.quiet = flags.quiet;
+    text.verbose = flags.verbose;
+    text.color = output.empty() && (flags.color == "always" || (flags.color == "auto" && stdout_is_tty()));
     brine::report::write_text(out, shown, summary, text);
   }
   out.flush();
-  return scan_exit_code(summary, !walked.errors.empty());
+  return exit_code;
 }
 
-int run_disasm(const std::string& path, bool json, const LimitFlags& limit_flags) {
+/// brine baseline: scan, and record every finding (but errors) as accepted.
+int run_baseline(const std::vector<std::string>& paths, const std::string& output, const brine::rules::RuleOptions& rule_options,
+                 const LimitFlags& limit_flags, bool follow) {
+  auto rules = load_rules_or_report(rule_options);
+  if (!rules) return kExitError;
+  brine::scan::ScanOptions options;
+  options.limits = limit_flags.get();
+  options.compute_sha256 = true;
+  const brine::scan::Scanner scanner(rules, options);
+  brine::cli::WalkOptions walk_options;
+  walk_options.follow_directory_links = follow;
+  const auto walked = brine::cli::walk(paths, walk_options);
+  for (const auto& e : walked.errors) std::cerr << "brine: " << brine::core::display_text(e) << '\n';
+  std::vector<brine::scan::FileReport> reports;
+  std::uint64_t errors = 0;
+  for (const auto& t : walked.targets) {
+    auto r = scanner.scan_path(t.path);
+    if (!t.explicit_file && !r.recognized) continue;
+    if (r.verdict == Verdict::kError) {
+      ++errors;
+      std::cerr << "brine: " << brine::core::display_text(r.path) << ": error verdict: its error findings are not accepted by a baseline\n";
+    }
+    reports.push_back(std::move(r));
+  }
+  auto baseline = brine::report::make_baseline(reports);
+  if (!baseline) {
+    std::cerr << "brine: " << brine::core::display_text(baseline.error().detail) << '\n';
+    return kExitError;
+  }
+  std::ofstream file(output, std::ios::binary | std::ios::trunc);
+  if (!file) {
+    std::cerr << "brine: cannot write " << brine::core::display_text(output) << '\n';
+    return kExitError;
+  }
+  brine::report::write_baseline(file, *baseline);
+  file.flush();
+  std::cerr << fmt::format("brine: {} finding{} of {} file{} recorded in {}\n", baseline->entries.size(),
+                           baseline->entries.size() == 1 ? "" : "s", reports.size(), reports.size() == 1 ? "" : "s",
+                           brine::core::display_text(output));
+  return errors != 0 || !walked.errors.empty() ? kExitError : kExitClean;
+}
+
+/// brine disasm: the opcodes of every pickle the scan executes, then the scan's verdict.
+int run_disasm(const std::string& path, const brine::rules::RuleOptions& rule_options, bool json, const LimitFlags& limit_flags) {
+  auto rules = load_rules_or_report(rule_options);
+  if (!rules) return kExitError;
   auto file = path == "-" ? brine::core::MappedFile::read_stream(0, limit_flags.limits.max_member_bytes)
                           : brine::core::MappedFile::open(path);
   if (!file) {
@@ -196,7 +313,7 @@ int run_disasm(const std::string& path, bool json, const LimitFlags& limit_flags
   brine::report::DisasmOptions options;
   options.json = json;
   options.limits = limit_flags.get();
-  const bool ok = brine::report::write_disassembly(std::cout, file->bytes(), path, options);
+  const bool ok = brine::report::write_disassembly(std::cout, file->bytes(), path, rules, options);
   return ok ? kExitClean : kExitError;
 }
 
@@ -325,21 +442,33 @@ int main(int argc, char** argv) {
       "brine"};
   app.set_version_flag("--version", std::string("brine ") + BRINE_VERSION);
   app.require_subcommand(1);
-  app.footer("Exit codes: 0 all clean (sanitize: written), 1 some file malicious or unapproved (sanitize: not clean, nothing\n"
-             "written), 2 errors or bad usage.\n"
+  app.footer("Exit codes: 0 all clean (sanitize: written), 1 some file malicious or unapproved (scan --fail-on malicious: only\n"
+             "malicious; sanitize: not clean, nothing written), 2 some file unreadable (an error verdict, always) or bad usage.\n"
              "Rules: docs/rules.md. JSON report: docs/json-report.md.");
 
   // scan
   auto* scan = app.add_subcommand("scan", "Scan files or directories and give each a verdict: clean, unapproved, malicious or error.");
-  std::vector<std::string> paths;
+  ScanFlags sf_scan;
+  sf_scan.jobs = std::max(1u, std::thread::hardware_concurrency());
   brine::rules::RuleOptions rule_options;
-  bool no_default = false, quiet = false, verbose = false, no_hash = false, follow = false;
-  std::string format = "text", output, color = "auto";
-  unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  bool no_default = false, follow = false;
   LimitFlags limits;
-  scan->add_option("paths", paths, "files or directories (directories are walked recursively; - reads stdin)")->required();
-  scan->add_option("-f,--format", format, "report format")->check(CLI::IsMember({"text", "json", "sarif"}))->capture_default_str();
-  scan->add_option("-o,--output", output, "write the report to FILE instead of stdout");
+  scan->add_option("paths", sf_scan.paths, "files or directories (directories are walked recursively; - reads stdin)");
+  scan->add_option("--files-from", sf_scan.files_from,
+                   "also scan the paths listed in FILE (- reads stdin): NUL-separated if the list holds a NUL (find -print0), "
+                   "else one per line");
+  scan->add_option("-f,--format", sf_scan.format,
+                   "report format: text, json (one document), jsonl (one line per file as soon as it is done, then a summary "
+                   "line), sarif (SARIF 2.1.0 for code scanning)")
+      ->check(CLI::IsMember({"text", "json", "jsonl", "sarif"}))->capture_default_str();
+  scan->add_option("-o,--output", sf_scan.output, "write the report to FILE instead of stdout");
+  scan->add_option("--fail-on", sf_scan.fail_on,
+                   "the least severe verdict that makes the exit status 1: unapproved (unapproved or malicious) or malicious; an "
+                   "error verdict always exits 2")
+      ->check(CLI::IsMember({"unapproved", "malicious"}))->capture_default_str();
+  scan->add_option("--baseline", sf_scan.baseline,
+                   "suppress the findings recorded in this baseline file (brine baseline): matched by the file's sha256, rule, "
+                   "global, member and offset, never by path; error findings are never suppressed");
   scan->add_option("--rules", rule_options.rule_files,
                    "enable a built-in rule pack (torch-full-model, sklearn, training-checkpoint) or load a rule FILE; repeatable")
       ->allow_extra_args(false);
@@ -347,11 +476,14 @@ int main(int argc, char** argv) {
                                                   "instantiate, build, setitem, append; default all); repeatable")
       ->allow_extra_args(false);
   scan->add_flag("--no-default-rules", no_default, "do not load rules/default.json (the denylist and aliases stay)");
-  scan->add_flag("-q,--quiet", quiet, "text: list only files that are not clean");
-  scan->add_flag("-v,--verbose", verbose, "text: also informational findings and archive members");
-  scan->add_option("--color", color, "text colour")->check(CLI::IsMember({"auto", "always", "never"}))->capture_default_str();
-  scan->add_option("-j,--jobs", jobs, "files scanned in parallel")->check(CLI::Range(1u, 1024u))->capture_default_str();
-  scan->add_flag("--no-hash", no_hash, "json: skip sha256 (it reads every byte of every file); sarif always hashes, for its fingerprints");
+  scan->add_flag("--skip-unrecognized", sf_scan.skip_unrecognized,
+                 "treat named files no supported loader reads (text, images, empty files) as a directory walk does: "
+                 "skipped and listed by -v, not errors");
+  scan->add_flag("-q,--quiet", sf_scan.quiet, "text: list only files that are not clean");
+  scan->add_flag("-v,--verbose", sf_scan.verbose, "text: also informational findings and archive members");
+  scan->add_option("--color", sf_scan.color, "text colour")->check(CLI::IsMember({"auto", "always", "never"}))->capture_default_str();
+  scan->add_option("-j,--jobs", sf_scan.jobs, "files scanned in parallel")->check(CLI::Range(1u, 1024u))->capture_default_str();
+  scan->add_flag("--no-hash", sf_scan.no_hash, "json/jsonl: skip sha256 (it reads every byte of every file; a baseline and sarif need it)");
   scan->add_flag("--follow-symlinks", follow,
                  "directory walks: also follow links to directories (loops are detected by device and inode); links to "
                  "files are always scanned");
@@ -364,13 +496,37 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   limits.add_to(*scan);
 
+  // baseline
+  auto* baseline_cmd = app.add_subcommand(
+      "baseline", "Record the findings of files as accepted (a baseline for scan --baseline), keyed by each file's sha256.");
+  std::vector<std::string> baseline_paths;
+  std::string baseline_output = "brine-baseline.json";
+  brine::rules::RuleOptions baseline_rules;
+  bool baseline_no_default = false, baseline_follow = false;
+  LimitFlags baseline_limits;
+  baseline_cmd->add_option("paths", baseline_paths, "files or directories")->required();
+  baseline_cmd->add_option("-o,--output", baseline_output, "the baseline file to write")->capture_default_str();
+  baseline_cmd->add_option("--rules", baseline_rules.rule_files, "as for scan; repeatable")->allow_extra_args(false);
+  baseline_cmd->add_option("--allow", baseline_rules.allow, "as for scan; repeatable")->allow_extra_args(false);
+  baseline_cmd->add_flag("--no-default-rules", baseline_no_default, "as for scan");
+  baseline_cmd->add_flag("--follow-symlinks", baseline_follow, "as for scan");
+  baseline_limits.add_to(*baseline_cmd);
+
   // disasm
-  auto* disasm = app.add_subcommand("disasm", "List the opcodes of every pickle in a file (one listing per pickle member of a zip).");
+  auto* disasm = app.add_subcommand(
+      "disasm", "List the opcodes of exactly the pickles `brine scan` executes in a file (every container member, compressed "
+                "and nested ones too), then the scan's verdict and findings.");
   std::string disasm_path;
-  bool disasm_json = false;
+  bool disasm_json = false, disasm_no_default = false;
+  brine::rules::RuleOptions disasm_rules;
   LimitFlags disasm_limits;
   disasm->add_option("file", disasm_path, "file to list (- reads stdin)")->required();
-  disasm->add_flag("--json", disasm_json, "machine-readable listing with exact argument values");
+  disasm->add_flag("--json", disasm_json, "machine-readable listing with exact argument values (no verdict)");
+  disasm->add_option("--rules", disasm_rules.rule_files, "enable a built-in rule pack or load a rule FILE; repeatable")
+      ->allow_extra_args(false);
+  disasm->add_option("--allow", disasm_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
+      ->allow_extra_args(false);
+  disasm->add_flag("--no-default-rules", disasm_no_default, "do not load rules/default.json");
   disasm_limits.add_to(*disasm);
 
   // inspect
@@ -439,16 +595,22 @@ int main(int argc, char** argv) {
   }
   rule_options.use_default = !no_default;
   if (scan->parsed()) {
-    brine::cli::WalkOptions walk_options;
-    walk_options.follow_directory_links = follow;
-    walk_options.filter = filter;
-    return run_scan(paths, rule_options, limits, format, output, quiet, verbose, color, jobs, no_hash, walk_options);
+    sf_scan.walk.follow_directory_links = follow;
+    sf_scan.walk.filter = filter;
+    return run_scan(std::move(sf_scan), rule_options, limits);
+  }
+  if (baseline_cmd->parsed()) {
+    baseline_rules.use_default = !baseline_no_default;
+    return run_baseline(baseline_paths, baseline_output, baseline_rules, baseline_limits, baseline_follow);
   }
   if (sanitize->parsed()) {
     sanitize_rules.use_default = !sanitize_no_default;
     return run_sanitize(sf, sanitize_rules, sanitize_limits);
   }
-  if (disasm->parsed()) return run_disasm(disasm_path, disasm_json, disasm_limits);
+  if (disasm->parsed()) {
+    disasm_rules.use_default = !disasm_no_default;
+    return run_disasm(disasm_path, disasm_rules, disasm_json, disasm_limits);
+  }
   if (inspect->parsed()) {
     inspect_rules.use_default = !inspect_no_default;
     return run_inspect(inspect_paths, inspect_rules, inspect_limits, inspect_json, inspect_max_output);

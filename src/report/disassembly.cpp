@@ -5,13 +5,16 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "container/npy.hpp"
-#include "container/sniff.hpp"
-#include "container/zip_archive.hpp"
+#include <algorithm>
+#include <vector>
+
+#include "analysis/finding.hpp"
 #include "core/text.hpp"
 #include "pickle/arena.hpp"
 #include "pickle/decoder.hpp"
+#include "pickle/machine.hpp"
 #include "pickle/numbers.hpp"
+#include "scan/scanner.hpp"
 
 namespace brine::report {
 
@@ -66,88 +69,173 @@ json arg_json(const pickle::Instruction& ins) {
   return nullptr;
 }
 
+/// Lists the runs the scan hands over, in the order it ran them.
 class Lister {
  public:
   Lister(std::ostream& out, const DisasmOptions& options) : out_(out), options_(options) {}
 
-  /// Lists consecutive pickles of one stream; `max_pickles` stops early (legacy torch files).
-  bool stream(core::Bytes data, const std::string& member, std::uint64_t max_pickles = UINT64_MAX) {
-    std::uint64_t pos = 0, count = 0;
-    bool ok = true;
-    while (pos < data.size() && count < max_pickles) {
-      if (count > 0 && !looks_like_pickle(data, pos)) {
-        note(member, pos, fmt::format("{} trailing bytes after STOP", data.size() - pos));
-        break;
-      }
-      ++count;
-      ok = one(data, pos, member) && ok;
-      if (!last_stopped_) break;
-      pos = last_end_;
-    }
-    if (count == max_pickles && last_stopped_ && pos < data.size()) note(member, pos, fmt::format("{} bytes of raw storage data follow", data.size() - pos));
-    return ok;
+  void run(const std::string& member, core::Bytes data, const pickle::PickleRun& run) {
+    Instance& in = instance(member, data);
+    in.runs.push_back(Span{run.start, run.end, run.stopped, run.jumps});
+    ok_ = list(in, data, run) && ok_;
   }
 
+  /// Notes the bytes of each member no run read as opcodes, then writes the JSON document.
   void finish() {
+    for (const auto& in : instances_) notes(in);
     if (options_.json) out_ << json_.dump(1, ' ', false, json::error_handler_t::replace) << '\n';
   }
 
+  [[nodiscard]] bool ok() const { return ok_; }
+
  private:
-  bool looks_like_pickle(core::Bytes data, std::uint64_t pos) {
-    pickle::StringArena arena;
-    pickle::Decoder d(data, pos, arena, options_.limits);
-    pickle::Instruction ins;
-    return d.next(ins);
+  struct Span {
+    std::uint64_t start = 0, end = 0;
+    bool stopped = false;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> jumps;
+  };
+  /// One byte sequence the scan ran pickles from. A zip may hold two entries of the same name
+  /// with different bytes: each is its own instance (numbered in the listing).
+  struct Instance {
+    std::string member;
+    unsigned index = 0;            ///< how many instances of this member name came before
+    const std::uint8_t* id = nullptr;  ///< identity only, never dereferenced (the bytes are gone)
+    std::uint64_t size = 0;
+    std::vector<Span> runs;
+  };
+
+  Instance& instance(const std::string& member, core::Bytes data) {
+    unsigned same_name = 0;
+    for (auto it = instances_.rbegin(); it != instances_.rend(); ++it) {
+      if (it->member != member) continue;
+      if (same_name == 0 && it->id == data.data() && it->size == data.size()) return *it;
+      ++same_name;
+    }
+    instances_.push_back(Instance{member, same_name, data.data(), data.size(), {}});
+    return instances_.back();
   }
 
-  void note(const std::string& member, std::uint64_t pos, const std::string& text) {
+  /// Gaps between the instance's top-level runs and the bytes after its last STOP. A run that
+  /// starts inside another run's jump (a pickle joblib loads from the middle of array data) is
+  /// part of that region, not of the member's sequence of pickles.
+  void notes(const Instance& in) {
+    std::vector<const Span*> top;
+    for (const auto& r : in.runs) {
+      bool embedded = false;
+      for (const auto& other : in.runs) {
+        for (const auto& [from, to] : other.jumps) embedded = embedded || (&other != &r && from <= r.start && r.start < to);
+      }
+      if (!embedded) top.push_back(&r);
+    }
+    std::stable_sort(top.begin(), top.end(), [](const Span* a, const Span* b) { return a->start < b->start; });
+    for (std::size_t i = 0; i < top.size(); ++i) {
+      if (!top[i]->stopped) return;  // what follows a failed run was never reached
+      const std::uint64_t until = i + 1 < top.size() ? top[i + 1]->start : in.size;
+      if (until <= top[i]->end) continue;
+      note(in, top[i]->end, until,
+           fmt::format("{} bytes {} are not read as opcodes", until - top[i]->end, i + 1 < top.size() ? "between two pickles" : "after the last STOP"));
+    }
+  }
+
+  static std::string where(const Instance& in) {
+    std::string w = in.member.empty() ? "" : " in " + core::display_text(in.member);
+    if (in.index > 0) w += fmt::format(" (copy {} of that name)", in.index + 1);
+    return w;
+  }
+
+  void note(const Instance& in, std::uint64_t start, std::uint64_t end, const std::string& text) {
     if (options_.json) {
-      json_.push_back({{"member", member}, {"start", pos}, {"note", text}});
+      json_.push_back({{"member", in.member}, {"instance", in.index}, {"start", start}, {"end", end}, {"note", text}});
     } else {
-      out_ << fmt::format("{}: {}\n", pos, core::display_text(text));
+      out_ << fmt::format("--- {} (offsets {} to {}){} ---\n", text, start, end, where(in));
     }
   }
 
-  bool one(core::Bytes data, std::uint64_t start, const std::string& member) {
+  void emit(const pickle::Instruction& ins, json& instructions, int& indent) {
+    if (options_.json) {
+      instructions.push_back({{"offset", ins.offset}, {"op", std::string(pickle::name(ins.op))}, {"arg", arg_json(ins)}});
+    } else {
+      line(ins, indent);
+    }
+  }
+
+  void line(const pickle::Instruction& ins, int& indent) {
+    if (consumes_mark(ins.op) && indent > 0) --indent;
+    const std::uint8_t byte = pickle::info(ins.op).byte;
+    const std::string code = byte >= 0x20 && byte < 0x7f ? std::string(1, static_cast<char>(byte)) : fmt::format("\\x{:02x}", byte);
+    std::string text = fmt::format("{:>8}: {:<4} {}{:<16} {}", ins.offset, code, std::string(static_cast<std::size_t>(indent) * 4, ' '),
+                                   pickle::name(ins.op), arg_text(ins));
+    if (ins.frame_violation) text += "   <- crosses a FRAME boundary";
+    out_ << core::display_text(text) << '\n';
+    if (ins.op == Op::MARK) ++indent;
+  }
+
+  /// Re-decodes one run from run.start: every instruction before run.end (through STOP when the
+  /// run stopped; through the opcode the VM refused when it failed executing one), resuming at a
+  /// jump's `to` where the run did. Returns false if the run stopped
+  /// on an error, or the listing cannot follow the run (a brine bug, reported, never silent).
+  bool list(const Instance& in, core::Bytes data, const pickle::PickleRun& run) {
     pickle::StringArena arena;
-    pickle::Decoder decoder(data, start, arena, options_.limits);
-    json instructions = json::array();
-    if (!options_.json) out_ << fmt::format("--- pickle at offset {}{} ---\n", start, member.empty() ? "" : " in " + core::display_text(member));
+    pickle::Decoder decoder(data, run.start, arena, options_.limits);
+    json instructions = json::array(), jumps = json::array();
+    if (!options_.json) out_ << fmt::format("--- pickle at offset {}{} ---\n", run.start, where(in));
     int indent = 0;
-    last_stopped_ = false;
+    std::size_t next_jump = 0;
     std::uint64_t count = 0;
-    std::string error;
+    std::string error, error_kind;
+    bool stopped = false;
     for (;;) {
-      if (++count > options_.limits.max_opcodes) {
-        error = fmt::format("more than {} opcodes", options_.limits.max_opcodes);
+      while (next_jump < run.jumps.size() && decoder.pos() == run.jumps[next_jump].first) {
+        const auto [from, to] = run.jumps[next_jump++];
+        if (options_.json) {
+          jumps.push_back({{"from", from}, {"to", to}});
+        } else {
+          out_ << fmt::format("{:>8}: raw array data [{}, {}) read by joblib; decoding resumes at {}\n", from, from, to, to);
+        }
+        decoder.seek(to);
+      }
+      if (run.error && decoder.pos() == run.end) {
+        error = run.error->describe();
+        // The VM fails on the opcode at run.end: it did not decode ("decode"), or it decoded and
+        // the VM refused to execute it ("execute": listed, since the VM read it), or the VM
+        // stopped before reading it (a limit checked between opcodes: "limit").
+        pickle::Instruction failed;
+        if (!decoder.next(failed)) {
+          error_kind = "decode";
+        } else if (!run.error->opcode.empty() && run.error->opcode == pickle::name(failed.op)) {
+          error_kind = "execute";
+          emit(failed, instructions, indent);
+        } else {
+          error_kind = "limit";
+        }
         break;
       }
-      auto ins = decoder.next_result();
-      if (!ins) {
-        error = ins.error().describe();
+      // The VM counts every opcode it read, including the one it failed on: more is a mismatch.
+      if (++count > run.opcodes) {
+        error = fmt::format("brine bug: the listing passed the run's {} opcodes without reaching its end at offset {}", run.opcodes, run.end);
         break;
       }
-      if (options_.json) {
-        instructions.push_back({{"offset", ins->offset}, {"op", std::string(pickle::name(ins->op))}, {"arg", arg_json(*ins)}});
-      } else {
-        if (consumes_mark(ins->op) && indent > 0) --indent;
-        const std::uint8_t byte = pickle::info(ins->op).byte;
-        const std::string code = byte >= 0x20 && byte < 0x7f ? std::string(1, static_cast<char>(byte)) : fmt::format("\\x{:02x}", byte);
-        std::string line = fmt::format("{:>8}: {:<4} {}{:<16} {}", ins->offset, code, std::string(static_cast<std::size_t>(indent) * 4, ' '),
-                                       pickle::name(ins->op), arg_text(*ins));
-        if (ins->frame_violation) line += "   <- crosses a FRAME boundary";
-        out_ << core::display_text(line) << '\n';
-        if (ins->op == Op::MARK) ++indent;
+      pickle::Instruction ins;
+      if (!decoder.next(ins)) {
+        error = fmt::format("brine bug: the listing fails at offset {} ({}) where the run did not", ins.offset, decoder.error().describe());
+        break;
       }
-      if (ins->op == Op::STOP) {
-        last_stopped_ = true;
-        last_end_ = ins->end();
+      emit(ins, instructions, indent);
+      if (ins.op == Op::STOP) {
+        if (!run.stopped || ins.end() != run.end || next_jump != run.jumps.size()) {
+          error = fmt::format("brine bug: the listing reaches STOP at offset {}, the run ended at {}", ins.offset, run.end);
+        }
+        stopped = error.empty();
         break;
       }
     }
+    if (error.empty() && !stopped) error = "brine bug: the listing ended without STOP or error";
     if (options_.json) {
-      json entry{{"member", member}, {"start", start}, {"instructions", std::move(instructions)}};
-      if (!error.empty()) entry["error"] = error;
+      json entry{{"member", in.member}, {"instance", in.index}, {"start", run.start}, {"end", run.end}, {"instructions", std::move(instructions)}, {"jumps", std::move(jumps)}};
+      if (!error.empty()) {
+        entry["error"] = error;
+        if (!error_kind.empty()) entry["error_kind"] = error_kind;
+      }
       json_.push_back(std::move(entry));
     } else if (!error.empty()) {
       out_ << "error: " << core::display_text(error) << '\n';
@@ -158,61 +246,41 @@ class Lister {
   std::ostream& out_;
   const DisasmOptions& options_;
   json json_ = json::array();
-  bool last_stopped_ = false;
-  std::uint64_t last_end_ = 0;
+  std::vector<Instance> instances_;  ///< in the order of their first run
+  bool ok_ = true;
 };
+
+/// The scan's verdict and findings after the listings: what the analyst reads the opcodes for.
+void write_summary(std::ostream& out, const scan::FileReport& report) {
+  out << fmt::format("=== scan of {}: {} ({}, {} pickle(s), {} opcode(s)) ===\n", core::display_text(report.path),
+                     analysis::verdict_name(report.verdict), core::display_text(report.container), report.pickles, report.opcodes);
+  for (const auto& f : report.findings) {
+    out << fmt::format("  {:<10} {} {}@{}: {}\n", analysis::verdict_name(f.impact), core::display_text(f.rule),
+                       f.member.empty() ? std::string() : core::display_text(f.member) + " ", f.offset, core::display_text(f.message));
+  }
+}
 
 }  // namespace
 
-bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& path, const DisasmOptions& options) {
+bool write_disassembly(std::ostream& out, core::Bytes data, const std::string& path,
+                       std::shared_ptr<const rules::RuleSet> rules, const DisasmOptions& options) {
   Lister lister(out, options);
-  bool ok = true;
-  switch (container::sniff(data)) {
-    case container::Format::kZip: {
-      auto archive = container::ZipArchive::open(data);
-      if (!archive) {
-        out << "error: " << core::display_text(archive.error().describe()) << '\n';
-        return false;
-      }
-      for (const auto& e : archive->entries()) {
-        bool pickle_member = e.name.ends_with(".pkl") || e.name.ends_with(".debug_pkl");
-        if (!pickle_member && e.size > 0) {
-          auto head = archive->read_prefix(e, 2);
-          pickle_member = head && container::sniff(core::Bytes(head->data(), head->size())) == container::Format::kPickle;
-        }
-        if (!pickle_member) continue;
-        auto bytes = archive->read(e, options.limits.max_member_bytes);
-        if (!bytes) {
-          out << "error: " << core::display_text(bytes.error().describe()) << '\n';
-          ok = false;
-          continue;
-        }
-        ok = lister.stream(core::Bytes(bytes->data(), bytes->size()), e.name) && ok;
-      }
-      break;
-    }
-    case container::Format::kEmpty:
-      out << core::display_text(path) << ": empty file\n";
-      return false;
-    case container::Format::kNpy: {
-      auto header = container::parse_npy_header(data, options.limits.max_npy_header_bytes);
-      if (!header) {
-        out << "error: " << core::display_text(header.error().describe()) << '\n';
-        return false;
-      }
-      if (!header->has_object) {
-        out << fmt::format("{}: .npy array of dtype {}: no pickle\n", core::display_text(path), core::display_text(header->descr));
-        return true;
-      }
-      // Offsets in this listing are relative to the pickle, which starts after the header.
-      ok = lister.stream(data.subspan(header->data_offset), fmt::format("npy data at offset {}", header->data_offset));
-      break;
-    }
-    default:
-      ok = lister.stream(data, {}, container::is_torch_legacy_magic(data) ? 5 : UINT64_MAX);
-  }
+  scan::ScanOptions scan_options;
+  scan_options.limits = options.limits;
+  scan_options.compute_sha256 = false;
+  scan_options.on_pickle = [&](const std::string& member, core::Bytes bytes, const pickle::PickleRun& run) { lister.run(member, bytes, run); };
+  const scan::Scanner scanner(std::move(rules), scan_options);
+  const scan::FileReport report = scanner.scan_bytes(data, path);
   lister.finish();
-  return ok;
+  if (!options.json) {
+    if (data.empty()) out << core::display_text(path) << ": empty file\n";
+    write_summary(out, report);
+  }
+  // Exit 0 only when everything was read: every run reached STOP and the scan hit no error (an
+  // unreadable container, a limit, a file no loader reads).
+  bool scan_error = data.empty() || !report.recognized;
+  for (const auto& f : report.findings) scan_error = scan_error || f.impact == analysis::Verdict::kError;
+  return lister.ok() && !scan_error;
 }
 
 }  // namespace brine::report

@@ -12,6 +12,7 @@ Summary summarize(const std::vector<scan::FileReport>& files, std::uint64_t skip
   s.skipped = skipped;
   s.seconds = seconds;
   for (const auto& f : files) {
+    s.suppressed += f.suppressed;
     switch (f.verdict) {
       case analysis::Verdict::kClean: ++s.clean; break;
       case analysis::Verdict::kUnapproved: ++s.unapproved; break;
@@ -32,6 +33,7 @@ json file_json(const scan::FileReport& f) {
   jf["verdict"] = std::string(analysis::verdict_name(f.verdict));
   jf["pickles"] = f.pickles;
   jf["opcodes"] = f.opcodes;
+  jf["suppressed"] = f.suppressed;
   json& findings = jf["findings"] = json::array();
   for (const auto& x : f.findings) {
     findings.push_back({
@@ -54,6 +56,21 @@ json file_json(const scan::FileReport& f) {
   }
   return jf;
 }
+
+
+json summary_json(const Summary& summary) {
+  return {
+      {"files", summary.files}, {"clean", summary.clean}, {"unapproved", summary.unapproved},
+      {"malicious", summary.malicious}, {"error", summary.errors}, {"skipped", summary.skipped},
+      {"suppressed", summary.suppressed}, {"seconds", summary.seconds},
+  };
+}
+
+json skipped_json(const Summary& summary) {
+  json skipped = json::array();
+  for (const auto& s : summary.skipped_files) skipped.push_back({{"path", s.path}, {"reason", s.reason}});
+  return skipped;
+}
 }  // namespace
 
 void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary) {
@@ -61,15 +78,18 @@ void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, c
   doc["brine_version"] = BRINE_VERSION;
   json& arr = doc["files"] = json::array();
   for (const auto& f : files) arr.push_back(file_json(f));
-  doc["summary"] = {
-      {"files", summary.files}, {"clean", summary.clean}, {"unapproved", summary.unapproved},
-      {"malicious", summary.malicious}, {"error", summary.errors}, {"skipped", summary.skipped},
-      {"seconds", summary.seconds},
-  };
-  json& skipped = doc["skipped"] = json::array();
-  for (const auto& s : summary.skipped_files) skipped.push_back({{"path", s.path}, {"reason", s.reason}});
+  doc["summary"] = summary_json(summary);
+  doc["skipped"] = skipped_json(summary);
   // Pickle strings may hold lone surrogates or arbitrary bytes: replace what is not UTF-8.
   out << doc.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+}
+
+std::string summary_json_line(const Summary& summary) {
+  json doc;
+  doc["brine_version"] = BRINE_VERSION;
+  doc["summary"] = summary_json(summary);
+  doc["skipped"] = skipped_json(summary);
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string file_report_json(const scan::FileReport& file) {

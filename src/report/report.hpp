@@ -18,6 +18,7 @@ struct Skipped {
 
 struct Summary {
   std::uint64_t files = 0, clean = 0, unapproved = 0, malicious = 0, errors = 0, skipped = 0;
+  std::uint64_t suppressed = 0;  ///< findings a baseline accepted (scan --baseline)
   double seconds = 0;
   std::vector<Skipped> skipped_files;  ///< listed under text -v and in JSON
 };
@@ -32,8 +33,10 @@ void write_text(std::ostream& out, const std::vector<scan::FileReport>& files, c
 
 /// {"files": [...], "summary": {...}} — see docs/json-report.md.
 void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary);
-/// One file's entry of that report, as compact JSON text.
+/// One file's entry of that report, as compact JSON text (also one line of `--format jsonl`).
 std::string file_report_json(const scan::FileReport& file);
+/// The summary object of `--format jsonl`'s last line: {"summary": {...}, "skipped": [...]}.
+std::string summary_json_line(const Summary& summary);
 
 /// What a SARIF run says about the invocation beyond the file reports.
 struct SarifRun {

@@ -205,7 +205,7 @@ void write_sarif(std::ostream& out, const std::vector<scan::FileReport>& files, 
   run_json["properties"]["summary"] = {
       {"files", summary.files}, {"clean", summary.clean}, {"unapproved", summary.unapproved},
       {"malicious", summary.malicious}, {"error", summary.errors}, {"skipped", summary.skipped},
-      {"seconds", summary.seconds},
+      {"suppressed", summary.suppressed}, {"seconds", summary.seconds},
   };
   json doc = {{"$schema", kSchemaUri}, {"version", "2.1.0"}};
   doc["runs"] = json::array({std::move(run_json)});

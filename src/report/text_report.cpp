@@ -61,6 +61,7 @@ void write_text(std::ostream& out, const std::vector<scan::FileReport>& files, c
   out << fmt::format("{} file{}: {} clean, {} unapproved, {} malicious, {} error{}", summary.files, summary.files == 1 ? "" : "s",
                      summary.clean, summary.unapproved, summary.malicious, summary.errors, summary.errors == 1 ? "" : "s");
   if (summary.skipped != 0) out << fmt::format(", {} skipped{}", summary.skipped, options.verbose ? "" : " (-v lists them)");
+  if (summary.suppressed != 0) out << fmt::format(", {} finding{} accepted by the baseline", summary.suppressed, summary.suppressed == 1 ? "" : "s");
   out << fmt::format(" in {:.3f}s\n", summary.seconds);
 }
 

@@ -279,6 +279,10 @@ bool dotted_identifiers(std::string_view s) {
 /// a text file that happens to start with 'c' (GLOBAL) "imports" nothing.
 bool plausible_effects(const pickle::PickleRun& run) {
   for (const auto& e : run.events) {
+    // No loader has a persistent_load for a stream's first pickle (pickle.load, numpy, joblib, and
+    // torch's read of the legacy magic number all raise "no persistent_load function"): a PERSID
+    // as the first effect is where the loader stops (a PNG's "\x89PNG\r" reads as NEWFALSE, PERSID).
+    if (e.kind == pickle::Event::Kind::kPersistentLoad) return false;
     if (e.kind != pickle::Event::Kind::kGlobal) return true;
     const auto& g = run.values.global_rec(e.subject);
     if (!g.resolved) return true;

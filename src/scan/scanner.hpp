@@ -58,6 +58,8 @@ struct FileReport {
   /// False when the content is no pickle and no container brine reads (its first byte is not an
   /// opcode, or it fails before doing anything): a loader would reject it without running code.
   bool recognized = true;
+  /// Findings a baseline accepted and removed (report/baseline.hpp), their counts summed.
+  std::uint64_t suppressed = 0;
 };
 
 class Scanner {

@@ -67,4 +67,21 @@ inline const analysis::Finding* finding(const scan::FileReport& r, std::string_v
   return nullptr;
 }
 
+/// A joblib-style stream: a NumpyArrayWrapper for `n` float64 values, then `data` (what follows
+/// the BUILD: the alignment byte, padding and the raw array), then the rest of the pickle.
+inline std::string joblib_stream(int n, const std::string& data) {
+  std::string p(test::lit("\x80\x04\x8c\x13joblib.numpy_pickle\x8c\x11NumpyArrayWrapper\x93)\x81}("));
+  p += test::lit("\x8c\x08subclass\x8c\x05numpy\x8c\x07ndarray\x93");
+  p += test::lit("\x8c\x05shape");
+  p += "K";
+  p += static_cast<char>(n);
+  p += "\x85";
+  p += test::lit("\x8c\x05order\x8c\x01" "C");
+  p += test::lit("\x8c\x05" "dtype\x8c\x05numpy\x8c\x05" "dtype\x93\x8c\x02" "f8\x89\x88\x87R(K\x03\x8c\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t" "b");
+  p += test::lit("\x8c\x1bnumpy_array_alignment_bytesK\x10u" "b");
+  p += data;
+  p += ".";
+  return p;
+}
+
 }  // namespace brine::test

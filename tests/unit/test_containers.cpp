@@ -300,31 +300,12 @@ TEST_CASE("a name that promises a data format on a pickle is flagged") {
   CHECK(s.scan_bytes(core::as_bytes(kBenign), "model.bin").verdict == Verdict::kClean);
 }
 
-namespace {
-/// A joblib-style stream: a NumpyArrayWrapper for `n` float64 values, then `data` (what follows
-/// the BUILD: the alignment byte, padding and the raw array), then the rest of the pickle.
-std::string joblib_stream(int n, const std::string& data) {
-  std::string p(test::lit("\x80\x04\x8c\x13joblib.numpy_pickle\x8c\x11NumpyArrayWrapper\x93)\x81}("));
-  p += test::lit("\x8c\x08subclass\x8c\x05numpy\x8c\x07ndarray\x93");
-  p += test::lit("\x8c\x05shape");
-  p += "K";
-  p += static_cast<char>(n);
-  p += "\x85";
-  p += test::lit("\x8c\x05order\x8c\x01" "C");
-  p += test::lit("\x8c\x05" "dtype\x8c\x05numpy\x8c\x05" "dtype\x93\x8c\x02" "f8\x89\x88\x87R(K\x03\x8c\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t" "b");
-  p += test::lit("\x8c\x1bnumpy_array_alignment_bytesK\x10u" "b");
-  p += data;
-  p += ".";
-  return p;
-}
-}  // namespace
-
 TEST_CASE("joblib: raw array bytes after a NumpyArrayWrapper BUILD are skipped as joblib reads them") {
   std::string raw = std::string(1, '\x03') + std::string(3, '\xff') + std::string(16, '\x07');  // pad 3, 2 x f8
-  auto r = test::scan(joblib_stream(2, raw));
+  auto r = test::scan(test::joblib_stream(2, raw));
   CHECK(r.verdict == Verdict::kClean);
   // The declared array runs past the end: an error, not an allocation.
-  CHECK(test::scan(joblib_stream(100, raw)).verdict == Verdict::kError);
+  CHECK(test::scan(test::joblib_stream(100, raw)).verdict == Verdict::kError);
 }
 
 TEST_CASE("joblib: array bytes that pickle.load would run as opcodes are found") {
@@ -334,7 +315,7 @@ TEST_CASE("joblib: array bytes that pickle.load would run as opcodes are found")
   while (padding.size() < 40) padding += "N0";
   std::string data;
   while (data.size() < 24) data += "N0";
-  auto r = test::scan(joblib_stream(3, "(" + padding + data));
+  auto r = test::scan(test::joblib_stream(3, "(" + padding + data));
   CHECK(r.verdict == Verdict::kMalicious);
   CHECK(test::has_rule(r, "evasion:joblib-array-data"));
   CHECK(test::has_rule(r, "deny:os"));

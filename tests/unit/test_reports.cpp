@@ -6,6 +6,7 @@
 
 #include "core/text.hpp"
 #include "helpers.hpp"
+#include "report/baseline.hpp"
 #include "report/disassembly.hpp"
 #include "report/report.hpp"
 
@@ -62,7 +63,7 @@ TEST_CASE("quiet text omits clean files") {
 TEST_CASE("disassembly lists opcodes with offsets and marks frame violations") {
   std::ostringstream out;
   const std::string p(test::lit("\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00NM\x01\x00" "0."));
-  report::write_disassembly(out, test::bytes(p), "t", {});
+  report::write_disassembly(out, test::bytes(p), "t", test::builtin_rules(), {});
   const std::string text = out.str();
   CHECK(text.find("0: \\x80 PROTO") != std::string::npos);
   CHECK(text.find("BININT2") != std::string::npos);
@@ -70,7 +71,7 @@ TEST_CASE("disassembly lists opcodes with offsets and marks frame violations") {
   std::ostringstream js;
   report::DisasmOptions o;
   o.json = true;
-  report::write_disassembly(js, test::bytes(test::lit("cos\nsystem\n.")), "t", o);
+  report::write_disassembly(js, test::bytes(test::lit("cos\nsystem\n.")), "t", test::builtin_rules(), o);
   auto doc = nlohmann::json::parse(js.str());
   CHECK(doc[0]["instructions"][0]["op"] == "GLOBAL");
   CHECK(doc[0]["instructions"][0]["arg"]["pair"][0] == "6f73");
@@ -109,11 +110,55 @@ TEST_CASE("text outputs escape control characters, ANSI sequences, bidi controls
 
   std::ostringstream listing;
   report::DisasmOptions d;
-  report::write_disassembly(listing, test::bytes(payload), "x", d);
+  report::write_disassembly(listing, test::bytes(payload), "x", test::builtin_rules(), d);
   CHECK_FALSE(has_terminal_control(listing.str()));
 
   CHECK(core::display_text("plain é ünïcode") == "plain é ünïcode");
   CHECK(core::display_text("a\nb\x7f\xc2\x85\xe2\x81\xa6") == "a\\nb\\x7f\\x85\\u2066");
   CHECK(core::display_text("\xed\xa0\x80") == "\\ud800");  // a lone surrogate as WTF-8
   CHECK(core::display_text("\xc0\xaf") == "\\xc0\\xaf");   // overlong: not UTF-8
+}
+
+TEST_CASE("a baseline suppresses exactly the findings it recorded, never errors, and recomputes the verdict") {
+  scan::FileReport f;
+  f.path = "m.pt";
+  f.sha256 = std::string(64, 'a');
+  analysis::Finding deny;
+  deny.rule = "deny:os";
+  deny.global = "posix.system";
+  deny.impact = analysis::Verdict::kMalicious;
+  deny.offset = 10;
+  deny.count = 2;
+  analysis::Finding err;
+  err.rule = "limit:max-opcodes";
+  err.impact = analysis::Verdict::kError;
+  f.findings = {deny, err};
+  auto made = report::make_baseline({f});
+  REQUIRE(made);
+  CHECK(made->entries.size() == 1);  // the error is not recorded
+
+  scan::FileReport same = f;
+  same.findings = {deny};
+  same.verdict = analysis::Verdict::kMalicious;
+  CHECK(report::apply_baseline(*made, same) == 2);
+  CHECK(same.findings.empty());
+  CHECK(same.verdict == analysis::Verdict::kClean);
+  CHECK(same.suppressed == 2);
+
+  scan::FileReport changed = f;  // other bytes: another sha256
+  changed.sha256 = std::string(64, 'b');
+  changed.findings = {deny};
+  CHECK(report::apply_baseline(*made, changed) == 0);
+  CHECK(changed.findings.size() == 1);
+
+  scan::FileReport moved_offset = f;  // a new finding in the same file
+  deny.offset = 11;
+  moved_offset.findings = {deny, err};
+  CHECK(report::apply_baseline(*made, moved_offset) == 0);
+  CHECK(report::apply_baseline(*made, f) == 2);
+  CHECK(f.verdict == analysis::Verdict::kError);  // the error stays whatever the baseline says
+
+  scan::FileReport no_hash;  // a finding without the file's sha256 cannot be keyed
+  no_hash.findings = {deny};
+  CHECK_FALSE(report::make_baseline({no_hash}));
 }

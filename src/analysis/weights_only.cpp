@@ -347,7 +347,7 @@ void WeightsOnlyModel::add_run(const std::string& member, core::Bytes data, cons
         if (c.kind != CallKind::kReduce && c.kind != CallKind::kNewObj) break;  // other opcodes refused above
         const char* op = c.kind == CallKind::kReduce ? "REDUCE" : "NEWOBJ";
         if (values.node(c.callable).kind != Kind::kGlobal) {
-          refuse(member, e.offset, fmt::format("{} calls a {}, not a global: the unpickler only calls allowlisted globals", op,
+          refuse(member, e.offset, fmt::format("{} calls a non-global value ({}): the unpickler only calls allowlisted globals", op,
                                                pickle::kind_name(values.node(c.callable).kind)));
           break;
         }

@@ -13,7 +13,9 @@ are, a numpy array needs _reconstruct/ndarray/dtype, a whole module needs its cl
 never loads; the printed Python is valid Python. Nothing loaded here runs code: every file is
 made from benign objects, and weights_only refuses any global outside its allowlist before use.
 
-Usage: weights_only_test.py BRINE       Ends with the line "N passed, N failed".
+Every torch file of corpus/benign is checked the same way.
+
+Usage: weights_only_test.py BRINE REPO_ROOT       Ends with the line "N passed, N failed".
 """
 import collections
 import io
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 BRINE = sys.argv[1]
+BENIGN = os.path.join(sys.argv[2], "corpus", "benign")
 TMP = tempfile.mkdtemp(prefix="brine-wo-")
 TESTS = []
 
@@ -181,6 +184,16 @@ def not_a_torch_file():
         pickle.dump({"a": 1}, f, protocol=2)
     doc = agree_with_1_13(path)
     assert not doc["loadable"] and "not a torch.save file" in doc["never"][0]["message"], doc
+
+
+@test
+def benign_corpus_torch_files_agree():
+    checked = 0
+    for name in sorted(os.listdir(BENIGN)):
+        if name.endswith((".pt", ".pth", ".bin", ".ckpt")):
+            agree_with_1_13(os.path.join(BENIGN, name))
+            checked += 1
+    assert checked >= 5, checked
 
 
 def main():

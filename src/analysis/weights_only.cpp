@@ -268,6 +268,10 @@ void WeightsOnlyModel::refuse(std::string member, std::uint64_t offset, std::str
   result_.never.push_back({std::move(member), offset, std::move(message)});
 }
 
+void WeightsOnlyModel::assume(std::string member, std::uint64_t offset, std::string message) {
+  result_.assumptions.push_back({std::move(member), offset, std::move(message)});
+}
+
 void WeightsOnlyModel::merge(const WeightsOnlyResult& other) {
   for (const auto& n : other.never) result_.never.push_back(n);
   for (const auto& n : other.assumptions) result_.assumptions.push_back(n);

@@ -62,6 +62,8 @@ class WeightsOnlyModel {
   void add_run(const std::string& member, core::Bytes data, const pickle::PickleRun& run);
   /// A refusal found outside the pickles (not a torch file, a TorchScript archive...).
   void refuse(std::string member, std::uint64_t offset, std::string message);
+  /// Something the load does that the model states rather than checks.
+  void assume(std::string member, std::uint64_t offset, std::string message);
   /// Adds another model's findings (a later pickle of the same load).
   void merge(const WeightsOnlyResult& other);
 

@@ -46,9 +46,13 @@ WeightsOnlyReport scan_weights_only(std::shared_ptr<const rules::RuleSet> rules,
       if (s->member.empty()) merge(s->model.result());
     }
   } else if (container == "torchscript-zip") {
-    model.refuse("", 0, torch == analysis::TorchVersion::k2
-                            ? "a TorchScript archive: torch 2.x's torch.load refuses weights_only=True for it"
-                            : "a TorchScript archive: torch 1.13's torch.load hands it to torch.jit.load, which has no weights_only mode");
+    if (torch == analysis::TorchVersion::k2) {
+      model.refuse("", 0, "a TorchScript archive: torch 2.x's torch.load refuses weights_only=True for it");
+    } else {
+      // 1.13 returns torch.jit.load(f): it loads, and weights_only restricts nothing in it.
+      model.assume("", 0, "a TorchScript archive: torch 1.13's torch.load hands it to torch.jit.load, which weights_only "
+                          "does not restrict (brine's scan judges its code and constants)");
+    }
   } else {
     model.refuse("", 0, fmt::format("not a torch.save file (brine reads it as '{}'): torch.load reads only torch zip and "
                                     "legacy files", container));

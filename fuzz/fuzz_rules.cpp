@@ -4,11 +4,17 @@
 #include <cstdint>
 #include <string_view>
 
+#include "rules/rule_explain.hpp"
 #include "rules/rule_loader.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace brine;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  {
+    // `brine rules check`: goes on past bad entries, so it reaches more of the loader.
+    rules::RuleSetBuilder checker;
+    (void)checker.check_file(text, "fuzz.json");
+  }
   rules::RuleSetBuilder builder;
   if (!builder.add_file(text, "fuzz.json")) return 0;
   // The same bytes as --allow specs, line by line.
@@ -26,6 +32,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)rules->resolve("torch._utils", "_rebuild_tensor_v2", protocol);
     (void)rules->resolve("__builtin__", "getattr", protocol);
     (void)rules->resolve("a.b", "c.__class__.d", protocol);
+    (void)rules::explain(*rules, "torch._utils", "_rebuild_tensor_v2", protocol);
   }
+  // `brine rules list`: every entry's constraints in words.
+  for (const auto& a : rules->allow_entries()) (void)rules::describe_constraints(*rules, a);
   return 0;
 }

@@ -363,6 +363,34 @@ def rules_command():
 
 
 @test
+def rules_tooling():
+    rc, out, _ = brine("rules", "list")
+    lines = out.splitlines()
+    assert rc == 0 and any(l.startswith("allow global collections.OrderedDict ") and "from=rules/default.json:" in l for l in lines)
+    assert any(l.startswith("deny  module os ") and "from=rules/denylist.json:" in l for l in lines)
+    rc, out, _ = brine("rules", "list", "--rules", "sklearn", "--allow", "mylib.Net:build", "--json")
+    doc = json.loads(out)
+    files = {e["file"] for e in doc["entries"]}
+    assert rc == 0 and {"rules/default.json", "rules/denylist.json", "rules/packs/sklearn.json", "--allow"} <= files
+    rc, out, _ = brine("rules", "explain", "collections.OrderedDict")
+    assert rc == 0 and out.startswith("collections.OrderedDict: allowed\n") and "rules/default.json:" in out
+    rc, out, _ = brine("rules", "explain", "--json", "__builtin__.eval")
+    doc = json.loads(out)
+    assert rc == 1 and doc["status"] == "denied" and doc["chain"][0]["to"] == "builtins.eval", doc
+    rc, out, _ = brine("rules", "explain", "mylib.Net")
+    assert rc == 1 and "unlisted" in out
+    rc, out, _ = brine("rules", "explain", "mylib.Net", "--allow", "mylib.Net:instantiate")
+    assert rc == 0 and "uses granted: instantiate" in out
+    with tempfile.TemporaryDirectory() as d:
+        bad = write(d, "bad.json", b'{"schema": "brine-rules/1",\n "allow": [{"global": "a.b", "use": "cal"},\n  {"global": "x", "use": "call"}]}')
+        rc, out, _ = brine("rules", "check", bad)
+        assert rc == 2 and f"{bad}:2:37: unknown use" in out and f"{bad}:3:14:" in out and "2 problems" in out, out
+        good = write(d, "good.json", b'{"schema": "brine-rules/1", "allow": [{"global": "a.b", "use": "call"}]}')
+        rc, out, _ = brine("rules", "check", good)
+        assert rc == 0 and out.endswith(": valid\n"), out
+
+
+@test
 def whole_corpus_main_job():
     # What the README's main command runs: every sample gets a verdict, nothing crashes.
     rc, out, _ = brine("scan", "--format", "json", "--no-hash", CORPUS)

@@ -20,6 +20,8 @@
 #include <optional>
 #include <thread>
 
+#include "cli/cmd_rules.hpp"
+#include "cli/cmd_safe_globals.hpp"
 #include "cli/walk.hpp"
 #include "core/mapped_file.hpp"
 #include "core/text.hpp"
@@ -495,6 +497,8 @@ int main(int argc, char** argv) {
   scan->add_option("--exclude", filter.exclude, "directory walks: skip files and directories matching this glob; repeatable")
       ->allow_extra_args(false);
   limits.add_to(*scan);
+  brine::cli::SafeGlobalsOption safe_globals;
+  safe_globals.add_to(*scan);
 
   // baseline
   auto* baseline_cmd = app.add_subcommand(
@@ -586,6 +590,8 @@ int main(int argc, char** argv) {
   rules_cmd->add_option("--rules", rules_cmd_options.rule_files, "pack name or rule file to load and check; repeatable")
       ->allow_extra_args(false);
   rules_cmd->add_option("--show", show, "print a built-in rule file (default, denylist, aliases, or a pack name)");
+  brine::cli::RulesSubcommands rules_subcommands;
+  rules_subcommands.add_to(*rules_cmd);
 
   try {
     app.parse(argc, argv);
@@ -594,6 +600,7 @@ int main(int argc, char** argv) {
     return code == 0 ? kExitClean : kExitError;
   }
   rule_options.use_default = !no_default;
+  if (scan->parsed() && safe_globals.requested()) return safe_globals.run(paths, rule_options, limits.get(), format);
   if (scan->parsed()) {
     sf_scan.walk.follow_directory_links = follow;
     sf_scan.walk.filter = filter;
@@ -615,6 +622,7 @@ int main(int argc, char** argv) {
     inspect_rules.use_default = !inspect_no_default;
     return run_inspect(inspect_paths, inspect_rules, inspect_limits, inspect_json, inspect_max_output);
   }
+  if (auto code = rules_subcommands.run()) return *code;
   if (rules_cmd->parsed()) return run_rules(rules_cmd_options, show);
   return kExitError;
 }

@@ -14,6 +14,8 @@ const JsonNode* JsonNode::find(std::string_view key) const {
   return nullptr;
 }
 
+std::string JsonNode::where() const { return fmt::format("{}:{}", line, column); }
+
 std::string_view JsonNode::type_name() const {
   switch (type) {
     case Type::kNull: return "null";
@@ -29,8 +31,51 @@ std::string_view JsonNode::type_name() const {
 
 namespace {
 
-/// A char iterator that counts the lines it has read, so SAX callbacks know where they are.
-class LineCountingIterator {
+/// Where the lexer is, and where the token it read last began. nlohmann's SAX callbacks carry no
+/// position, and fire after the lexer has read one character past a number (the delimiter, which
+/// may be a newline): so each value takes the position of the token's *first* character, found by
+/// following string/escape state as the characters go by.
+struct Position {
+  std::uint32_t line = 1, column = 1;              ///< of the next character
+  std::uint32_t token_line = 1, token_column = 1;  ///< of the first character of the last token
+  bool in_string = false, escaped = false, in_scalar = false;
+
+  void consume(char c) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"' || c == '[' || c == '{') {
+      mark();
+      in_string = c == '"';
+      in_scalar = false;
+    } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == ':' || c == ']' || c == '}') {
+      in_scalar = false;
+    } else if (!in_scalar) {  // first character of a number or literal
+      mark();
+      in_scalar = true;
+    }
+    if (c == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+
+ private:
+  void mark() {
+    token_line = line;
+    token_column = column;
+  }
+};
+
+/// A char iterator that feeds every character it passes to a Position.
+class PositionIterator {
  public:
   using iterator_category = std::input_iterator_tag;
   using value_type = char;
@@ -38,30 +83,30 @@ class LineCountingIterator {
   using pointer = const char*;
   using reference = const char&;
 
-  LineCountingIterator(const char* p, std::uint32_t* line) : p_(p), line_(line) {}
+  PositionIterator(const char* p, Position* pos) : p_(p), pos_(pos) {}
   reference operator*() const { return *p_; }
-  LineCountingIterator& operator++() {
-    if (*p_ == '\n') ++*line_;
+  PositionIterator& operator++() {
+    pos_->consume(*p_);
     ++p_;
     return *this;
   }
-  LineCountingIterator operator++(int) {
+  PositionIterator operator++(int) {
     auto copy = *this;
     ++*this;
     return copy;
   }
-  bool operator==(const LineCountingIterator& o) const { return p_ == o.p_; }
-  bool operator!=(const LineCountingIterator& o) const { return p_ != o.p_; }
+  bool operator==(const PositionIterator& o) const { return p_ == o.p_; }
+  bool operator!=(const PositionIterator& o) const { return p_ != o.p_; }
 
  private:
   const char* p_;
-  std::uint32_t* line_;
+  Position* pos_;
 };
 
 class TreeBuilder {
  public:
   using json = nlohmann::json;
-  TreeBuilder(std::string_view file, std::uint32_t* line) : file_(file), line_(line) {}
+  TreeBuilder(std::string_view file, Position* pos) : file_(file), pos_(pos) {}
 
   bool null() { return add(JsonNode{}); }
   bool boolean(bool v) {
@@ -109,7 +154,9 @@ class TreeBuilder {
     // nlohmann's message already says "syntax error while parsing ..."; keep its text after the id.
     std::string what = ex.what();
     const auto pos = what.find("] ");
-    error_ = fmt::format("{}:{}: invalid JSON: {}", file_, *line_, pos == std::string::npos ? what : what.substr(pos + 2));
+    // Syntax errors are placed where the lexer stopped, which is where the text went wrong.
+    error_ = fmt::format("{}:{}:{}: invalid JSON: {}", file_, pos_->line, pos_->column,
+                         pos == std::string::npos ? what : what.substr(pos + 2));
     return false;
   }
 
@@ -118,11 +165,12 @@ class TreeBuilder {
 
  private:
   bool fail(std::string message) {
-    error_ = fmt::format("{}:{}: {}", file_, *line_, message);
+    error_ = fmt::format("{}:{}:{}: {}", file_, pos_->token_line, pos_->token_column, message);
     return false;
   }
   bool add(JsonNode n) {
-    n.line = *line_;
+    n.line = pos_->token_line;
+    n.column = pos_->token_column;
     if (stack_.empty()) {
       root = std::move(n);
       return true;
@@ -139,7 +187,8 @@ class TreeBuilder {
     if (stack_.size() > 64) return fail("nested too deeply");
     JsonNode n;
     n.type = type;
-    n.line = *line_;
+    n.line = pos_->token_line;
+    n.column = pos_->token_column;
     if (stack_.empty()) {
       root = std::move(n);
       stack_.push_back(&root);
@@ -161,7 +210,7 @@ class TreeBuilder {
   }
 
   std::string_view file_;
-  std::uint32_t* line_;
+  Position* pos_;
   std::vector<JsonNode*> stack_;  // pointers stay valid: a node's children only grow while it is the top
   std::string pending_key_;
 };
@@ -169,9 +218,9 @@ class TreeBuilder {
 }  // namespace
 
 core::Result<JsonNode> parse_json(std::string_view text, std::string_view file) {
-  std::uint32_t line = 1;
-  TreeBuilder builder(file, &line);
-  LineCountingIterator begin(text.data(), &line), end(text.data() + text.size(), &line);
+  Position position;
+  TreeBuilder builder(file, &position);
+  PositionIterator begin(text.data(), &position), end(text.data() + text.size(), &position);
   const bool ok = nlohmann::json::sax_parse(begin, end, &builder, nlohmann::json::input_format_t::json, true, false);
   if (!ok || !builder.error_.empty()) {
     return core::fail(core::Error{core::ErrorCode::kRules, 0, {}, {},

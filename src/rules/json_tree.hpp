@@ -1,5 +1,5 @@
-// A JSON document tree that remembers the line each value starts on, so that a rule file's
-// semantic errors ("unknown use 'cal'") can name the line, not just the file.
+// A JSON document tree that remembers the line and column each value starts on, so that a rule
+// file's semantic errors ("unknown use 'cal'") can name the place, not just the file.
 //
 // Parsing uses nlohmann's SAX interface (no exceptions: parse errors come back as values).
 // Duplicate object keys are an error: in a rule file they would silently drop a rule.
@@ -29,6 +29,10 @@ struct JsonNode {
   /// here, which clang with libstdc++ enforces; a declared struct does not.)
   std::vector<JsonMember> object;
   std::uint32_t line = 0;
+  std::uint32_t column = 0;  ///< 1-based, in bytes, of the value's first character
+
+  /// "line:column", as errors print it.
+  [[nodiscard]] std::string where() const;
 
   [[nodiscard]] const JsonNode* find(std::string_view key) const;
   [[nodiscard]] std::string_view type_name() const;
@@ -40,7 +44,7 @@ struct JsonMember {
   JsonNode second;
 };
 
-/// Parses `text`; errors are kRules with "<file>:<line>: ..." in detail.
+/// Parses `text`; errors are kRules with "<file>:<line>:<column>: ..." in detail.
 core::Result<JsonNode> parse_json(std::string_view text, std::string_view file);
 
 }  // namespace brine::rules

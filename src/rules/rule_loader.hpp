@@ -38,15 +38,28 @@ class RuleSetBuilder {
 
   /// Parses and validates one rule file; `source` names it in errors ("rules/default.json").
   core::Status add_file(std::string_view text, std::string_view source);
+  /// Checks one rule file as add_file loads it (its entries join the rules), but goes on past a
+  /// bad entry: every problem found, each "<source>:<line>:<column>: message". Empty = valid.
+  /// (A JSON syntax error still ends the check: nothing after it can be read.)
+  std::vector<std::string> check_file(std::string_view text, std::string_view source);
   /// One --allow value: "module.qualname" (all uses) or "module.qualname:call,build".
   core::Status add_allow(std::string_view spec);
   /// Freezes the rules.
   std::shared_ptr<const RuleSet> build() &&;
 
  private:
+  core::Status load_file(std::string_view text, std::string_view source, std::vector<std::string>* problems);
+
   struct State;
   std::unique_ptr<State> state_;
 };
+
+/// Reads a rule file from disk (a pack name is not looked up): its text, or why it cannot be read.
+core::Result<std::string> read_rule_file(const std::string& path);
+
+/// `brine rules check`: the problems of the rule file at `path`, checked after the rules that are
+/// always loaded (aliases, denylist), exactly as `--rules FILE` would load it. Empty = valid.
+std::vector<std::string> check_rule_file(const std::string& path);
 
 /// Builds the rule set for a scan: aliases + denylist (+ default) + the requested packs/files + --allow.
 core::Result<std::shared_ptr<const RuleSet>> load_rules(const RuleOptions& options);

@@ -125,6 +125,48 @@ std::string RuleSet::canonical(std::string_view dotted) const {
   return name;
 }
 
+std::vector<NameStep> RuleSet::name_chain(std::string_view module, std::string_view name, int protocol) const {
+  // The same rewrites, in the same order, as resolve(): py2 rename (protocol < 3), module alias,
+  // then the re-export table one step at a time (bounded as canonical() is).
+  std::vector<NameStep> steps;
+  std::string current = join(module, name);
+  std::string mod(module), qual(name);
+  if (protocol < 3) {
+    if (auto it = py2_names_.find(current); it != py2_names_.end()) {
+      const auto dot = it->second.rfind('.');
+      mod = it->second.substr(0, dot);
+      qual = it->second.substr(dot + 1);
+    } else if (auto mit = py2_modules_.find(mod); mit != py2_modules_.end()) {
+      mod = mit->second;
+    }
+    if (join(mod, qual) != current) {
+      steps.push_back({current, join(mod, qual), "py2-rename"});
+      current = join(mod, qual);
+    }
+  }
+  if (std::string aliased = alias_module(mod); aliased != mod) {
+    steps.push_back({current, join(aliased, qual), "module-alias"});
+    current = join(aliased, qual);
+  }
+  for (int step = 0; step < 8; ++step) {
+    std::string_view prefix = current;
+    std::string next;
+    for (;;) {
+      if (auto it = reexports_.find(std::string(prefix)); it != reexports_.end()) {
+        next = it->second + current.substr(prefix.size());
+        break;
+      }
+      const auto dot = prefix.rfind('.');
+      if (dot == std::string_view::npos) break;
+      prefix = prefix.substr(0, dot);
+    }
+    if (next.empty()) break;
+    steps.push_back({current, next, "re-export"});
+    current = std::move(next);
+  }
+  return steps;
+}
+
 Resolution RuleSet::resolve(std::string_view module, std::string_view name, int protocol) const {
   Resolution r;
   r.written_name = join(module, name);

@@ -115,9 +115,18 @@ struct Resolution {
   std::string reexport_of;          ///< the canonical module.qualname when the loader form is a re-export
 };
 
+/// One rewrite on the way from the name a pickle writes to the name brine judges.
+struct NameStep {
+  std::string from, to;
+  std::string why;  ///< "py2-rename", "module-alias", "re-export"
+};
+
 class RuleSet {
  public:
   [[nodiscard]] Resolution resolve(std::string_view module, std::string_view name, int protocol) const;
+  /// The rewrites resolve() applies to a name, in order (empty when the written name is judged
+  /// as written): what `brine rules explain` shows.
+  [[nodiscard]] std::vector<NameStep> name_chain(std::string_view module, std::string_view name, int protocol) const;
 
   [[nodiscard]] const std::vector<AllowEntry>& allow_entries() const { return allow_; }
   [[nodiscard]] const std::vector<DenyEntry>& deny_entries() const { return deny_; }

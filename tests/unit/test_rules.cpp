@@ -123,7 +123,7 @@ TEST_CASE("module entries approve single public names only") {
 }
 
 TEST_CASE("state rules are validated with line numbers") {
-  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"call\",\n \"state\": {}}]}").find("t.json:2: \"state\" needs use \"build\"") != std::string::npos);
+  CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"call\",\n \"state\": {}}]}").find("t.json:2:11: \"state\" needs use \"build\"") != std::string::npos);
   CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"build\", \"state\": {\"shapes\": [\"dikt\"]}}]}").find("state shape") != std::string::npos);
   CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"build\", \"state\": {\"keys\": [\"__dict__\"]}}]}").find("dunder") != std::string::npos);
   CHECK(load_error("{\"schema\": \"brine-rules/1\", \"allow\": [{\"global\": \"a.b\", \"use\": \"build\", \"state\": {\"shapes\": [\"tuple\"]}}]}").find("needs a \"tuple\"") != std::string::npos);

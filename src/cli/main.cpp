@@ -595,7 +595,7 @@ int main(int argc, char** argv) {
     return code == 0 ? kExitClean : kExitError;
   }
   rule_options.use_default = !no_default;
-  if (scan->parsed() && safe_globals.requested()) return safe_globals.run(paths, rule_options, limits.get(), format);
+  if (scan->parsed() && safe_globals.requested()) return safe_globals.run(sf_scan.paths, rule_options, limits.get(), sf_scan.format);
   if (scan->parsed()) {
     sf_scan.walk.follow_directory_links = follow;
     sf_scan.walk.filter = filter;

@@ -457,6 +457,17 @@ def baseline_suppresses_exactly_what_it_recorded():
         assert rc == 2 and "brine_baseline" in err, err
 
 
+@test
+def cli_reference_is_generated_from_the_help():
+    # docs/cli-reference.md is tools/gen_cli_reference.py's output for this binary: regenerate it
+    # (python3 tools/gen_cli_reference.py build/src/brine docs/cli-reference.md) when a flag changes.
+    gen = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen_cli_reference.py"), BRINE],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    assert gen.returncode == 0, gen.stderr
+    with open(os.path.join(ROOT, "docs", "cli-reference.md"), encoding="utf-8") as f:
+        assert gen.stdout.decode() == f.read(), "docs/cli-reference.md is stale: regenerate it"
+
+
 def main():
     passed = failed = 0
     for t in TESTS:

@@ -92,3 +92,14 @@ def read_cli(brine):
     for item in (top.section("Subcommands").items if top.section("Subcommands") else []):
         subs[item.name] = parse(run(brine, item.name, "--help"))
     return top, subs, run(brine, "--version").strip()
+
+
+def read_cli_nested(brine):
+    """Like read_cli, with nested subcommands too ({"rules": ..., "rules explain": ...})."""
+    top, subs, version = read_cli(brine)
+    nested = {}
+    for name, h in subs.items():
+        nested[name] = h
+        for item in (h.section("Subcommands").items if h.section("Subcommands") else []):
+            nested[f"{name} {item.name}"] = parse(run(brine, name, item.name, "--help"))
+    return top, nested, version

@@ -56,7 +56,7 @@ def main():
     if len(sys.argv) not in (2, 3):
         print(__doc__.split("\n\n")[-1], file=sys.stderr)
         return 2
-    top, subs, _ = cli_help.read_cli(sys.argv[1])
+    top, subs, _ = cli_help.read_cli_nested(sys.argv[1])
     text = reference(top, subs)
     if len(sys.argv) == 3:
         with open(sys.argv[2], "w") as f:

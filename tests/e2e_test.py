@@ -430,6 +430,10 @@ def baseline_suppresses_exactly_what_it_recorded():
         assert rc == 0 and "1 finding" in err, err
         doc = json.load(open(base))
         assert doc["brine_baseline"] == 1 and doc["findings"][0]["rule"] == "deny:os" and len(doc["findings"][0]["sha256"]) == 64
+        # the baseline's fingerprint is the SARIF result's partialFingerprints value for that finding
+        rc, out, _ = brine("scan", "--format", "sarif", bad)
+        sarif_fp = {r["ruleId"]: r["partialFingerprints"]["brineFinding/v1"] for r in json.loads(out)["runs"][0]["results"]}
+        assert sarif_fp["deny:os"] == doc["findings"][0]["fingerprint"], (sarif_fp, doc)
         rc, out, _ = brine("scan", "--baseline", base, bad)
         assert rc == 0 and "CLEAN" in out and "1 finding accepted by the baseline" in out, out
         rc, out, _ = brine("scan", "--format", "json", "--baseline", base, bad)

@@ -1,5 +1,7 @@
 #include "report/baseline.hpp"
 
+#include "report/fingerprint.hpp"
+
 #include <fmt/format.h>
 
 #include <fstream>
@@ -26,7 +28,8 @@ core::Result<Baseline> make_baseline(const std::vector<scan::FileReport>& files)
       if (f.sha256.empty()) return core::fail(core::ErrorCode::kUsage, 0, fmt::format("{}: no sha256 computed", f.path));
       BaselineKey key = baseline_key(f, finding);
       if (!b.keys.insert(key).second) continue;
-      b.entries.push_back({std::move(key), f.path, std::string(analysis::verdict_name(finding.impact))});
+      b.entries.push_back({std::move(key), f.path, std::string(analysis::verdict_name(finding.impact)),
+                           finding_fingerprint(f, finding)});
     }
   }
   return b;
@@ -39,7 +42,7 @@ void write_baseline(std::ostream& out, const Baseline& baseline) {
   json& arr = doc["findings"] = json::array();
   for (const auto& e : baseline.entries) {
     arr.push_back({{"sha256", e.key.sha256}, {"rule", e.key.rule}, {"global", e.key.global}, {"member", e.key.member},
-                   {"offset", e.key.offset}, {"impact", e.impact}, {"path", e.path}});
+                   {"offset", e.key.offset}, {"impact", e.impact}, {"path", e.path}, {"fingerprint", e.fingerprint}});
   }
   out << doc.dump(1, ' ', false, json::error_handler_t::replace) << '\n';
 }
@@ -79,7 +82,9 @@ core::Result<Baseline> load_baseline(const std::string& path) {
     const json* p = str("path");
     const json* impact = str("impact");
     if (b.keys.insert(key).second) {
-      b.entries.push_back({std::move(key), p ? p->get<std::string>() : "", impact ? impact->get<std::string>() : ""});
+      const json* fp = str("fingerprint");
+      b.entries.push_back({std::move(key), p ? p->get<std::string>() : "", impact ? impact->get<std::string>() : "",
+                           fp ? fp->get<std::string>() : ""});
     }
   }
   return b;

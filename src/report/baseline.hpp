@@ -2,7 +2,8 @@
 // accepted finding by what it is *in which bytes* — the file's sha256, the rule, the global, the
 // container member and the byte offset — so `scan --baseline` suppresses exactly those: a changed
 // file (another sha256), or a new finding in the same file, is reported again. Nothing is ever
-// suppressed by name or path alone; paths are kept only to help a person read the file.
+// suppressed by name or path alone; paths are kept only to help a person read the file. The key is
+// the tuple report/fingerprint.hpp hashes, so each entry also carries the SARIF fingerprint.
 //
 // Findings whose impact is `error` (a file brine could not read completely, a limit hit) are never
 // recorded: accepting one would accept bytes brine never judged.
@@ -32,6 +33,7 @@ struct Baseline {
     BaselineKey key;
     std::string path;  ///< where it was seen (informational only)
     std::string impact;
+    std::string fingerprint;  ///< report::finding_fingerprint of the finding: SARIF's partialFingerprints value
   };
   std::vector<Entry> entries;
   std::set<BaselineKey> keys;

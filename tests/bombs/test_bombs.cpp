@@ -112,21 +112,6 @@ std::string deflate_zeros(std::uint64_t n) {
   return out;
 }
 
-/// `data` as one gzip member (gzip's header and trailer around a deflate stream).
-std::string gzip_of(const std::string& data) {
-  z_stream z{};
-  REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&z, data.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("memo bombs: shared references cost nothing, a DUP flood stops at the stack limit") {
@@ -223,7 +208,7 @@ TEST_CASE("zip bomb: inflating stops at the absolute budget, or at the ratio lim
   check_cost(scan_cost(zip, limit_hit, member), 10, 256);
   core::Limits ratio;
   ratio.max_compression_ratio = 100;
-  check_cost(scan_cost(gzip_of(zip), limit_hit, ratio), 10, 512);
+  check_cost(scan_cost(test::gzip_of(zip), limit_hit, ratio), 10, 512);
 }
 
 TEST_CASE("tens of thousands of tiny zip entries: linear, bounded, and past the entry limit an error") {

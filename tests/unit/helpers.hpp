@@ -1,6 +1,9 @@
 // Shared helpers for the unit tests: byte strings, running the VM, scanning with the built-in rules.
 #pragma once
 
+#include <doctest/doctest.h>
+#include <zlib.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -82,6 +85,21 @@ inline std::string joblib_stream(int n, const std::string& data) {
   p += data;
   p += ".";
   return p;
+}
+
+inline /// `data` as one gzip member (gzip's header and trailer around a deflate stream).
+std::string gzip_of(const std::string& data) {
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out(deflateBound(&z, data.size()) + 64, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
 }
 
 }  // namespace brine::test

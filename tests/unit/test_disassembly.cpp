@@ -29,19 +29,6 @@ std::string disasm_text(const std::string& data) {
   return out.str();
 }
 
-std::string gzip(const std::string& in) {
-  z_stream z{};
-  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(compressBound(static_cast<uLong>(in.size())) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
 }  // namespace
 
 TEST_CASE("disasm follows joblib's raw array data instead of decoding it as opcodes") {
@@ -105,7 +92,7 @@ TEST_CASE("disasm ends a listing where the run ended, and says why") {
 }
 
 TEST_CASE("disasm lists a compressed pickle's opcodes under the scan's member name") {
-  json doc = disasm_json(gzip("cos\nsystem\n(S'echo brine-test'\ntR."));
+  json doc = disasm_json(test::gzip_of("cos\nsystem\n(S'echo brine-test'\ntR."));
   REQUIRE(doc.size() == 1);
   CHECK(doc[0]["member"] == "[gzip]");  // as the scan's findings name the decompressed stream
   CHECK(doc[0]["instructions"][0]["op"] == "GLOBAL");

@@ -462,6 +462,25 @@ def baseline_suppresses_exactly_what_it_recorded():
 
 
 @test
+def sanitize_refuses_outputs_over_max_output_bytes():
+    # Overlapping views of one 16 KiB storage: the file holds ~150 KB, its tensors name ~16 MB.
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "views.pt")
+        code = ("import sys, torch\n"
+                "t = torch.arange(4096, dtype=torch.float32)\n"
+                "torch.save({f'v{i}': t[i:i + 2048] for i in range(2000)}, sys.argv[1])\n")
+        subprocess.run(["/usr/bin/python3", "-c", code, src], check=True, timeout=300)
+        out = os.path.join(tmp, "out.safetensors")
+        rc, _, err = brine("sanitize", src, "-o", out, "--max-output-bytes", "1000000")
+        assert rc == 2, (rc, err)
+        assert "max-output-bytes" in err and "16384000 bytes" in err, err
+        assert not os.path.exists(out)
+        rc, _, err = brine("sanitize", src, "-o", out)  # the default: 8x the input, at least 1 GiB
+        assert rc == 0, err
+        assert os.path.getsize(out) > 16_000_000
+
+
+@test
 def cli_reference_is_generated_from_the_help():
     # docs/cli-reference.md is tools/gen_cli_reference.py's output for this binary: regenerate it
     # (python3 tools/gen_cli_reference.py build/src/brine docs/cli-reference.md) when a flag changes.

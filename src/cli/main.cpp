@@ -22,6 +22,7 @@
 
 #include "cli/cmd_rules.hpp"
 #include "cli/cmd_safe_globals.hpp"
+#include "cli/cmd_serve.hpp"
 #include "cli/walk.hpp"
 #include "core/mapped_file.hpp"
 #include "core/text.hpp"
@@ -573,6 +574,10 @@ int main(int argc, char** argv) {
   sanitize->add_option("--name", sf.options.bare_name, "name of the tensor when the file holds a single bare tensor or array")
       ->capture_default_str();
   sanitize->add_flag("--no-dedupe", sf.no_dedupe, "write tied tensors (same view of the same storage) once per name");
+  sanitize->add_option("--max-output-bytes", sf.options.max_output_bytes,
+                       "tensor bytes the output may hold (views can overlap, so a small file can name far more bytes than "
+                       "it holds); 0: 8x the input's size, at least 1 GiB")
+      ->capture_default_str();
   sanitize->add_flag("--external-data", sf.external_data, "ONNX: put tensor bytes in '<output>.data' (automatic above 2 GB)");
   sanitize->add_option("-f,--format", sf.format, "report format on stdout")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
   sanitize->add_flag("-v,--verbose", sf.verbose, "text: list every tensor written");
@@ -592,6 +597,22 @@ int main(int argc, char** argv) {
   rules_cmd->add_option("--show", show, "print a built-in rule file (default, denylist, aliases, or a pack name)");
   brine::cli::RulesSubcommands rules_subcommands;
   rules_subcommands.add_to(*rules_cmd);
+
+  // serve
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "Scan and sanitize over HTTP: POST a file to /v1/scan or /v1/sanitize (docs/serve.md). Listens on loopback "
+               "unless told otherwise; SIGTERM drains.");
+  brine::cli::ServeCommand serve_command;
+  brine::rules::RuleOptions serve_rules;
+  bool serve_no_default = false;
+  LimitFlags serve_limits;
+  serve_command.add_to(*serve_cmd);
+  serve_cmd->add_option("--rules", serve_rules.rule_files, "rule packs or files every request uses; repeatable")
+      ->allow_extra_args(false);
+  serve_cmd->add_option("--allow", serve_rules.allow, "approve one global for every request: module.qualname[:use,...]; repeatable")
+      ->allow_extra_args(false);
+  serve_cmd->add_flag("--no-default-rules", serve_no_default, "do not load rules/default.json");
+  serve_limits.add_to(*serve_cmd);
 
   try {
     app.parse(argc, argv);
@@ -621,6 +642,10 @@ int main(int argc, char** argv) {
   if (inspect->parsed()) {
     inspect_rules.use_default = !inspect_no_default;
     return run_inspect(inspect_paths, inspect_rules, inspect_limits, inspect_json, inspect_max_output);
+  }
+  if (serve_cmd->parsed()) {
+    serve_rules.use_default = !serve_no_default;
+    return serve_command.run(serve_rules, serve_limits.get());
   }
   if (auto code = rules_subcommands.run()) return *code;
   if (rules_cmd->parsed()) return run_rules(rules_cmd_options, show);

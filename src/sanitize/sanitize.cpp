@@ -253,7 +253,8 @@ ExtractedFile extract_bytes(core::Bytes data, const scan::Scanner& scanner, bool
 
 SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scanner, const SanitizeOptions& options) {
   SanitizeReport report;
-  report.input = input;
+  const std::string& input_name = options.input_name.empty() ? input : options.input_name;
+  report.input = input_name;
   report.output = options.output;
   report.format = options.format;
   auto fail = [&](core::Error e) {
@@ -268,7 +269,7 @@ SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scan
   const core::Bytes data = file->bytes();
 
   // One scan: its verdict decides, and what it reports the loader builds is what gets written.
-  ExtractedFile extracted = extract_bytes(data, scanner, options.salvage, &report.scan, input);
+  ExtractedFile extracted = extract_bytes(data, scanner, options.salvage, &report.scan, input_name);
   if (report.scan.verdict != analysis::Verdict::kClean && !options.salvage) {
     // Unapproved or malicious: a policy refusal (exit 1). An `error` verdict: unreadable input (exit 2).
     report.refused = report.scan.verdict != analysis::Verdict::kError;
@@ -366,6 +367,23 @@ SanitizeReport sanitize_file(const std::string& input, const scan::Scanner& scan
   }
   if (kept.empty()) {
     return fail(make_error(ErrorCode::kUsage, "", 0, "no tensors to write (see the dropped values)"));
+  }
+
+  // Output size: counted before anything is written, so an overlapping-view bomb fills no disk.
+  std::uint64_t tensor_bytes = 0;
+  for (const auto* t : kept) {
+    const std::uint64_t n = t->nbytes();
+    tensor_bytes = n > UINT64_MAX - tensor_bytes ? UINT64_MAX : tensor_bytes + n;  // saturates
+  }
+  const std::uint64_t max_output = options.max_output_bytes != 0 ? options.max_output_bytes
+                                                                 : std::max<std::uint64_t>(1ull << 30, data.size() * 8);
+  if (tensor_bytes > max_output) {
+    return fail(make_error(ErrorCode::kLimitExceeded, "", 0,
+                           fmt::format("max-output-bytes: the tensors to write hold {} bytes, the limit is {}", tensor_bytes, max_output)));
+  }
+  if (options.admit_output && !options.admit_output(tensor_bytes)) {
+    return fail(make_error(ErrorCode::kLimitExceeded, "", 0,
+                           fmt::format("the tensors to write hold {} bytes: more than the temp disk free for them", tensor_bytes)));
   }
 
   writer::OutputModel model;

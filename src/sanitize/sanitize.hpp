@@ -7,6 +7,7 @@
 // forced. Verification re-reads the output and compares every tensor with the source.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,15 @@ struct SanitizeOptions {
   std::string strip_prefix;
   std::vector<std::string> select;    ///< fnmatch globs; empty keeps everything
   std::string bare_name = "tensor";   ///< name of a tensor that is the whole loaded object
+  /// The name reports give the input, and its extension checks use (default: its path). `brine
+  /// serve` scans an unnamed temp file under the name the client gave.
+  std::string input_name;
+  /// Tensor bytes one output may hold. Views can overlap, so a small file can name far more
+  /// bytes than it holds: 0 means 8x the input's size, at least 1 GiB.
+  std::uint64_t max_output_bytes = 0;
+  /// Asked, with the exact tensor bytes, before anything is written; false refuses the output
+  /// (`brine serve` charges them to its temp-disk budget). Optional.
+  std::function<bool(std::uint64_t bytes)> admit_output;
   writer::WriteOptions write;
 };
 

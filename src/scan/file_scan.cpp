@@ -74,6 +74,7 @@ bool FileScan::enter(const std::string& where, unsigned depth) {
 }
 
 void FileScan::run(core::Bytes data) {
+  file_size_ = data.size();
   const container::Format format = container::sniff(data);
   if (format == container::Format::kEmpty) {
     report_.container = "empty";

@@ -139,6 +139,8 @@ class FileScan {
   std::chrono::steady_clock::time_point deadline_;
   std::uint64_t nested_depth_;
   std::uint64_t decompressed_total_ = 0;
+  /// Size of the file run() was given (0 for a nested file's scan, which starts in scan_blob).
+  std::uint64_t file_size_ = 0;
   /// Decompression layers around the blob being scanned (0: the file's own bytes).
   unsigned inflated_depth_ = 0;
   bool timed_out_ = false;

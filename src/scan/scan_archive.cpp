@@ -18,7 +18,13 @@ using analysis::Verdict;
 using rules::Severity;
 
 std::uint64_t FileScan::member_cap(std::uint64_t compressed) const {
-  return options_.limits.decompression_cap(compressed, decompressed_total_, inflated_depth_ > 0);
+  // A nested layer's input came out of the file's own bytes: its ratio is taken against the
+  // smaller of the two, so gzip-of-gzip stops at the 64 MiB floor, not at 1000x the middle layer
+  // (which is itself ~1000x the file). Real nested data (a .pt.gz in a .tar.gz) does not compress
+  // twice, so its middle layer is no bigger than the file and nothing changes for it.
+  const bool nested = inflated_depth_ > 0;
+  if (nested && file_size_ != 0) compressed = std::min(compressed, file_size_);
+  return options_.limits.decompression_cap(compressed, decompressed_total_, nested);
 }
 
 bool FileScan::charge_decompressed(std::uint64_t bytes, const std::string& where) {
@@ -41,9 +47,9 @@ std::optional<std::vector<std::uint8_t>> FileScan::inflate(container::Codec code
       const bool total = cap >= l.max_total_decompressed - std::min(l.max_total_decompressed, decompressed_total_);
       add(ratio ? "limit:max-compression-ratio" : total ? "limit:max-total-decompressed" : "limit:max-member-bytes",
           Severity::kHigh, Verdict::kError, where, 0,
-          ratio ? fmt::format("{} bytes of {} data, inside data that was itself decompressed, decompress to more than {} "
-                              "(a nested decompression bomb)", input.size(),
-                              container::codec_name(codec), cap)
+          ratio ? fmt::format("{} bytes of {} data, inside data that was itself decompressed (from a file of {} bytes), "
+                              "decompress to more than {} (a nested decompression bomb)", input.size(),
+                              container::codec_name(codec), file_size_, cap)
                 : out.error().detail);
     } else {
       add(analysis::error_finding(out.error(), where));

@@ -126,6 +126,14 @@ TEST_CASE("a decompression bomb is a limit finding, not an outage") {
   auto r = test::scan(packed, {}, l);
   CHECK(r.verdict == Verdict::kError);
   CHECK(test::has_rule(r, "limit:max-compression-ratio"));
+  // With the default ratio (1000) the middle layer (~128 KiB) would allow ~128 MB; the ratio is
+  // taken against the file's own few hundred bytes instead, so the scan stops at the 64 MiB floor.
+  const std::string bomb = compress(Codec::kGzip, compress(Codec::kGzip, std::string(128u << 20, '\0')));
+  auto d = test::scan(bomb, {}, {});
+  REQUIRE(test::has_rule(d, "limit:max-compression-ratio"));
+  bool at_floor = false;
+  for (const auto& f : d.findings) at_floor = at_floor || f.message.find("more than 67108864 ") != std::string::npos;
+  CHECK(at_floor);
   core::Limits total;
   total.max_total_decompressed = 1 << 20;
   CHECK(test::has_rule(test::scan(compress(Codec::kGzip, std::string(2 << 20, 'x')), {}, total), "limit:*"));

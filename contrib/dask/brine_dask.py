@@ -99,6 +99,12 @@ def one_line(text, limit=300):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def stderr_tail(err):
+    """': <brine's last stderr text, on one line>', or nothing when it wrote none."""
+    text = one_line(err.decode("utf-8", "replace"))
+    return f": {text}" if text else ""
+
+
 class Shard:
     def __init__(self, index, first, entries):
         self.index = index
@@ -124,16 +130,16 @@ class Shard:
         Anything but a complete, self-consistent report raises ShardError."""
         if status not in (0, 1, 2):
             what = f"killed by signal {-status}" if status < 0 else f"exited with status {status}"
-            raise ShardError(f"brine {what}: {one_line(err.decode('utf-8', 'replace'))}")
+            raise ShardError(f"brine {what}{stderr_tail(err)}")
         if not out.endswith(b"\n"):
-            raise ShardError(f"brine's output is cut short (exit {status}): {one_line(err.decode('utf-8', 'replace'))}")
+            raise ShardError(f"brine's output is cut short (exit {status}){stderr_tail(err)}")
         lines = out[:-1].split(b"\n")
         try:
             objects = [json.loads(line) for line in lines]
         except ValueError as e:
             raise ShardError(f"brine wrote a line that is not JSON: {e}") from None
         if not objects or not isinstance(objects[-1], dict) or "summary" not in objects[-1]:
-            raise ShardError(f"brine wrote no summary line (exit {status}): {one_line(err.decode('utf-8', 'replace'))}")
+            raise ShardError(f"brine wrote no summary line (exit {status}){stderr_tail(err)}")
         last = objects[-1]
         summary = last["summary"]
         files = objects[:-1]

@@ -8,15 +8,17 @@ The tree: the benign and malicious corpus samples (all but the one whose expecte
 Every brine run goes through a small wrapper (written below) that can stall or kill itself on a
 chosen shard, so the failures land where the test wants them, not where timing puts them.
 
-  A. The driver's own LocalCluster, 2 worker processes, shards of 10. The first attempt of shard 5
-     stalls in the wrapper; the test then SIGKILLs the worker process running it (the wrapper's
-     parent, a child of the driver). Asserts: the kill happened, the driver saw that worker die and
-     resubmitted shard 5, and the output equals the single scan: the same file lines byte for byte,
+  A. The driver's own LocalCluster, 2 worker processes, shards of 20. The first attempt of shard 4
+     stalls in the wrapper (shards 0-3 are done or running by then); the test then SIGKILLs the
+     worker process running it (the wrapper's parent, a child of the driver). Asserts: the kill
+     happened, the driver saw that worker die and resubmitted shard 4, and the output equals the single scan: the same file lines byte for byte,
      every entry exactly once, in LIST order, the same summary (but `seconds`), the same exit status (1).
   B. A LocalCluster this test starts, used through --scheduler; brine is killed on every attempt of
-     shard 3 (--retries 2). Asserts: 3 attempts, then shard 3's 10 entries are `error` lines
+     shard 2 (--retries 2). Asserts: 3 attempts, then shard 2's 20 entries are `error` lines
      (rule io:shard-failed), every other line equals the single scan's, exit status 2.
   C. The same cluster on the clean files only: identical output, exit status 0.
+  D. --merge (no Dask) over the shards scanned one `brine scan` each: the single scan's lines and
+     summary; with one shard's output cut in half: that shard named on stderr and left out, exit 2.
 
 Exit 77 (skipped) when Debian's python3-distributed is not installed.
 """
@@ -32,9 +34,9 @@ import sys
 import tempfile
 import time
 
-SHARD = 10
-SLOW_SHARD = 5
-POISON_SHARD = 3
+SHARD = 20
+SLOW_SHARD = 4
+POISON_SHARD = 2
 RUN_TIMEOUT = 90  # seconds for one driver run: far above the ~10 s it takes; it stops a hung run
 
 WRAPPER = r'''#!/usr/bin/python3
@@ -191,17 +193,20 @@ def finish(proc, out_path, err_path, timeout=RUN_TIMEOUT):
     return status, out, err
 
 
-def wait_for(path, timeout):
+def wait_for(path, timeout, proc):
+    """Whether `path` appears within `timeout` seconds while `proc` runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if os.path.exists(path):
             return True
+        if proc.poll() is not None:
+            return os.path.exists(path)
         time.sleep(0.05)
     return False
 
 
 def run_a(brine, source_root, root, wrapper, entries, single):
-    """Driver's own LocalCluster; the worker running shard 5's first attempt is SIGKILLed."""
+    """Driver's own LocalCluster; the worker running shard SLOW_SHARD's first attempt is SIGKILLed."""
     flag = os.path.join(root, "slow.flag")
     env = dict(os.environ, BRINE_REAL=brine, BRINE_TEST_SLOW=entries[SLOW_SHARD * SHARD], BRINE_TEST_FLAG=flag)
     list_path = write_list(root, "list-a.txt", entries)
@@ -210,8 +215,8 @@ def run_a(brine, source_root, root, wrapper, entries, single):
                                           [list_path, "--workers", "2", "--brine", wrapper, "--shard-size", str(SHARD),
                                            "--", "--skip-unrecognized"], env)
     killed = False
-    if check(wait_for(flag, 60), "A: shard 5 never started"):
-        print(f"A: shard 5 stalled after {time.monotonic() - started:.1f} s", flush=True)
+    if check(wait_for(flag, 60, proc), f"A: shard {SLOW_SHARD} never started"):
+        print(f"A: shard {SLOW_SHARD} stalled after {time.monotonic() - started:.1f} s", flush=True)
         with open(flag) as f:
             stalled_pid, worker_pid = map(int, f.read().split())
         with open(f"/proc/{worker_pid}/stat") as f:
@@ -230,7 +235,7 @@ def run_a(brine, source_root, root, wrapper, entries, single):
     check(killed, "A: no worker was killed")
     check(f"shard {SLOW_SHARD} (entries {SLOW_SHARD * SHARD}-{SLOW_SHARD * SHARD + SHARD - 1}) attempt 1 failed "
           f"(the worker running it died); resubmitting (attempt 2 of 4)" in err,
-          "A: the driver did not resubmit shard 5 after its worker died")
+          f"A: the driver did not resubmit shard {SLOW_SHARD} after its worker died")
     check("failed after" not in err, "A: a shard failed every attempt")
     check(status == single[0] == 1, f"A: exit status {status}, single scan {single[0]} (both should be 1)")
     if out:
@@ -259,7 +264,7 @@ def run_bc(brine, source_root, root, wrapper, entries, single, clean, single_cle
         print(f"B: driver exit {status}; stderr:\n{err}", flush=True)
         described = f"shard {POISON_SHARD} (entries {POISON_SHARD * SHARD}-{POISON_SHARD * SHARD + SHARD - 1})"
         check(err.count(f"{described} attempt ") == 2 and f"{described} failed after 3 attempts" in err,
-              "B: shard 3 was not tried exactly 3 times")
+              f"B: shard {POISON_SHARD} was not tried exactly 3 times")
         check("brine killed by signal 9" in err, "B: the reason (brine killed) is not reported")
         check(status == 2, f"B: exit status {status}, want 2")
         poisoned = set(entries[POISON_SHARD * SHARD:(POISON_SHARD + 1) * SHARD])
@@ -270,7 +275,7 @@ def run_bc(brine, source_root, root, wrapper, entries, single, clean, single_cle
         list_path = write_list(root, "list-c.txt", clean)
         proc, out_path, err_path = run_driver(source_root, root,
                                               [list_path, "--scheduler", cluster.scheduler_address, "--brine", brine,
-                                               "--shard-size", "7"], env)
+                                               "--shard-size", str(SHARD)], env)
         status, out, err = finish(proc, out_path, err_path)
         print(f"C: driver exit {status}; stderr:\n{err}", flush=True)
         check(status == single_clean[0] == 0, f"C: exit status {status}, single scan {single_clean[0]} (both should be 0)")
@@ -279,6 +284,38 @@ def run_bc(brine, source_root, root, wrapper, entries, single, clean, single_cle
             print(f"C: {n} file lines compared", flush=True)
     finally:
         cluster.close()
+
+
+def run_d(brine, source_root, root, entries, single):
+    """--merge over shards scanned one by one (the Indexed Job of docs/scaling.md), and with one cut short."""
+    outputs = []
+    for i in range(0, len(entries), SHARD):
+        shard = write_list(root, f"shard-{i // SHARD:05d}", entries[i:i + SHARD])
+        done = subprocess.run([brine, "scan", "--format", "jsonl", "--skip-unrecognized", "--files-from", shard],
+                              cwd=root, capture_output=True, timeout=RUN_TIMEOUT)
+        outputs.append(shard + ".jsonl")
+        with open(outputs[-1], "wb") as f:
+            f.write(done.stdout)
+    driver = os.path.join(source_root, "contrib", "dask", "brine_dask.py")
+    done = subprocess.run(["/usr/bin/python3", driver, "--merge", *outputs], cwd=root, capture_output=True,
+                          timeout=RUN_TIMEOUT)
+    check(done.returncode == single[0], f"D: --merge exit {done.returncode}, single scan {single[0]}")
+    s_lines, _, s_summary = split(single[1])
+    d_lines, _, d_summary = split(done.stdout)
+    check(sorted(d_lines) == sorted(s_lines), "D: --merge file lines differ from the single scan's")
+    check(comparable(d_summary) == comparable(s_summary), "D: --merge summary differs")
+    # Shard 2 cut short (as if its pod died mid-write): named on stderr, left out, exit 2.
+    with open(outputs[2], "rb") as f:
+        whole = f.read()
+    with open(outputs[2], "wb") as f:
+        f.write(whole[:len(whole) // 2])
+    done = subprocess.run(["/usr/bin/python3", driver, "--merge", *outputs], cwd=root, capture_output=True,
+                          timeout=RUN_TIMEOUT)
+    d_lines, d_files, d_summary = split(done.stdout)
+    check(done.returncode == 2, f"D: --merge with a cut shard exit {done.returncode}, want 2")
+    check(f"{outputs[2]}: not a complete brine report" in done.stderr.decode(), "D: the cut shard is not named")
+    check(not {f["path"] for f in d_files} & set(entries[2 * SHARD:3 * SHARD]), "D: lines of the cut shard were kept")
+    print(f"D: --merge of {len(outputs)} shards checked", flush=True)
 
 
 def main():
@@ -298,6 +335,7 @@ def main():
         single = single_scan(brine, root, write_list(root, "list.txt", entries), ["--skip-unrecognized"])
         single_clean = single_scan(brine, root, write_list(root, "clean.txt", clean), [])
         print(f"{len(entries)} entries ({len(clean)} clean); single scan exit {single[0]}", flush=True)
+        run_d(brine, source_root, root, entries, single)
         run_a(brine, source_root, root, wrapper, entries, single)
         run_bc(brine, source_root, root, wrapper, entries, single, clean, single_clean)
     print(f"{len(failures)} failures; {time.monotonic() - started:.1f} s")

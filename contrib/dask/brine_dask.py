@@ -3,6 +3,7 @@
 
     brine_dask.py LIST [--workers N | --scheduler ADDR] [--brine PATH] [--shard-size K]
                        [--retries R] [--fail-on unapproved|malicious] [-- BRINE-SCAN-ARGS...]
+    brine_dask.py --merge [--fail-on unapproved|malicious] SHARD.jsonl...
 
 LIST holds paths as `brine scan --files-from` reads them (NUL-separated if it holds a NUL, else one
 per line; `-` reads stdin). The list is cut into shards of K consecutive entries; each shard is one
@@ -15,7 +16,8 @@ resubmitted, at most R times; a shard that still fails becomes one `error` line 
 (rule `io:shard-failed`), never a silent gap. Exit status as brine scan's: 0 all clean, 1 findings
 (see --fail-on), 2 an error verdict, a failed shard, or bad usage.
 
-Needs Debian's python3-distributed. Paths must resolve on the workers: relative paths are taken
+--merge joins the JSONL of shards scanned elsewhere (a Kubernetes Indexed Job: docs/scaling.md) the
+same way, without Dask. Needs Debian's python3-distributed (the LIST mode only). Paths must resolve on the workers: relative paths are taken
 against the driver's working directory, which the workers must also have (a LocalCluster does).
 """
 
@@ -105,6 +107,31 @@ def stderr_tail(err):
     return f": {text}" if text else ""
 
 
+def read_report(out, context=""):
+    """A complete `brine scan --format jsonl` output: (raw file lines, file objects, summary line).
+    Anything but a complete, self-consistent report raises ShardError (context ends its message)."""
+    if not out.endswith(b"\n"):
+        raise ShardError(f"brine's output is cut short{context}")
+    lines = out[:-1].split(b"\n")
+    try:
+        objects = [json.loads(line) for line in lines]
+    except ValueError as e:
+        raise ShardError(f"a line is not JSON: {e}") from None
+    if not objects or not isinstance(objects[-1], dict) or "summary" not in objects[-1]:
+        raise ShardError(f"no summary line{context}")
+    last, files = objects[-1], objects[:-1]
+    if not all(isinstance(f, dict) and isinstance(f.get("path"), str) and f.get("verdict") in VERDICTS
+               for f in files):
+        raise ShardError("a file line has no path or verdict")
+    summary, skipped = last["summary"], last.get("skipped", [])
+    counts = {v: sum(f["verdict"] == v for f in files) for v in VERDICTS}
+    if (summary.get("files") != len(files) or summary.get("skipped") != len(skipped)
+            or any(summary.get(v) != counts[v] for v in VERDICTS)
+            or summary.get("suppressed") != sum(f.get("suppressed", 0) for f in files)):
+        raise ShardError("the summary line does not match the file lines")
+    return lines[:-1], files, last
+
+
 class Shard:
     def __init__(self, index, first, entries):
         self.index = index
@@ -131,27 +158,8 @@ class Shard:
         if status not in (0, 1, 2):
             what = f"killed by signal {-status}" if status < 0 else f"exited with status {status}"
             raise ShardError(f"brine {what}{stderr_tail(err)}")
-        if not out.endswith(b"\n"):
-            raise ShardError(f"brine's output is cut short (exit {status}){stderr_tail(err)}")
-        lines = out[:-1].split(b"\n")
-        try:
-            objects = [json.loads(line) for line in lines]
-        except ValueError as e:
-            raise ShardError(f"brine wrote a line that is not JSON: {e}") from None
-        if not objects or not isinstance(objects[-1], dict) or "summary" not in objects[-1]:
-            raise ShardError(f"brine wrote no summary line (exit {status}){stderr_tail(err)}")
-        last = objects[-1]
-        summary = last["summary"]
-        files = objects[:-1]
-        if not all(isinstance(f, dict) and isinstance(f.get("path"), str) and f.get("verdict") in VERDICTS
-                   for f in files):
-            raise ShardError("brine wrote a file line without a path or verdict")
+        lines, files, last = read_report(out, f" (exit {status}){stderr_tail(err)}")
         skipped = last.get("skipped", [])
-        counts = {v: sum(f["verdict"] == v for f in files) for v in VERDICTS}
-        if (summary.get("files") != len(files) or summary.get("skipped") != len(skipped)
-                or any(summary.get(v) != counts[v] for v in VERDICTS)
-                or summary.get("suppressed") != sum(f.get("suppressed", 0) for f in files)):
-            raise ShardError("brine's summary line does not match its file lines")
         self._shown = [shown(e) for e in self.entries]
         self._seen = {}
         keyed = sorted(zip((self.order_key(f["path"]) for f in files), range(len(files))))
@@ -295,7 +303,47 @@ def probe(client, brine, scan_args, cwd):
     return versions.pop()
 
 
+def merge(argv):
+    """--merge: the outputs of separate `brine scan --format jsonl` runs (one per shard, e.g. the
+    indices of a Kubernetes Indexed Job) as one report, in the order given."""
+    p = argparse.ArgumentParser(
+        prog="brine_dask.py --merge",
+        description="Merge the JSONL outputs of several brine scan --format jsonl runs into one: their file lines "
+                    "in the order given, then one summary line.",
+        epilog="Exit status: 0 all clean, 1 some file unapproved or malicious (--fail-on), 2 an error verdict, "
+               "or an output that is not a complete brine report (named on stderr; rerun that shard).")
+    p.add_argument("reports", nargs="+", metavar="SHARD.jsonl")
+    p.add_argument("--fail-on", choices=("unapproved", "malicious"), default="unapproved",
+                   help="the least severe verdict that makes the exit status 1 (default unapproved)")
+    args = p.parse_args(argv)
+    writer = OrderedWriter(sys.stdout.buffer)
+    versions, seconds, incomplete = set(), 0.0, 0
+    for path in args.reports:
+        try:
+            with open(path, "rb") as f:
+                lines, files, last = read_report(f.read())
+        except (OSError, ShardError) as e:
+            log(f"{path}: not a complete brine report ({e.strerror if isinstance(e, OSError) else e}); "
+                "its files are left out: rerun that shard")
+            incomplete += 1
+            continue
+        writer.add(writer.next, list(zip(lines, files)), last.get("skipped", []))
+        versions.add(last.get("brine_version"))
+        seconds += last["summary"].get("seconds", 0)
+    if len(versions) > 1:
+        log(f"the reports come from different brine versions: {sorted(map(str, versions))}")
+    writer.out.write(writer.summary_line(sorted(map(str, versions))[0] if versions else "unknown", seconds) + b"\n")
+    writer.out.flush()
+    if incomplete or len(versions) != 1 or writer.counts["error"]:
+        return 2
+    if writer.counts["malicious"] or (args.fail_on == "unapproved" and writer.counts["unapproved"]):
+        return 1
+    return 0
+
+
 def main(argv):
+    if argv[:1] == ["--merge"]:
+        return merge(argv[1:])
     args, scan_args = parse_args(argv)
     try:
         entries = read_list(args.list)
@@ -366,6 +414,9 @@ def main(argv):
             f"{failed} shards failed; {time.monotonic() - started:.1f} s")
         return status
     finally:
+        # Closing a client of a busy scheduler can leave an internal 0.1 s wait's TimeoutError
+        # unretrieved, which asyncio prints at exit; everything is written by now.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         client.close()
         if cluster is not None:
             cluster.close()

@@ -16,9 +16,11 @@ resubmitted, at most R times; a shard that still fails becomes one `error` line 
 (rule `io:shard-failed`), never a silent gap. Exit status as brine scan's: 0 all clean, 1 findings
 (see --fail-on), 2 an error verdict, a failed shard, or bad usage.
 
---merge joins the JSONL of shards scanned elsewhere (a Kubernetes Indexed Job: docs/scaling.md) the
-same way, without Dask. Needs Debian's python3-distributed (the LIST mode only). Paths must resolve on the workers: relative paths are taken
-against the driver's working directory, which the workers must also have (a LocalCluster does).
+Paths must resolve on the workers: relative paths are taken against the driver's working directory,
+which the workers must also have (a LocalCluster does). Needs Debian's python3-distributed.
+
+--merge joins the JSONL of shards scanned elsewhere (a Kubernetes Indexed Job: docs/scaling.md) into
+one report, without Dask.
 """
 
 import argparse
@@ -97,7 +99,11 @@ def dumps(value):
 
 
 def one_line(text, limit=300):
+    """Text from a subprocess, fit for one log line: whitespace runs become one space, other
+    characters that are not printable (escape sequences, bidi controls) are shown as \\x.. escapes."""
     text = re.sub(r"\s+", " ", text).strip()
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+                   for c in text)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -367,7 +373,8 @@ def main(argv):
         version = probe(client, args.brine, scan_args, cwd)
         if version is None:
             return 2
-        token = uuid.uuid4().hex[:8]
+        token = uuid.uuid4().hex[:8]  # task keys unique on a shared scheduler
+        running = {}  # task key -> shard
 
         def submit(shard):
             shard.attempts += 1
@@ -376,7 +383,6 @@ def main(argv):
             running[future.key] = shard
             return future
 
-        running = {}
         writer = OrderedWriter(sys.stdout.buffer)
         status = 0
         resubmitted = failed = 0

@@ -149,10 +149,15 @@ def compare(label, entries, single, driver, replaced=()):
     keep = [line for line, f in zip(d_lines, d_files) if f["path"] not in replaced]
     want = [line for line, f in zip(s_lines, s_files) if f["path"] not in replaced]
     check(sorted(keep) == sorted(want), f"{label}: file lines differ from the single scan's")
+    # brine's own fields, no more, no fewer (docs/schemas/scan-report.schema.json lists them all)
+    file_keys = set(s_files[0])
+    finding_keys = set(next(x for f in s_files for x in f["findings"]))
     for f in d_files:
         if f["path"] in replaced:
             check(f["verdict"] == "error" and [x["rule"] for x in f["findings"]] == ["io:shard-failed"],
                   f"{label}: {f['path']} is not an io:shard-failed error line")
+            check(set(f) == file_keys and set(f["findings"][0]) == finding_keys,
+                  f"{label}: {f['path']}: the error line's fields are not a brine file line's")
     expected_summary = comparable(s_summary)
     if replaced:
         counts = expected_summary["summary"]

@@ -237,12 +237,14 @@ def parse_args(argv):
         argv, scan_args = argv[:cut], argv[cut + 1:]
     p = argparse.ArgumentParser(
         prog="brine_dask.py",
+        usage="%(prog)s [options] LIST [-- BRINE-SCAN-ARGS...]\n       %(prog)s --merge [--fail-on V] SHARD.jsonl...",
         description="Scan the files listed in LIST with brine on a Dask cluster; prints brine scan's JSONL "
                     "(file lines in LIST order, then a summary line). Arguments after -- go to every brine scan.",
         epilog="Exit status: 0 all clean, 1 some file unapproved or malicious (--fail-on), 2 an error verdict, "
-               "a shard that failed every attempt, or bad usage. docs/scaling.md.")
+               "a shard that failed every attempt, or bad usage. --merge joins shard outputs scanned elsewhere "
+               "(brine_dask.py --merge --help). docs/scaling.md.")
     p.add_argument("list", metavar="LIST", help="file of paths (NUL- or newline-separated); - reads stdin")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="worker processes of the LocalCluster started when no --scheduler is given "
                         "(default: the number of CPUs); each runs one brine at a time")
     p.add_argument("--scheduler", metavar="ADDR", help="use this running Dask scheduler (e.g. tcp://host:8786)")

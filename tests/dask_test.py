@@ -151,7 +151,7 @@ def compare(label, entries, single, driver, replaced=()):
     check(sorted(keep) == sorted(want), f"{label}: file lines differ from the single scan's")
     # brine's own fields, no more, no fewer (docs/schemas/scan-report.schema.json lists them all)
     file_keys = set(s_files[0])
-    finding_keys = set(next(x for f in s_files for x in f["findings"]))
+    finding_keys = set(next((x for f in s_files for x in f["findings"]), {}))
     for f in d_files:
         if f["path"] in replaced:
             check(f["verdict"] == "error" and [x["rule"] for x in f["findings"]] == ["io:shard-failed"],

@@ -65,9 +65,12 @@ sys.exit(subprocess.run([os.environ["BRINE_REAL"], *sys.argv[1:]], input=listing
 '''
 
 failures = []
+checks = 0
 
 
 def check(ok, message):
+    global checks
+    checks += 1
     if not ok:
         failures.append(message)
         print(f"FAIL: {message}", flush=True)
@@ -343,7 +346,8 @@ def main():
         run_d(brine, source_root, root, entries, single)
         run_a(brine, source_root, root, wrapper, entries, single)
         run_bc(brine, source_root, root, wrapper, entries, single, clean, single_clean)
-    print(f"{len(failures)} failures; {time.monotonic() - started:.1f} s")
+    print(f"{time.monotonic() - started:.1f} s")
+    print(f"{checks - len(failures)} passed, {len(failures)} failed")  # scripts/count_tests.py reads this line
     return 1 if failures else 0
 
 

@@ -11,8 +11,9 @@ chosen shard, so the failures land where the test wants them, not where timing p
   A. The driver's own LocalCluster, 2 worker processes, shards of 20. The first attempt of shard 4
      stalls in the wrapper (shards 0-3 are done or running by then); the test then SIGKILLs the
      worker process running it (the wrapper's parent, a child of the driver). Asserts: the kill
-     happened, the driver saw that worker die and resubmitted shard 4, and the output equals the single scan: the same file lines byte for byte,
-     every entry exactly once, in LIST order, the same summary (but `seconds`), the same exit status (1).
+     happened, the driver saw that worker die and resubmitted shard 4, and the output equals the
+     single scan's: the same file lines byte for byte, every entry exactly once, in LIST order, the
+     same summary (but `seconds`), the same exit status (1).
   B. A LocalCluster this test starts, used through --scheduler; brine is killed on every attempt of
      shard 2 (--retries 2). Asserts: 3 attempts, then shard 2's 20 entries are `error` lines
      (rule io:shard-failed), every other line equals the single scan's, exit status 2.
@@ -222,7 +223,7 @@ def run_a(brine, source_root, root, wrapper, entries, single):
     proc, out_path, err_path = run_driver(source_root, root,
                                           [list_path, "--workers", "2", "--brine", wrapper, "--shard-size", str(SHARD),
                                            "--", "--skip-unrecognized"], env)
-    killed = False
+    killed, stalled_pid = False, None
     if check(wait_for(flag, 60, proc), f"A: shard {SLOW_SHARD} never started"):
         print(f"A: shard {SLOW_SHARD} stalled after {time.monotonic() - started:.1f} s", flush=True)
         with open(flag) as f:
@@ -235,10 +236,15 @@ def run_a(brine, source_root, root, wrapper, entries, single):
             killed = True
             print(f"A: killed worker {worker_pid} after {time.monotonic() - started:.1f} s", flush=True)
     status, out, err = finish(proc, out_path, err_path)
-    try:
-        os.kill(stalled_pid, signal.SIGKILL)  # it exits by itself once orphaned; make sure
-    except (ProcessLookupError, NameError):
-        pass
+    if stalled_pid is not None:
+        # The stalled wrapper exits by itself once orphaned (or after 30 s); should it still be
+        # there, end it, after making sure the pid was not reused.
+        try:
+            with open(f"/proc/{stalled_pid}/cmdline", "rb") as f:
+                if wrapper.encode() in f.read():
+                    os.kill(stalled_pid, signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
     print(f"A: driver exit {status} in {time.monotonic() - started:.1f} s; stderr:\n{err}", flush=True)
     check(killed, "A: no worker was killed")
     check(f"shard {SLOW_SHARD} (entries {SLOW_SHARD * SHARD}-{SLOW_SHARD * SHARD + SHARD - 1}) attempt 1 failed "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian 12 packages only) and builds brine into ./build.
 #   scripts/setup.sh build   — what `brine` itself needs to build and run
-#   scripts/setup.sh test    — plus what the test suites use (torch, numpy, scikit-learn, joblib)
+#   scripts/setup.sh test    — plus what the test suites use (torch, numpy, scikit-learn, joblib, dask)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,8 @@ mode="${1:-build}"
 build_pkgs=(meson ninja-build pkg-config cmake g++ libzip-dev libfmt-dev nlohmann-json3-dev doctest-dev
             libssl-dev libcli11-dev zlib1g-dev libarchive-dev libbz2-dev liblzma-dev libzstd-dev liblz4-dev libprotobuf-dev libonnx-dev libcpp-httplib-dev python3)
 test_pkgs=(python3-torch python3-numpy python3-sklearn python3-joblib python3-onnx python3-lz4 zstd p7zip-full
-           pre-commit git groff-base)  # the pre-commit hook test; the man page render check
+           pre-commit git groff-base   # the pre-commit hook test; the man page render check
+           python3-distributed python3-dask)  # contrib/dask's driver and its test (tests/dask_test.py)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -252,6 +252,9 @@ struct Server::Impl {
   class Http final : public httplib::Server {
    public:
     explicit Http(Impl& impl) : impl_(impl) {}
+    /// The library listens with a backlog of 5, so a burst of clients would wait out SYN
+    /// retransmits (a second or more) before they are even accepted; listen() again raises it.
+    void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
 
    private:
     // Replaces the library's connection loop (same keep-alive rules) to read each request through
@@ -703,11 +706,13 @@ core::Result<int> Server::bind() {
   if (o.port == 0) {
     const int port = impl_->http.bind_to_any_port(o.host);
     if (port <= 0) return core::fail(core::ErrorCode::kIo, 0, fmt::format("cannot listen on {}", o.host));
+    impl_->http.widen_backlog();
     return port;
   }
   if (!impl_->http.bind_to_port(o.host, o.port)) {
     return core::fail(core::ErrorCode::kIo, 0, fmt::format("cannot listen on {}:{}", o.host, o.port));
   }
+  impl_->http.widen_backlog();
   return o.port;
 }
 

@@ -429,16 +429,24 @@ class Analyzer {
       const StateRoot* state;  // nullptr: plain value
     };
     std::vector<Item> stack;
+    // Leaves (scalars) hold no global and are never pushed; the plain context is a bitmap over
+    // the values, state contexts (few values, usually) a hash set.
+    std::vector<bool> seen_plain(v_.size(), false);
     std::unordered_set<std::uint64_t> seen;
     std::unordered_map<const rules::StateRule*, std::uint32_t> rule_ids;
     auto ctx_id = [&](const StateRoot* s) -> std::uint64_t {
-      if (s == nullptr) return 0;
       auto [it, fresh] = rule_ids.emplace(s->rule, static_cast<std::uint32_t>(rule_ids.size() + 1));
       return it->second;
     };
     auto push = [&](ValueRef v, const StateRoot* s) {
-      if (v == pickle::kNoValue) return;
-      if (seen.insert((ctx_id(s) << 32) | v).second) stack.push_back({v, s});
+      if (v == pickle::kNoValue || v_.leaf(v)) return;
+      if (s == nullptr) {
+        if (seen_plain[v]) return;
+        seen_plain[v] = true;
+        stack.push_back({v, s});
+      } else if (seen.insert((ctx_id(s) << 32) | v).second) {
+        stack.push_back({v, s});
+      }
     };
     auto exempt = [&](const StateRoot* s, ValueRef global) {
       if (s->rule == nullptr || !v_.global_rec(global).resolved) return false;

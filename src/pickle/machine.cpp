@@ -209,14 +209,27 @@ class Machine {
   bool execute(const Instruction& ins) {
     const std::uint64_t off = ins.offset;
     const Arg& a = ins.arg;
+    if (ValueStore::input_scalar_op(ins.op)) {
+      // Binary scalars: the value is its opcode's bytes, read again from the input on demand
+      // (8 bytes per value instead of a Node). EXT needs its code checked first.
+      if ((ins.op == Op::EXT1 || ins.op == Op::EXT2 || ins.op == Op::EXT4) && a.i <= 0) {
+        return fail(ErrorCode::kBadArgument, "EXT specifies code <= 0");
+      }
+      const ValueRef v = v_.input_scalar(off);
+      if (ins.op == Op::NEXT_BUFFER) event(Event::Kind::kOutOfBandBuffer, v);
+      if (ins.op == Op::EXT1 || ins.op == Op::EXT2 || ins.op == Op::EXT4) event(Event::Kind::kExtension, v);
+      push(v);
+      return true;
+    }
     switch (ins.op) {
+      case Op::BININT: case Op::BININT1: case Op::BININT2: case Op::LONG1: case Op::LONG4:
+      case Op::BINSTRING: case Op::SHORT_BINSTRING: case Op::BINBYTES: case Op::SHORT_BINBYTES: case Op::BINBYTES8:
+      case Op::BYTEARRAY8: case Op::NEXT_BUFFER: case Op::NONE: case Op::NEWTRUE: case Op::NEWFALSE:
+      case Op::SHORT_BINUNICODE: case Op::BINUNICODE: case Op::BINUNICODE8: case Op::BINFLOAT:
+      case Op::EXT1: case Op::EXT2: case Op::EXT4:
+        break;  // input scalars, above
       case Op::INT:
-      case Op::BININT:
-      case Op::BININT1:
-      case Op::BININT2:
       case Op::LONG:
-      case Op::LONG1:
-      case Op::LONG4:
         if (a.kind == Arg::Kind::kBool) {
           push(v_.scalar(Kind::kBool, off, a.i));
         } else if (a.kind == Arg::Kind::kBigInt) {
@@ -226,49 +239,25 @@ class Machine {
         }
         return true;
       case Op::STRING:
-      case Op::BINSTRING:
-      case Op::SHORT_BINSTRING:
         push(v_.scalar(Kind::kPy2Str, off, 0, 0, a.a));
         return true;
-      case Op::BINBYTES:
-      case Op::SHORT_BINBYTES:
-      case Op::BINBYTES8:
-        push(v_.scalar(Kind::kBytes, off, 0, 0, a.a));
-        return true;
-      case Op::BYTEARRAY8:
-        push(v_.scalar(Kind::kByteArray, off, 0, 0, a.a));
-        return true;
-      case Op::NEXT_BUFFER: {
-        const ValueRef b = v_.scalar(Kind::kBuffer, off);
-        event(Event::Kind::kOutOfBandBuffer, b);
-        push(b);
-        return true;
-      }
       case Op::READONLY_BUFFER: {
         if (stack_.size() <= fence()) return underflow(1);
         const ValueRef top = stack_.back();
         const Kind k = v_.node(top).kind;
         if (k == Kind::kByteArray || k == Kind::kBuffer) {
-          Node copy = v_.node(top);
-          copy.readonly = true;
+          const Node copy = v_.node(top);
           stack_.back() = v_.scalar(k, off, 0, 0, copy.text);
-          v_.node(stack_.back()).readonly = true;
+          v_.set_readonly(stack_.back());
         } else if (is_literal(k) && k != Kind::kBytes) {
           return fail(ErrorCode::kTypeError, fmt::format("memoryview() of a {} value", kind_name(k)));
         }
         return true;
       }
-      case Op::NONE: push(v_.scalar(Kind::kNone, off)); return true;
-      case Op::NEWTRUE: push(v_.scalar(Kind::kBool, off, 1)); return true;
-      case Op::NEWFALSE: push(v_.scalar(Kind::kBool, off, 0)); return true;
       case Op::UNICODE:
-      case Op::SHORT_BINUNICODE:
-      case Op::BINUNICODE:
-      case Op::BINUNICODE8:
         push(v_.scalar(Kind::kStr, off, 0, 0, a.a));
         return true;
       case Op::FLOAT:
-      case Op::BINFLOAT:
         push(v_.scalar(Kind::kFloat, off, 0, a.f));
         return true;
       case Op::EMPTY_LIST: push(v_.list(off, nullptr, 0)); return true;
@@ -384,15 +373,6 @@ class Machine {
       case Op::MEMOIZE:
         if (stack_.size() <= fence()) return underflow(1);
         return memo_put(memo_.size());
-      case Op::EXT1:
-      case Op::EXT2:
-      case Op::EXT4: {
-        if (a.i <= 0) return fail(ErrorCode::kBadArgument, "EXT specifies code <= 0");
-        const ValueRef e = v_.scalar(Kind::kExt, off, a.i);
-        event(Event::Kind::kExtension, e);
-        push(e);
-        return true;
-      }
       case Op::GLOBAL: {
         const ValueRef g = v_.global(GlobalRec{a.a, a.b, off, Op::GLOBAL, run_.protocol});
         event(Event::Kind::kGlobal, g);
@@ -677,6 +657,7 @@ class Machine {
 PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& limits,
                      std::chrono::steady_clock::time_point deadline, const BuildHook* after_build) {
   PickleRun run;
+  run.values = ValueStore(data);
   Machine(data, start, limits, deadline, run, after_build).run();
   return run;
 }

@@ -92,7 +92,8 @@ struct BuildHookResult {
 using BuildHook = std::function<BuildHookResult(const ValueStore& values, ValueRef inst, ValueRef state, std::uint64_t pos,
                                                 std::uint64_t frame_end)>;
 
-/// Runs one pickle from `start` until STOP. `deadline` bounds wall time (limits.max_file_time
+/// Runs one pickle from `start` until STOP. `data` must outlive the run: its text values view
+/// it, and its binary scalars are read from it (ValueStore::input_scalar). `deadline` bounds wall time (limits.max_file_time
 /// is applied by the caller across all pickles of a file).
 PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& limits,
                      std::chrono::steady_clock::time_point deadline, const BuildHook* after_build = nullptr);

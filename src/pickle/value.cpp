@@ -66,7 +66,116 @@ std::optional<std::int64_t> integral(const Node& n) {
 
 ValueRef ValueStore::push(const Node& n) {
   nodes_.push_back(n);
-  return static_cast<ValueRef>(nodes_.size() - 1);
+  return push_slot(nodes_.size() - 1);
+}
+
+namespace {
+std::uint64_t read_le(const std::uint8_t* p, unsigned width) {
+  std::uint64_t v = 0;
+  for (unsigned k = 0; k < width; ++k) v |= static_cast<std::uint64_t>(p[k]) << (8 * k);
+  return v;
+}
+/// Width of the length prefix of a counted string/bytes opcode, 0 for other opcodes.
+unsigned counted_width(Op op) {
+  switch (op) {
+    case Op::SHORT_BINSTRING: case Op::SHORT_BINBYTES: case Op::SHORT_BINUNICODE: case Op::LONG1: return 1;
+    case Op::BINSTRING: case Op::BINBYTES: case Op::BINUNICODE: case Op::LONG4: return 4;
+    case Op::BINBYTES8: case Op::BINUNICODE8: case Op::BYTEARRAY8: return 8;
+    default: return 0;
+  }
+}
+}  // namespace
+
+bool ValueStore::input_scalar_op(Op op) {
+  switch (op) {
+    case Op::BININT: case Op::BININT1: case Op::BININT2: case Op::LONG1: case Op::LONG4:
+    case Op::SHORT_BINSTRING: case Op::BINSTRING:
+    case Op::SHORT_BINBYTES: case Op::BINBYTES: case Op::BINBYTES8: case Op::BYTEARRAY8:
+    case Op::SHORT_BINUNICODE: case Op::BINUNICODE: case Op::BINUNICODE8:
+    case Op::BINFLOAT: case Op::NONE: case Op::NEWTRUE: case Op::NEWFALSE:
+    case Op::NEXT_BUFFER: case Op::EXT1: case Op::EXT2: case Op::EXT4:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The decoder read and checked these bytes when the opcode ran (lengths against the input,
+// UTF-8, ...), so reading them again cannot fail; this yields what Machine::execute stored for
+// the same argument before input scalars existed (see test_machine.cpp, "input scalars").
+Node ValueStore::input_node(std::uint64_t offset) const {
+  const std::uint8_t* p = input_.data() + offset;
+  const Op op = *op_from_byte(p[0]);  // an opcode the decoder read here
+  Node n;
+  n.offset = offset;
+  if (const unsigned w = counted_width(op); w != 0) {
+    const std::uint64_t len = read_le(p + 1, w);
+    n.text = std::string_view(reinterpret_cast<const char*>(p + 1 + w), static_cast<std::size_t>(len));
+    switch (op) {
+      case Op::LONG1:
+      case Op::LONG4:
+        if (auto small = le_bytes_to_int64(n.text)) {
+          n.kind = Kind::kInt;
+          n.i = *small;
+          n.text = {};
+        } else {
+          n.kind = Kind::kBigInt;
+        }
+        break;
+      case Op::SHORT_BINSTRING: case Op::BINSTRING: n.kind = Kind::kPy2Str; break;
+      case Op::SHORT_BINBYTES: case Op::BINBYTES: case Op::BINBYTES8: n.kind = Kind::kBytes; break;
+      case Op::BYTEARRAY8: n.kind = Kind::kByteArray; break;
+      default: n.kind = Kind::kStr; break;  // the UNICODE family
+    }
+    return n;
+  }
+  switch (op) {
+    case Op::BININT: n.kind = Kind::kInt; n.i = static_cast<std::int32_t>(static_cast<std::uint32_t>(read_le(p + 1, 4))); break;
+    case Op::BININT1: n.kind = Kind::kInt; n.i = p[1]; break;
+    case Op::BININT2: n.kind = Kind::kInt; n.i = static_cast<std::int64_t>(read_le(p + 1, 2)); break;
+    case Op::BINFLOAT: {
+      std::uint64_t bits = 0;
+      for (unsigned k = 0; k < 8; ++k) bits = (bits << 8) | p[1 + k];
+      n.kind = Kind::kFloat;
+      std::memcpy(&n.f, &bits, sizeof bits);
+      break;
+    }
+    case Op::NEWTRUE: n.kind = Kind::kBool; n.i = 1; break;
+    case Op::NEWFALSE: n.kind = Kind::kBool; n.i = 0; break;
+    case Op::NEXT_BUFFER: n.kind = Kind::kBuffer; break;
+    case Op::EXT1: n.kind = Kind::kExt; n.i = p[1]; break;
+    case Op::EXT2: n.kind = Kind::kExt; n.i = static_cast<std::int64_t>(read_le(p + 1, 2)); break;
+    case Op::EXT4: n.kind = Kind::kExt; n.i = static_cast<std::int32_t>(static_cast<std::uint32_t>(read_le(p + 1, 4))); break;
+    default: n.kind = Kind::kNone; break;  // NONE
+  }
+  return n;
+}
+
+Kind ValueStore::input_kind(std::uint64_t offset) const {
+  switch (*op_from_byte(input_[offset])) {
+    case Op::BININT: case Op::BININT1: case Op::BININT2: return Kind::kInt;
+    case Op::LONG1: case Op::LONG4: return input_node(offset).kind;
+    case Op::SHORT_BINSTRING: case Op::BINSTRING: return Kind::kPy2Str;
+    case Op::SHORT_BINBYTES: case Op::BINBYTES: case Op::BINBYTES8: return Kind::kBytes;
+    case Op::BYTEARRAY8: return Kind::kByteArray;
+    case Op::SHORT_BINUNICODE: case Op::BINUNICODE: case Op::BINUNICODE8: return Kind::kStr;
+    case Op::BINFLOAT: return Kind::kFloat;
+    case Op::NEWTRUE: case Op::NEWFALSE: return Kind::kBool;
+    case Op::NEXT_BUFFER: return Kind::kBuffer;
+    case Op::EXT1: case Op::EXT2: case Op::EXT4: return Kind::kExt;
+    default: return Kind::kNone;
+  }
+}
+
+bool ValueStore::leaf(ValueRef ref) const {
+  if (is_input(ref)) return true;
+  switch (stored(ref).kind) {
+    case Kind::kTuple: case Kind::kList: case Kind::kDict: case Kind::kSet: case Kind::kFrozenSet:
+    case Kind::kGlobal: case Kind::kCall: case Kind::kPersistent:
+      return false;
+    default:
+      return true;
+  }
 }
 
 ValueRef ValueStore::scalar(Kind kind, std::uint64_t offset, std::int64_t i, double f, std::string_view text) {
@@ -92,8 +201,7 @@ ValueRef ValueStore::tuple(std::uint64_t offset, const ValueRef* items, std::siz
   std::uint64_t h = mix(0x7475706c65ULL + n);
   std::uint32_t depth = 0;
   for (std::size_t k = 0; k < n; ++k) {
-    const Node& item = nodes_[items[k]];
-    depth = std::max(depth, item.depth);
+    depth = std::max(depth, this->depth(items[k]));
     if (!hashable(items[k])) node.unhashable = true;
     if (!node.unhashable) h = mix(h ^ (hash(items[k]) + 0x9e3779b97f4a7c15ULL + (h << 6)));
   }
@@ -110,7 +218,7 @@ ValueRef ValueStore::list(std::uint64_t offset, const ValueRef* items, std::size
   auto& seq = sequences_.emplace_back();
   seq.items.assign(items, items + n);
   std::uint32_t depth = 0;
-  for (std::size_t k = 0; k < n; ++k) depth = std::max(depth, nodes_[items[k]].depth);
+  for (std::size_t k = 0; k < n; ++k) depth = std::max(depth, this->depth(items[k]));
   node.depth = depth + 1;
   return push(node);
 }
@@ -151,23 +259,23 @@ ValueRef ValueStore::call(CallRec rec) { return record(Kind::kCall, calls_, rec)
 ValueRef ValueStore::persistent(PersistentRec rec) { return record(Kind::kPersistent, persistents_, rec); }
 
 void ValueStore::list_extend(ValueRef list, const ValueRef* items, std::size_t n) {
-  Node& node = nodes_[list];
+  Node& node = stored(list);
   auto& seq = sequences_[node.aux];
   seq.items.insert(seq.items.end(), items, items + n);
-  for (std::size_t k = 0; k < n; ++k) node.depth = std::max(node.depth, nodes_[items[k]].depth + 1);
+  for (std::size_t k = 0; k < n; ++k) node.depth = std::max(node.depth, depth(items[k]) + 1);
 }
 
 void ValueStore::list_set(ValueRef list, std::size_t index, ValueRef value) {
-  Node& node = nodes_[list];
+  Node& node = stored(list);
   sequences_[node.aux].items[index] = value;
-  node.depth = std::max(node.depth, nodes_[value].depth + 1);
+  node.depth = std::max(node.depth, depth(value) + 1);
 }
 
 bool ValueStore::dict_set(ValueRef dict, ValueRef key, ValueRef value, bool& replaced) {
   replaced = false;
   if (!hashable(key)) return false;
   const std::uint64_t h = hash(key);
-  Node& node = nodes_[dict];
+  Node& node = stored(dict);
   auto& map = mappings_[node.aux];
   std::uint32_t found = UINT32_MAX;
   map.index.find(h, map.entries.size(), [&](std::uint32_t pos) {
@@ -178,20 +286,20 @@ bool ValueStore::dict_set(ValueRef dict, ValueRef key, ValueRef value, bool& rep
   if (found != UINT32_MAX) {
     map.entries[found].second = value;
     replaced = true;
-    node.depth = std::max(node.depth, nodes_[value].depth + 1);
+    node.depth = std::max(node.depth, depth(value) + 1);
     return true;
   }
   map.entries.emplace_back(key, value);
   map.index.insert(h, static_cast<std::uint32_t>(map.entries.size() - 1), map.entries.size(),
                    [&](std::size_t i) { return hash(map.entries[i].first); });
-  node.depth = std::max({node.depth, nodes_[value].depth + 1, nodes_[key].depth + 1});
+  node.depth = std::max({node.depth, depth(value) + 1, depth(key) + 1});
   return true;
 }
 
 bool ValueStore::set_add(ValueRef set, ValueRef item) {
   if (!hashable(item)) return false;
   const std::uint64_t h = hash(item);
-  Node& node = nodes_[set];
+  Node& node = stored(set);
   auto& seq = sequences_[node.aux];
   const bool present = seq.index.find(h, seq.items.size(), [&](std::uint32_t pos) { return equal(seq.items[pos], item); });
   if (present) return true;
@@ -199,12 +307,13 @@ bool ValueStore::set_add(ValueRef set, ValueRef item) {
   seq.index.insert(h, static_cast<std::uint32_t>(seq.items.size() - 1), seq.items.size(),
                    [&](std::size_t i) { return hash(seq.items[i]); });
   node.i = static_cast<std::int64_t>(static_cast<std::uint64_t>(node.i) ^ mix(h));  // order-independent
-  node.depth = std::max(node.depth, nodes_[item].depth + 1);
+  node.depth = std::max(node.depth, depth(item) + 1);
   return true;
 }
 
 std::span<const ValueRef> ValueStore::items(ValueRef ref) const {
-  const Node& n = nodes_[ref];
+  if (is_input(ref)) return {};
+  const Node& n = stored(ref);
   switch (n.kind) {
     case Kind::kTuple:
     case Kind::kList:
@@ -217,13 +326,15 @@ std::span<const ValueRef> ValueStore::items(ValueRef ref) const {
 }
 
 std::span<const std::pair<ValueRef, ValueRef>> ValueStore::entries(ValueRef ref) const {
-  const Node& n = nodes_[ref];
+  if (is_input(ref)) return {};
+  const Node& n = stored(ref);
   if (n.kind != Kind::kDict) return {};
   return mappings_[n.aux].entries;
 }
 
 bool ValueStore::hashable(ValueRef ref) const {
-  const Node& n = nodes_[ref];
+  if (is_input(ref)) return input_kind(slots_[ref] & ~kInputBit) != Kind::kByteArray;
+  const Node& n = stored(ref);
   switch (n.kind) {
     case Kind::kList:
     case Kind::kDict:
@@ -238,7 +349,7 @@ bool ValueStore::hashable(ValueRef ref) const {
 }
 
 std::uint64_t ValueStore::hash(ValueRef ref) const {
-  const Node& n = nodes_[ref];
+  const Node n = node(ref);
   switch (n.kind) {
     case Kind::kNone: return mix(kTagNone);
     case Kind::kBool:
@@ -272,8 +383,8 @@ bool ValueStore::equal(ValueRef a, ValueRef b) const {
   if (a == b) return true;
   {
     // Fast path for the usual keys (str, int): no worklist.
-    const Node& na = nodes_[a];
-    const Node& nb = nodes_[b];
+    const Node na = node(a);
+    const Node nb = node(b);
     if (na.kind == Kind::kStr && nb.kind == Kind::kStr) return na.text == nb.text;
     if (na.kind == Kind::kInt && nb.kind == Kind::kInt) return na.i == nb.i;
   }
@@ -283,8 +394,8 @@ bool ValueStore::equal(ValueRef a, ValueRef b) const {
     auto [x, y] = work.back();
     work.pop_back();
     if (x == y) continue;
-    const Node& nx = nodes_[x];
-    const Node& ny = nodes_[y];
+    const Node nx = node(x);
+    const Node ny = node(y);
     const auto ix = integral(nx), iy = integral(ny);
     if (ix && iy) {
       if (*ix != *iy) return false;
@@ -341,7 +452,7 @@ bool ValueStore::equal(ValueRef a, ValueRef b) const {
 }
 
 std::optional<std::string_view> ValueStore::as_text(ValueRef ref) const {
-  const Node& n = nodes_[ref];
+  const Node n = node(ref);
   if (n.kind == Kind::kStr) return n.text;
   if (n.kind == Kind::kPy2Str && core::is_ascii(n.text)) return n.text;
   return std::nullopt;

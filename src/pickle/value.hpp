@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/byte_reader.hpp"
 #include "core/chunked_vector.hpp"
 #include "pickle/hash_index.hpp"
 #include "pickle/opcode.hpp"
@@ -86,7 +87,9 @@ struct PersistentRec {
   Op op;
 };
 
-/// One value. Scalars are stored inline; containers and records index a side table.
+/// One value, as the store's readers see it. Scalars are stored inline; containers and records
+/// index a side table. Scalars read straight from the input (ValueStore::input_scalar) have no
+/// stored Node: node() decodes one from their opcode's bytes on demand.
 struct Node {
   Kind kind = Kind::kNone;
   bool readonly = false;       ///< READONLY_BUFFER applied
@@ -103,7 +106,19 @@ struct Node {
 
 class ValueStore {
  public:
+  ValueStore() = default;
+  /// `input`: the bytes the pickle is decoded from (offsets are relative to it); input_scalar()
+  /// values are read from it, so it must outlive the store (string values view it anyway).
+  explicit ValueStore(core::Bytes input) : input_(input) {}
+
   // --- creation ---
+  /// True for the opcodes whose value is a scalar fully determined by the opcode's own bytes in
+  /// the input (binary ints, floats, strings, bytes, None/True/False, NEXT_BUFFER, EXT codes).
+  static bool input_scalar_op(Op op);
+  /// The value of the input_scalar_op opcode at `offset` of the input, which the decoder has
+  /// already read and validated there. Costs one 8-byte slot: node() decodes it when asked, and
+  /// its text is a view into the input, exactly as the decoder's argument was.
+  ValueRef input_scalar(std::uint64_t offset) { return push_slot(kInputBit | offset); }
   ValueRef scalar(Kind kind, std::uint64_t offset, std::int64_t i = 0, double f = 0, std::string_view text = {});
   ValueRef tuple(std::uint64_t offset, const ValueRef* items, std::size_t n);
   ValueRef list(std::uint64_t offset, const ValueRef* items, std::size_t n);
@@ -125,18 +140,33 @@ class ValueStore {
   bool set_add(ValueRef set, ValueRef item);
 
   // --- access ---
-  [[nodiscard]] const Node& node(ValueRef ref) const { return nodes_[ref]; }
-  [[nodiscard]] Node& node(ValueRef ref) { return nodes_[ref]; }
-  [[nodiscard]] std::size_t size() const { return nodes_.size(); }
+  /// The value (by value: input scalars are decoded from the input).
+  [[nodiscard]] Node node(ValueRef ref) const {
+    const std::uint64_t s = slots_[ref];
+    return (s & kInputBit) != 0 ? input_node(s & ~kInputBit) : nodes_[s];
+  }
+  [[nodiscard]] Kind kind(ValueRef ref) const {
+    const std::uint64_t s = slots_[ref];
+    return (s & kInputBit) != 0 ? input_kind(s & ~kInputBit) : nodes_[s].kind;
+  }
+  /// True for a value that holds no other value and is no record (no container, global, call
+  /// or persistent load): walkers of the object graph can skip it.
+  [[nodiscard]] bool leaf(ValueRef ref) const;
+  /// Marks a READONLY_BUFFER result (a stored scalar).
+  void set_readonly(ValueRef ref) { stored(ref).readonly = true; }
+  /// Number of values created (what max-values counts).
+  [[nodiscard]] std::size_t size() const { return slots_.size(); }
+  /// Number of values with a stored Node (all but the input scalars).
+  [[nodiscard]] std::size_t stored_size() const { return nodes_.size(); }
   /// Items of a kTuple, kList, kSet or kFrozenSet.
   [[nodiscard]] std::span<const ValueRef> items(ValueRef ref) const;
   /// Entries of a kDict, in insertion order.
   [[nodiscard]] std::span<const std::pair<ValueRef, ValueRef>> entries(ValueRef ref) const;
-  [[nodiscard]] const GlobalRec& global_rec(ValueRef ref) const { return globals_[nodes_[ref].aux]; }
-  [[nodiscard]] const CallRec& call_rec(ValueRef ref) const { return calls_[nodes_[ref].aux]; }
+  [[nodiscard]] const GlobalRec& global_rec(ValueRef ref) const { return globals_[stored(ref).aux]; }
+  [[nodiscard]] const CallRec& call_rec(ValueRef ref) const { return calls_[stored(ref).aux]; }
   /// Records the state BUILD gives a call's result.
-  void set_call_state(ValueRef call, ValueRef state) { calls_[nodes_[call].aux].state = state; }
-  [[nodiscard]] const PersistentRec& persistent_rec(ValueRef ref) const { return persistents_[nodes_[ref].aux]; }
+  void set_call_state(ValueRef call, ValueRef state) { calls_[stored(call).aux].state = state; }
+  [[nodiscard]] const PersistentRec& persistent_rec(ValueRef ref) const { return persistents_[stored(ref).aux]; }
 
   /// True for kinds Python can hash (tuples only if all their items can).
   [[nodiscard]] bool hashable(ValueRef ref) const;
@@ -157,12 +187,28 @@ class ValueStore {
     std::vector<std::pair<ValueRef, ValueRef>> entries;
     HashIndex index;
   };
+  /// A slot holds either kInputBit | opcode offset (an input scalar) or an index into nodes_.
+  static constexpr std::uint64_t kInputBit = std::uint64_t{1} << 63;
+  ValueRef push_slot(std::uint64_t slot) {
+    slots_.push_back(slot);
+    return static_cast<ValueRef>(slots_.size() - 1);
+  }
   ValueRef push(const Node& n);
+  /// The stored node of a value that is not an input scalar (containers, records, any value
+  /// that was not created by input_scalar).
+  [[nodiscard]] const Node& stored(ValueRef ref) const { return nodes_[slots_[ref]]; }
+  [[nodiscard]] Node& stored(ValueRef ref) { return nodes_[slots_[ref]]; }
+  [[nodiscard]] bool is_input(ValueRef ref) const { return (slots_[ref] & kInputBit) != 0; }
+  [[nodiscard]] std::uint32_t depth(ValueRef ref) const { return is_input(ref) ? 0 : stored(ref).depth; }
+  [[nodiscard]] Node input_node(std::uint64_t offset) const;
+  [[nodiscard]] Kind input_kind(std::uint64_t offset) const;
   /// A node for a record kept in a side table (globals, calls, persistent loads).
   template <typename Table, typename Rec>
   ValueRef record(Kind kind, Table& table, Rec rec);
 
-  core::ChunkedVector<Node> nodes_;
+  core::Bytes input_;
+  core::ChunkedVector<std::uint64_t> slots_;      // one per value
+  core::ChunkedVector<Node> nodes_;               // values that are not input scalars
   core::ChunkedVector<Sequence, 12> sequences_;   // tuples, lists, sets
   core::ChunkedVector<Mapping, 12> mappings_;
   core::ChunkedVector<GlobalRec, 10> globals_;

@@ -143,11 +143,12 @@ void FileScan::note_bytes_values(const pickle::PickleRun& run, core::Bytes data)
   const auto* lo = reinterpret_cast<const char*>(data.data());
   const auto* hi = lo + data.size();
   for (std::size_t i = 0; i < run.values.size(); ++i) {
-    const pickle::Node& n = run.values.node(static_cast<pickle::ValueRef>(i));
-    if (n.kind != pickle::Kind::kBytes && n.kind != pickle::Kind::kByteArray && n.kind != pickle::Kind::kPy2Str &&
-        n.kind != pickle::Kind::kStr) {
+    const pickle::Kind kind = run.values.kind(static_cast<pickle::ValueRef>(i));
+    if (kind != pickle::Kind::kBytes && kind != pickle::Kind::kByteArray && kind != pickle::Kind::kPy2Str &&
+        kind != pickle::Kind::kStr) {
       continue;
     }
+    const pickle::Node n = run.values.node(static_cast<pickle::ValueRef>(i));
     if (n.text.size() < kEocdSize || n.text.data() < lo || n.text.data() + n.text.size() > hi) continue;
     bytes_values_.push_back({reinterpret_cast<const std::uint8_t*>(n.text.data()),
                              reinterpret_cast<const std::uint8_t*>(n.text.data() + n.text.size())});

@@ -2,8 +2,11 @@
 // and the limits.
 #include <doctest/doctest.h>
 
+#include <cstring>
+
 #include "analysis/call_repr.hpp"
 #include "helpers.hpp"
+#include "pickle/decoder.hpp"
 
 using namespace brine;
 using pickle::Event;
@@ -243,10 +246,113 @@ TEST_CASE("memo indices that straddle the dense and sparse storage resolve as in
   // CPython (checked with pickle.loads): the value PUT at 1100 before the dense part covered it is
   // still there after, and re-PUTting 1100 does not count a new entry, so MEMOIZE stores at 23.
   auto u32 = [](std::uint32_t v) { return std::string{static_cast<char>(v & 0xFF), static_cast<char>((v >> 8) & 0xFF), static_cast<char>((v >> 16) & 0xFF), static_cast<char>(v >> 24)}; };
-  auto got = test::run(straddle(1110, "j" + u32(1100) + "."));  // GET 1100 after the dense part grew over it
+  // (The pickles are kept alive: a run's values are read from its input.)
+  const std::string got_pickle = straddle(1110, "j" + u32(1100) + ".");
+  auto got = test::run(got_pickle);  // GET 1100 after the dense part grew over it
   REQUIRE(got.stopped);
   CHECK(root_repr(got) == "1");
-  auto counted = test::run(straddle(1100, "K\x03\x94" "0h\x17."));  // re-PUT 1100, then MEMOIZE + GET 23
+  const std::string counted_pickle = straddle(1100, "K\x03\x94" "0h\x17.");
+  auto counted = test::run(counted_pickle);  // re-PUT 1100, then MEMOIZE + GET 23
   REQUIRE(counted.stopped);
   CHECK(root_repr(counted) == "3");
+}
+
+namespace {
+/// What Machine::execute stored for a binary scalar opcode before input scalars: the kind by
+/// opcode, the number or the text from the decoder's argument.
+pickle::Node expected_scalar(const pickle::Instruction& ins) {
+  using pickle::Op;
+  pickle::Node n;
+  n.offset = ins.offset;
+  const pickle::Arg& a = ins.arg;
+  switch (ins.op) {
+    case Op::BININT: case Op::BININT1: case Op::BININT2: case Op::LONG1: case Op::LONG4:
+      if (a.kind == pickle::Arg::Kind::kBigInt) {
+        n.kind = Kind::kBigInt;
+        n.text = a.a;
+      } else {
+        n.kind = Kind::kInt;
+        n.i = a.i;
+      }
+      break;
+    case Op::SHORT_BINSTRING: case Op::BINSTRING: n.kind = Kind::kPy2Str; n.text = a.a; break;
+    case Op::SHORT_BINBYTES: case Op::BINBYTES: case Op::BINBYTES8: n.kind = Kind::kBytes; n.text = a.a; break;
+    case Op::BYTEARRAY8: n.kind = Kind::kByteArray; n.text = a.a; break;
+    case Op::SHORT_BINUNICODE: case Op::BINUNICODE: case Op::BINUNICODE8: n.kind = Kind::kStr; n.text = a.a; break;
+    case Op::BINFLOAT: n.kind = Kind::kFloat; n.f = a.f; break;
+    case Op::NONE: n.kind = Kind::kNone; break;
+    case Op::NEWTRUE: n.kind = Kind::kBool; n.i = 1; break;
+    case Op::NEWFALSE: n.kind = Kind::kBool; n.i = 0; break;
+    case Op::NEXT_BUFFER: n.kind = Kind::kBuffer; break;
+    case Op::EXT1: case Op::EXT2: case Op::EXT4: n.kind = Kind::kExt; n.i = a.i; break;
+    default: FAIL("not an input scalar opcode");
+  }
+  return n;
+}
+}  // namespace
+
+TEST_CASE("input scalars: every binary scalar opcode reads back as the decoder's argument, 8 bytes a value") {
+  using pickle::Op;
+  const std::string samples[] = {
+      std::string("J\xff\xff\xff\xff", 5), std::string("J\x00\x00\x00\x80", 5), std::string("K\xff", 2),
+      std::string("M\xff\xff", 3), std::string("\x8a\x00", 2), std::string("\x8a\x01\xff", 3),
+      std::string("\x8a\x09\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11),                 // -1, redundant sign bytes
+      std::string("\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x80\x00", 11),                 // 2**63: a big int
+      std::string("\x8b\x02\x00\x00\x00\x34\x12", 7), std::string("\x8b\x09\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09", 14),
+      std::string("U\x03" "abc", 5), std::string("T\x02\x00\x00\x00\xe9z", 7), std::string("C\x00", 2),
+      std::string("B\x01\x00\x00\x00\x00", 6), std::string("\x8e\x02\x00\x00\x00\x00\x00\x00\x00xy", 11),
+      std::string("\x96\x01\x00\x00\x00\x00\x00\x00\x00z", 10), std::string("\x8c\x02\xc3\xa9", 4),
+      std::string("X\x03\x00\x00\x00\xed\xa0\x80", 8),                                    // a lone surrogate (surrogatepass)
+      std::string("\x8d\x01\x00\x00\x00\x00\x00\x00\x00q", 10), std::string("G\x80\x00\x00\x00\x00\x00\x00\x00", 9),
+      std::string("G\x7f\xf8\x00\x00\x00\x00\x00\x01", 9), std::string("G\x3f\xf0\x00\x00\x00\x00\x00\x00", 9),
+      "N", "\x88", "\x89", "\x97", std::string("\x82\xff", 2), std::string("\x83\x01\x02", 3),
+      std::string("\x84\xff\xff\xff\x7f", 5),
+  };
+  for (const std::string& s : samples) {
+    CAPTURE(s);
+    const std::string data = std::string("\x80\x05", 2) + s + ".";
+    pickle::StringArena arena;
+    pickle::Decoder d(test::bytes(data), 2, arena, core::Limits{});
+    pickle::Instruction ins;
+    REQUIRE(d.next(ins));
+    REQUIRE(pickle::ValueStore::input_scalar_op(ins.op));
+    const pickle::Node want = expected_scalar(ins);
+    auto r = test::run(data);
+    REQUIRE(r.stopped);
+    const pickle::Node got = r.values.node(r.root);
+    CHECK(got.kind == want.kind);
+    CHECK(r.values.kind(r.root) == want.kind);
+    CHECK(got.offset == want.offset);
+    CHECK(got.text.data() == want.text.data());
+    CHECK(got.text.size() == want.text.size());
+    if (want.kind == Kind::kFloat) {
+      CHECK(std::memcmp(&got.f, &want.f, sizeof got.f) == 0);
+    } else {
+      CHECK(got.i == want.i);
+    }
+    CHECK(!got.readonly);
+    CHECK(got.depth == 0);
+    CHECK(r.values.leaf(r.root));
+    CHECK(r.values.hashable(r.root) == (want.kind != Kind::kByteArray));
+    CHECK(r.values.stored_size() == 0);  // no Node was stored for it
+  }
+  // Protocol-0 text scalars are decoded into the arena: they keep a stored Node.
+  auto r = test::run("I12\n.");
+  CHECK(r.values.stored_size() == 1);
+  CHECK(r.values.node(r.root).i == 12);
+}
+
+TEST_CASE("input scalars keep Python equality and identity in dicts, sets and the memo") {
+  // 1 (BININT1) == True == 1.0 (BINFLOAT) as dict keys; 'a' (SHORT_BINUNICODE) == b'a'-less py2 'a'.
+  auto r = test::run("\x80\x04}(K\x01K\x0a\x88K\x0bG\x3f\xf0\x00\x00\x00\x00\x00\x00K\x0c\x8c\x01" "aK\x0dU\x01" "aK\x0eu.");
+  CHECK(root_repr(r) == "{1: 12, 'a': 14}");
+  // A GET shares the value; two equal literals stay two values.
+  auto m = test::run("\x80\x04(\x8c\x01x\x94h\x00\x8c\x01xt.");
+  REQUIRE(m.stopped);
+  const auto items = m.values.items(m.root);
+  REQUIRE(items.size() == 3);
+  CHECK(items[0] == items[1]);
+  CHECK(items[0] != items[2]);
+  CHECK(m.values.equal(items[0], items[2]));
+  CHECK(m.values.hash(items[0]) == m.values.hash(items[2]));
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test suite after the same set-up as scripts/run.sh, then the unit, corpus,
-# fuzz-replay and inspect-vs-CPython suites and a sampled malformed pass (every 32nd cut and flip
+# fuzz-replay, inspect-vs-CPython and serve suites and a sampled malformed pass (every 32nd cut and flip
 # point; the full pass takes over 8 minutes there) again in an AddressSanitizer + UBSan build,
 # and ends with one line "N passed, N failed" summed over all of them. Skipped tests count as failed.
 #   BRINE_NO_SANITIZER_BUILD=1 scripts/test.sh    skips the sanitizer build (local iterations only)
@@ -18,9 +18,9 @@ if [ "${BRINE_NO_SANITIZER_BUILD:-0}" != 1 ]; then
   fi
   ninja -C build-asan >/dev/null || exit 1
   # Any UBSan report fails the test that caused it; leaks are reported by ASan at exit.
-  BRINE_MALFORMED_STRIDE=32 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  BRINE_SANITIZER_BUILD=1 BRINE_MALFORMED_STRIDE=32 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite corpus --suite fuzz \
-      --suite inspect --suite malformed
+      --suite inspect --suite malformed --suite serve
   asan_rc=$?
   logs+=(build-asan/meson-logs/testlog.json)
 fi

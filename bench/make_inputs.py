@@ -13,6 +13,9 @@ Files (all clean under brine's default rules; nothing here is malicious):
                      taken from a real nn.Module's state_dict() (OrderedDict with _metadata)
   opcodes_p2.pkl     raw pickle, protocol 2: dict of lists of ints/floats/strings (~2M opcodes)
   opcodes_p4.pkl     the same object, protocol 4
+  small_1kb.pkl      raw pickle, protocol 4, ~1 KB (start-up cost of a scan)
+  ints_strs_p4.pkl   raw pickle, protocol 4: ~1M ints and 500k strings (~2M opcodes, ~10 MB)
+  ckpt_1gb_1024.pt   torch.save'd state_dict: 1,024 float32 tensors [1024, 256] (1 MiB each, ~1 GiB)
   tree/              10,000 small files (a few KB each) in 100 folders: torch.save'd small
                      state_dicts (.pt zips) and raw pickles (protocols 2 and 4, .pkl)
 
@@ -153,6 +156,42 @@ def make_opcodes(outdir):
             f.write(f"{n}\n")
 
 
+def make_ints_strs(outdir, name="ints_strs_p4.pkl"):
+    """Protocol 4, ~2M opcodes: 500 columns of 2,000 ints (BININT1/BININT2/BININT) and 1,000
+    distinct short strings (SHORT_BINUNICODE + MEMOIZE each)."""
+    rng = np.random.default_rng(SEED + 4)
+    obj = {}
+    for k in range(500):
+        kind = rng.random(2000)
+        ints = np.where(kind < 0.4, rng.integers(0, 256, 2000),
+                        np.where(kind < 0.7, rng.integers(256, 65536, 2000), rng.integers(-2**31, 2**31, 2000)))
+        obj[f"c{k:03d}"] = {"ids": ints.tolist(), "names": [f"nm{k:03d}_{j:04d}" for j in range(1000)]}
+    data = pickle.dumps(obj, protocol=4)
+    n = count_opcodes(data)
+    path = os.path.join(outdir, name)
+    atomic_write(path, data)
+    with open(path + ".opcodes", "w") as f:
+        f.write(f"{n}\n")
+    log(f"{name}: {len(data):,} bytes, protocol 4, {n:,} opcodes (pickletools.genops)")
+
+
+def make_small(outdir, name="small_1kb.pkl"):
+    obj = {"name": "small", "ids": list(range(150)), "labels": [f"label{i}" for i in range(60)], "scale": 0.5}
+    data = pickle.dumps(obj, protocol=4)
+    atomic_write(os.path.join(outdir, name), data)
+    log(f"{name}: {len(data):,} bytes, protocol 4")
+
+
+def make_many_tensors(outdir, name="ckpt_1gb_1024.pt"):
+    """~1 GiB zip with 1,024 members of 1 MiB: the local-header walk crosses the whole file."""
+    path = os.path.join(outdir, name)
+    t0 = time.time()
+    gen = torch.Generator().manual_seed(SEED + 5)
+    sd = collections.OrderedDict((f"layer{i:04d}.weight", torch.randn(1024, 256, generator=gen)) for i in range(1024))
+    atomic_torch_save(sd, path)
+    log(f"{name}: {os.path.getsize(path):,} bytes, 1,024 tensors [1024, 256] float32 ({time.time() - t0:.1f}s)")
+
+
 # --------------------------------------------------------------------------- tree of small files
 
 def small_state_dict(rng, i):
@@ -246,6 +285,9 @@ INPUTS = {
     "ckpt_100mb.pt": lambda out: make_ckpt(out, "ckpt_100mb.pt", 6400),
     "model_1gb.pt": lambda out: make_model(out),
     "opcodes_p2.pkl": lambda out: make_opcodes(out),  # writes both protocols
+    "small_1kb.pkl": lambda out: make_small(out),
+    "ints_strs_p4.pkl": lambda out: make_ints_strs(out),
+    "ckpt_1gb_1024.pt": lambda out: make_many_tensors(out),
     "tree": lambda out: make_tree(out),
     "gbtree": lambda out: make_gbtree(out),
 }

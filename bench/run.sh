@@ -19,36 +19,14 @@ ROOT=$(dirname "$HERE")
 OUT=$(mkdir -p "${1:-/tmp/brine-bench}" && cd "${1:-/tmp/brine-bench}" && pwd)
 RES=$HERE/results
 PY=/usr/bin/python3
-BUILD=$ROOT/build-release
-B=$BUILD/src/brine
 FAST_RUNS=${BENCH_FAST_RUNS:-30}
-QUIET_WAIT=${BENCH_QUIET_WAIT:-300}
 
 case "$OUT" in *" "*) echo "run.sh: OUTDIR must not contain spaces (hyperfine -N splits commands on them)" >&2; exit 2;; esac
 
-log() { printf '\n== %s\n' "$*"; }
-
-# ---------------------------------------------------------------- tools
-need_pkg() {  # need_pkg COMMAND DEBIAN-PACKAGE
-  command -v "$1" >/dev/null 2>&1 && return 0
-  log "installing $2 (for $1)"
-  if [ "$(id -u)" -ne 0 ]; then echo "run.sh: $1 is missing; apt-get install $2" >&2; exit 2; fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
-need_pkg hyperfine hyperfine
-[ -x /usr/bin/time ] || need_pkg /usr/bin/time time
-command -v fincore >/dev/null 2>&1 || need_pkg fincore util-linux
-$PY -c 'import torch, numpy' || { echo "run.sh: $PY needs torch and numpy" >&2; exit 2; }
-
-# ---------------------------------------------------------------- release build
-if [ ! -f "$BUILD/build.ninja" ]; then
-  log "meson setup $BUILD (release)"
-  # The test suites are not needed to benchmark the binary.
-  meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=disabled
-fi
-log "ninja -C $BUILD"
-ninja -C "$BUILD"
-[ -x "$B" ] || { echo "run.sh: no $B" >&2; exit 2; }
+# shellcheck source=bench/common.sh
+. "$HERE/common.sh"
+bench_tools
+bench_build
 
 rm -rf "$RES"
 mkdir -p "$RES/rss"
@@ -100,21 +78,6 @@ log "sanity: every input scans clean; the 1 GB checkpoints are not read"
 "$B" scan -q ckpt_1mb.pt ckpt_1gb.pt model_1gb.pt opcodes_p2.pkl opcodes_p4.pkl tree gbtree >/dev/null
 
 # ---------------------------------------------------------------- helpers
-cpu_busy_pct() {  # busy share of all CPUs over one second, from /proc/stat
-  local _c u n s i w q sq st t1 i1 t2 i2
-  read -r _c u n s i w q sq st _ </proc/stat; t1=$((u + n + s + i + w + q + sq + st)); i1=$((i + w))
-  sleep 1
-  read -r _c u n s i w q sq st _ </proc/stat; t2=$((u + n + s + i + w + q + sq + st)); i2=$((i + w))
-  echo $((100 * ((t2 - t1) - (i2 - i1)) / (t2 - t1 > 0 ? t2 - t1 : 1)))
-}
-wait_quiet() {  # others may be compiling on this machine: wait (bounded) for idle CPUs, and log it
-  local group=$1 waited=0 busy
-  busy=$(cpu_busy_pct)
-  while [ "$busy" -gt 10 ] && [ "$waited" -lt "$QUIET_WAIT" ]; do
-    sleep 4; waited=$((waited + 5)); busy=$(cpu_busy_pct)
-  done
-  echo "$group: cpu busy ${busy}% before start (waited ${waited}s); loadavg $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RES/load.txt"
-}
 G="$PY $HERE/py_genops_scan.py"
 hf() {  # hf GROUP hyperfine-args...   (always -N: no intermediate shell)
   local group=$1; shift

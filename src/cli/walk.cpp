@@ -41,8 +41,14 @@ struct Frame {
   std::vector<DevIno> chain;  ///< the directories above it and itself, for loop detection
 };
 
-/// Lists one directory's entry names, sorted; false (with errno's message) if it cannot be read.
-bool list_dir(const std::string& path, std::vector<std::string>& names, std::string& why) {
+struct DirEntry {
+  std::string name;
+  unsigned char type = DT_UNKNOWN;  ///< readdir's d_type: DT_REG and DT_DIR need no lstat
+  bool operator<(const DirEntry& o) const { return name < o.name; }
+};
+
+/// Lists one directory's entries, sorted by name; false (with errno's message) if it cannot be read.
+bool list_dir(const std::string& path, std::vector<DirEntry>& entries, std::string& why) {
   std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), ::closedir);
   if (!dir) {
     why = std::strerror(errno);
@@ -50,14 +56,14 @@ bool list_dir(const std::string& path, std::vector<std::string>& names, std::str
   }
   errno = 0;
   while (const dirent* e = ::readdir(dir.get())) {
-    const std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(name);
+    std::string name = e->d_name;
+    if (name != "." && name != "..") entries.push_back({std::move(name), e->d_type});
   }
   if (errno != 0) {
     why = std::strerror(errno);
     return false;
   }
-  std::sort(names.begin(), names.end());
+  std::sort(entries.begin(), entries.end());
   return true;
 }
 
@@ -68,18 +74,22 @@ void walk_directory(const std::string& root, const struct stat& root_st, const W
   while (!stack.empty()) {
     Frame frame = std::move(stack.back());
     stack.pop_back();
-    std::vector<std::string> names;
+    std::vector<DirEntry> entries;
     std::string why;
-    if (!list_dir(frame.path, names, why)) {
+    if (!list_dir(frame.path, entries, why)) {
       out.errors.push_back(frame.path + ": " + why);
       continue;
     }
     std::vector<Frame> subdirs;
-    for (const auto& name : names) {
+    for (const auto& [name, type] : entries) {
       const std::string path = join(frame.path, name);
       const std::string rel = frame.rel.empty() ? name : frame.rel + "/" + name;
       struct stat lst {};
-      if (::lstat(path.c_str(), &lst) != 0) {
+      if (type == DT_REG) {
+        // The file system said what it is: no lstat per file. Walking 10,000 small files was
+        // one third lstat calls, done before any scan thread starts (it bounded -j scaling).
+        lst.st_mode = S_IFREG;
+      } else if (::lstat(path.c_str(), &lst) != 0) {
         out.errors.push_back(path + ": " + std::strerror(errno));
         continue;
       }

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "container/decompress.hpp"
+#include "core/mapped_file.hpp"
 
 namespace brine::container {
 
@@ -70,10 +71,12 @@ std::optional<std::uint64_t> find_eocd(core::Bytes data) {
   return std::nullopt;
 }
 
-std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offset) {
-  ByteReader r(data, offset);
-  if (r.remaining() < 30 || sig_at(data, offset) != kLocalSig) return std::nullopt;
-  r.seek(offset + 4);
+std::optional<ZipLocal> parse_local_header(core::WindowReader& in, std::uint64_t offset) {
+  // Local headers lie between members, up to gigabytes apart: read through the window (pread
+  // for mapped files), never by touching the mapping (see core::read_at).
+  const core::Bytes fixed = in.peek(offset, 30);
+  if (fixed.size() < 30 || sig_at(fixed, 0) != kLocalSig) return std::nullopt;
+  ByteReader r(fixed, 4);
   ZipLocal l;
   l.offset = offset;
   r.uint_le(2);  // version needed
@@ -85,14 +88,19 @@ std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offse
   l.size = *r.uint_le(4);
   const auto name_len = *r.uint_le(2);
   const auto extra_len = *r.uint_le(2);
-  auto name = r.bytes(name_len);
-  auto extra = r.bytes(extra_len);
-  if (!name || !extra) return std::nullopt;
-  l.name = std::string(core::as_chars(*name));
-  l.zip64 = apply_zip64_extra(*extra, l.size, l.compressed_size, nullptr);
-  l.data_offset = r.pos();
+  // `fixed` is not valid past the next peek.
+  const core::Bytes rest = in.peek(offset + 30, name_len + extra_len);
+  if (rest.size() < name_len + extra_len) return std::nullopt;
+  l.name = std::string(core::as_chars(rest.first(name_len)));
+  l.zip64 = apply_zip64_extra(rest.subspan(name_len), l.size, l.compressed_size, nullptr);
+  l.data_offset = offset + 30 + name_len + extra_len;
   l.has_descriptor = (l.flags & 0x08) != 0;
   return l;
+}
+
+std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offset) {
+  core::WindowReader in(data);
+  return parse_local_header(in, offset);
 }
 
 core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader) {
@@ -230,6 +238,7 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
   const std::uint64_t shift = z.prepended > 0 ? static_cast<std::uint64_t>(z.prepended) : 0;
   for (const auto& e : z.central) by_local.emplace(e.local_offset + shift, &e);
   const std::uint64_t walk_limit = std::min<std::uint64_t>(z.cd_start, data.size());
+  core::WindowReader headers(data);
   std::uint64_t pos = shift;
   auto next_local_sig = [&](std::uint64_t from) -> std::uint64_t {
     for (std::uint64_t p = from; p + 4 <= walk_limit; ++p) {
@@ -239,7 +248,7 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
   };
   while (pos < walk_limit) {
     if (z.locals.size() >= max_entries) break;
-    auto local = parse_local_header(data, pos);
+    auto local = parse_local_header(headers, pos);
     if (!local) {
       const std::uint64_t resync = next_local_sig(pos + 1);
       z.gaps.emplace_back(pos, resync);
@@ -279,7 +288,7 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
       break;
     }
     if (local->has_descriptor && !descriptor_found) {
-      if (sig_at(data, next) == kDescriptorSig) next += 4;
+      if (sig_at(headers.peek(next, 4), 0) == kDescriptorSig) next += 4;
       next += local->zip64 ? 20 : 12;  // crc + sizes
     }
     local->walk_length = length;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/byte_reader.hpp"
+#include "core/mapped_file.hpp"
 #include "core/result.hpp"
 
 namespace brine::container {
@@ -90,6 +91,8 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
 
 /// Parses the local header at `offset`; nullopt if it is not one or is cut off.
 std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offset);
+/// The same, reading through `in` (one window for many headers: see core::WindowReader).
+std::optional<ZipLocal> parse_local_header(core::WindowReader& in, std::uint64_t offset);
 
 /// The stored or deflated bytes of a member, decompressed, at most `max_out` bytes.
 /// `compressed_size` comes from whichever reader is being emulated.

@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
 #include <utility>
 
 namespace brine::core {
@@ -24,10 +27,48 @@ class FdGuard {
   FdGuard& operator=(const FdGuard&) = delete;
   ~FdGuard() { if (fd_ >= 0) ::close(fd_); }
   [[nodiscard]] int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;
 };
+
+/// The live mappings, so that read_at() can tell which file a span of mapped bytes comes from
+/// (a span has no file; nested containers hand their readers sub-spans of the input).
+struct Mapping {
+  const std::uint8_t* begin;
+  const std::uint8_t* end;
+  int fd;
+};
+std::shared_mutex g_mappings_lock;
+std::vector<Mapping> g_mappings;
+std::atomic<std::size_t> g_mapping_count{0};  ///< lets read_at skip the lock when nothing is mapped
+
+void register_mapping(const std::uint8_t* data, std::uint64_t size, int fd) {
+  const std::unique_lock lock(g_mappings_lock);
+  g_mappings.push_back(Mapping{data, data + size, fd});
+  g_mapping_count.store(g_mappings.size(), std::memory_order_release);
+}
+
+void unregister_mapping(const std::uint8_t* data) {
+  const std::unique_lock lock(g_mappings_lock);
+  std::erase_if(g_mappings, [&](const Mapping& m) { return m.begin == data; });
+  g_mapping_count.store(g_mappings.size(), std::memory_order_release);
+}
+
+/// The file and file offset of `p`, if it lies in a live mapping.
+bool file_of(const std::uint8_t* p, int& fd, std::uint64_t& offset) {
+  if (g_mapping_count.load(std::memory_order_acquire) == 0) return false;
+  const std::shared_lock lock(g_mappings_lock);
+  for (const auto& m : g_mappings) {
+    if (p >= m.begin && p < m.end) {
+      fd = m.fd;
+      offset = static_cast<std::uint64_t>(p - m.begin);
+      return true;
+    }
+  }
+  return false;
+}
 }  // namespace
 
 Result<MappedFile> MappedFile::open(const std::string& path) {
@@ -64,6 +105,10 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   if (p == MAP_FAILED) return io_error("cannot map");
   file.data_ = static_cast<const std::uint8_t*>(p);
   file.mapped_ = true;
+  // Kept open while mapped: read_at() preads scattered small pieces, sanitize copies ranges
+  // file to file (copy_file_range) without mapping them.
+  file.fd_ = fd.release();
+  register_mapping(file.data_, file.size_, file.fd_);
   return file;
 }
 
@@ -98,9 +143,19 @@ MappedFile MappedFile::from_buffer(std::vector<std::uint8_t> buffer) {
 
 MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }
 
+void MappedFile::unmap() {
+  if (!mapped_) return;
+  unregister_mapping(data_);
+  ::munmap(const_cast<std::uint8_t*>(data_), size_);
+  ::close(fd_);
+  mapped_ = false;
+  fd_ = -1;
+}
+
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this == &other) return *this;
-  if (mapped_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+  unmap();
+  fd_ = std::exchange(other.fd_, -1);
   mapped_ = std::exchange(other.mapped_, false);
   size_ = std::exchange(other.size_, 0);
   const bool other_owned = !mapped_ && other.data_ == other.owned_.data();
@@ -110,9 +165,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   return *this;
 }
 
-MappedFile::~MappedFile() {
-  if (mapped_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
-}
+MappedFile::~MappedFile() { unmap(); }
 
 void MappedFile::release(Bytes range) const {
   if (!mapped_ || range.empty() || range.data() < data_ || range.data() + range.size() > data_ + size_) return;
@@ -132,6 +185,47 @@ void MappedFile::prefault(Bytes range) const {
   const auto begin = reinterpret_cast<std::uintptr_t>(range.data()) & ~(page - 1);
   const auto end = reinterpret_cast<std::uintptr_t>(range.data()) + range.size();
   ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
+}
+
+std::size_t read_at(Bytes data, std::uint64_t offset, std::span<std::uint8_t> out) {
+  if (offset >= data.size()) return 0;
+  const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), data.size() - offset));
+  int fd = -1;
+  std::uint64_t at = 0;
+  if (n != 0 && file_of(data.data() + offset, fd, at)) {
+    std::size_t done = 0;
+    while (done < n) {
+      const ssize_t r = ::pread(fd, out.data() + done, n - done, static_cast<off_t>(at + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      done += static_cast<std::size_t>(r);
+    }
+    if (done == n) return n;
+    // The file shrank under its mapping (or pread failed): read what the mapping shows, as
+    // every other reader of these bytes does.
+  }
+  std::memcpy(out.data(), data.data() + offset, n);
+  return n;
+}
+
+Bytes WindowReader::peek(std::uint64_t offset, std::size_t n) {
+  if (offset >= data_.size()) return {};
+  n = static_cast<std::size_t>(std::min<std::uint64_t>(n, data_.size() - offset));
+  if (!looked_up_) {
+    int fd = -1;
+    std::uint64_t at = 0;
+    in_file_ = !data_.empty() && file_of(data_.data(), fd, at);
+    looked_up_ = true;
+  }
+  // Bytes in memory (a small file read whole, a decompressed member) are used where they are.
+  if (!in_file_) return data_.subspan(offset, n);
+  if (offset >= window_at_ && offset + n <= window_at_ + window_.size()) {
+    return Bytes(window_).subspan(offset - window_at_, n);
+  }
+  window_.resize(std::max(n, kWindow));
+  window_.resize(read_at(data_, offset, window_));
+  window_at_ = offset;
+  return Bytes(window_).first(std::min(n, window_.size()));
 }
 
 }  // namespace brine::core

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,13 +42,44 @@ class MappedFile {
   /// page fault per few pages while copying; a no-op where unsupported or for owned buffers.
   void prefault(Bytes range) const;
   [[nodiscard]] std::uint64_t size() const { return size_; }
+  /// The open file behind a mapping (for pread / copy_file_range), or -1 for owned buffers.
+  [[nodiscard]] int fd() const { return fd_; }
 
  private:
   MappedFile() = default;
+  void unmap();
   const std::uint8_t* data_ = nullptr;
   std::uint64_t size_ = 0;
   bool mapped_ = false;
+  int fd_ = -1;
   std::vector<std::uint8_t> owned_;
+};
+
+/// Copies up to out.size() bytes of `data` from `offset` into `out` (fewer at its end) and
+/// returns how many. When `data` lies in a live MappedFile's mapping, the bytes are read with
+/// pread() from the file instead of through the map: touching one mapped page makes the kernel
+/// map in its neighbours too (fault-around, whole large folios: about 230 KB per touch measured
+/// on this machine's 6.18 kernel), so reading the 1,024 local headers of a 1 GB zip through the
+/// map made 230 MB resident; pread copies only what is asked. Anywhere else, a plain copy.
+std::size_t read_at(Bytes data, std::uint64_t offset, std::span<std::uint8_t> out);
+
+/// Small reads at scattered offsets of `data` (zip local headers) through read_at, one pread per
+/// window: 512 bytes from the first offset asked, so neighbouring fields (a data descriptor and
+/// the next local header) cost one read. The view returned stays valid until the next call.
+class WindowReader {
+ public:
+  explicit WindowReader(Bytes data) : data_(data) {}
+  /// `n` bytes at `offset`, or fewer where `data` ends (empty past its end).
+  Bytes peek(std::uint64_t offset, std::size_t n);
+  [[nodiscard]] Bytes data() const { return data_; }
+
+ private:
+  static constexpr std::size_t kWindow = 512;
+  Bytes data_;
+  std::vector<std::uint8_t> window_;
+  std::uint64_t window_at_ = 0;
+  bool looked_up_ = false;  ///< whether `data_` lies in a mapped file is looked up once
+  bool in_file_ = false;
 };
 
 }  // namespace brine::core

@@ -204,6 +204,19 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   std::string first_outside;
   const std::uint64_t shift = strict_view && strict_view->prepended > 0 ? static_cast<std::uint64_t>(strict_view->prepended) : 0;
 
+  // Local headers by offset: the walks parsed most of them already, and both readings look the
+  // same ones up again (each parse of a mapped file is a pread: see core::read_at).
+  std::unordered_map<std::uint64_t, std::optional<container::ZipLocal>> local_at_offset;
+  for (auto* view : {&torch_view, &strict_view}) {
+    if (!*view) continue;
+    for (const auto& l : (*view)->locals) local_at_offset.emplace(l.offset, l);
+  }
+  core::WindowReader headers(data);
+  auto local_header = [&](std::uint64_t offset) -> const std::optional<container::ZipLocal>& {
+    auto it = local_at_offset.find(offset);
+    if (it == local_at_offset.end()) it = local_at_offset.emplace(offset, container::parse_local_header(headers, offset)).first;
+    return it->second;
+  };
   auto central_checks = [&](const container::ZipLayout& view, bool is_torch) {
     std::set<std::string> seen_exact;
     std::map<std::string, std::size_t> seen_lower;
@@ -229,7 +242,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
       if (is_torch && torch && !lname.starts_with(lprefix) && outside++ == 0) first_outside = e.name;
 
       const std::uint64_t local_at = e.local_offset + (is_torch ? 0 : shift);
-      auto local = container::parse_local_header(data, local_at);
+      const auto& local = local_header(local_at);
       if (!local) {
         add("malformed:zip-local-header", Severity::kHigh, Verdict::kError, member, local_at,
             "the central directory points at no local header");

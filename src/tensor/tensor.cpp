@@ -133,7 +133,16 @@ core::Status write_contiguous_le(const Tensor& t, ByteSink& sink) {
   const std::uint64_t base = static_cast<std::uint64_t>(t.storage_offset) * es;
   if (t.is_plain_contiguous()) {
     core::Bytes all = t.storage.subspan(base, numel * es);
-    for (std::uint64_t at = 0; at < all.size(); at += kCopyChunk) {
+    std::uint64_t copied = 0;
+    if (t.mapping != nullptr && t.mapping->fd() >= 0) {
+      const core::Bytes file = t.mapping->bytes();
+      if (all.data() >= file.data() && all.data() + all.size() <= file.data() + file.size()) {
+        // The kernel copies the bytes between the files: none of them is mapped in or copied
+        // through user memory, so a 1 GB checkpoint is converted with a few MiB resident.
+        BRINE_TRY_ASSIGN(copied, sink.copy_from_file(t.mapping->fd(), static_cast<std::uint64_t>(all.data() - file.data()), all.size()));
+      }
+    }
+    for (std::uint64_t at = copied; at < all.size(); at += kCopyChunk) {
       const core::Bytes piece = all.subspan(at, std::min<std::uint64_t>(kCopyChunk, all.size() - at));
       if (t.mapping != nullptr) t.mapping->prefault(piece);
       BRINE_TRY(sink.write(piece));

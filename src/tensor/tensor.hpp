@@ -47,11 +47,20 @@ class ByteSink {
  public:
   virtual ~ByteSink() = default;
   virtual core::Status write(core::Bytes bytes) = 0;
+  /// Takes up to `n` bytes of the open file `fd` from `offset` without them being read into this
+  /// process (a file sink: copy_file_range), and returns how many it took. 0 (the default): this
+  /// sink needs the bytes themselves (a comparison), which then arrive through write().
+  virtual core::Result<std::uint64_t> copy_from_file(int fd, std::uint64_t offset, std::uint64_t n) {
+    (void)fd, (void)offset, (void)n;
+    return std::uint64_t{0};
+  }
 };
 
 /// Writes the tensor's logical elements, row-major, little-endian, conj/neg applied. Contiguous
-/// tensors are copied straight from the storage; others go through a bounded staging buffer,
-/// so memory does not grow with the tensor. check_bounds must have passed.
+/// tensors are copied straight from the storage: file to file by the kernel when the storage
+/// lies in a mapped input and the sink takes file ranges, else from the mapping in pieces whose
+/// pages are released as they go. Others go through a bounded staging buffer, so memory does
+/// not grow with the tensor. check_bounds must have passed.
 core::Status write_contiguous_le(const Tensor& t, ByteSink& sink);
 
 }  // namespace brine::tensor

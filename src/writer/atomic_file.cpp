@@ -4,18 +4,34 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
+#include <utility>
 
 namespace brine::writer {
 
 using core::ErrorCode;
 
 namespace {
+/// Writes smaller than this are gathered; larger ones (tensor pieces) go straight to the file.
+constexpr std::size_t kBufferBytes = 64 << 10;
+
 core::Unexpected io_error(const std::string& what, const std::string& path) {
   return core::fail(ErrorCode::kIo, 0, what + " " + path + ": " + std::strerror(errno));
+}
+
+/// write(2) until everything is written (short writes and EINTR are not errors).
+bool write_all(int fd, const std::uint8_t* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t r = ::write(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
 }
 }  // namespace
 
@@ -29,34 +45,45 @@ core::Result<AtomicFile> AtomicFile::create(const std::string& path, bool force)
   f.path_ = path;
   // mkstemp in the destination's directory: rename() is atomic only within one file system.
   std::string tmpl = path + ".brine-tmp-XXXXXX";
-  const int fd = ::mkstemp(tmpl.data());
+  const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
   if (fd < 0) return io_error("cannot create a temporary file next to", path);
   ::fchmod(fd, 0644);
   f.temp_ = tmpl;
-  f.file_ = ::fdopen(fd, "wb");
-  if (f.file_ == nullptr) {
-    ::close(fd);
-    ::unlink(tmpl.c_str());
-    return io_error("cannot open", tmpl);
-  }
+  f.fd_ = fd;
+  f.buffer_.reserve(kBufferBytes);
   return f;
 }
 
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
-    : path_(std::move(other.path_)), temp_(std::move(other.temp_)), file_(other.file_),
-      written_(other.written_), committed_(other.committed_) {
-  other.file_ = nullptr;
+    : path_(std::move(other.path_)), temp_(std::move(other.temp_)), fd_(std::exchange(other.fd_, -1)),
+      buffer_(std::move(other.buffer_)), written_(other.written_), committed_(other.committed_) {
   other.temp_.clear();
 }
 
 AtomicFile::~AtomicFile() {
-  if (file_ != nullptr) std::fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
   if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
+}
+
+core::Status AtomicFile::flush() {
+  if (buffer_.empty()) return {};
+  if (!write_all(fd_, buffer_.data(), buffer_.size())) return io_error("cannot write", temp_);
+  buffer_.clear();
+  return {};
 }
 
 core::Status AtomicFile::write(core::Bytes bytes) {
   if (bytes.empty()) return {};
-  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) return io_error("cannot write", temp_);
+  if (buffer_.size() + bytes.size() <= kBufferBytes) {
+    buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+  } else {
+    BRINE_TRY(flush());
+    if (bytes.size() < kBufferBytes) {
+      buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+    } else if (!write_all(fd_, bytes.data(), bytes.size())) {
+      return io_error("cannot write", temp_);
+    }
+  }
   written_ += bytes.size();
   return {};
 }
@@ -71,13 +98,28 @@ core::Status AtomicFile::write_zeros(std::uint64_t n) {
   return {};
 }
 
-core::Status AtomicFile::commit() {
-  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) return io_error("cannot flush", temp_);
-  if (std::fclose(file_) != 0) {
-    file_ = nullptr;
-    return io_error("cannot close", temp_);
+core::Result<std::uint64_t> AtomicFile::copy_from_file(int fd, std::uint64_t offset, std::uint64_t n) {
+  BRINE_TRY(flush());  // the copy lands at the file's current end
+  auto in = static_cast<off_t>(offset);
+  std::uint64_t done = 0;
+  while (done < n) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n - done, 1ull << 30));
+    const ssize_t r = ::copy_file_range(fd, &in, fd_, nullptr, want, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) break;
+    if (r < 0) return io_error("cannot copy into", temp_);
+    if (r == 0) break;  // the source ended early: the caller's own read decides what that means
+    done += static_cast<std::uint64_t>(r);
   }
-  file_ = nullptr;
+  written_ += done;
+  return done;
+}
+
+core::Status AtomicFile::commit() {
+  BRINE_TRY(flush());
+  if (::fsync(fd_) != 0) return io_error("cannot flush", temp_);
+  const int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0) return io_error("cannot close", temp_);
   if (std::rename(temp_.c_str(), path_.c_str()) != 0) return io_error("cannot rename the output to", path_);
   committed_ = true;
   return {};

@@ -3,8 +3,8 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "core/byte_reader.hpp"
 #include "core/result.hpp"
@@ -25,6 +25,11 @@ class AtomicFile {
   core::Status write(std::string_view text) { return write(core::as_bytes(text)); }
   /// Zero bytes (padding).
   core::Status write_zeros(std::uint64_t n);
+  /// Appends up to `n` bytes of the file `fd` from `offset`, copied by the kernel
+  /// (copy_file_range: no page of them is mapped or read into this process). Returns how many
+  /// were copied: fewer than `n` (maybe 0) when the kernel cannot copy between these files
+  /// (EXDEV, ENOSYS, EINVAL, EOPNOTSUPP) or the source ends early; the caller writes the rest.
+  core::Result<std::uint64_t> copy_from_file(int fd, std::uint64_t offset, std::uint64_t n);
   [[nodiscard]] std::uint64_t written() const { return written_; }
   /// Flushes, fsyncs and renames onto the destination.
   core::Status commit();
@@ -32,8 +37,10 @@ class AtomicFile {
 
  private:
   AtomicFile() = default;
+  core::Status flush();
   std::string path_, temp_;
-  std::FILE* file_ = nullptr;
+  int fd_ = -1;
+  std::vector<std::uint8_t> buffer_;  ///< small writes (headers, protobuf prefixes) are gathered here
   std::uint64_t written_ = 0;
   bool committed_ = false;
 };

@@ -300,6 +300,12 @@ class FileSink final : public tensor::ByteSink {
     remaining_ -= bytes.size();
     return file_.write(bytes);
   }
+  core::Result<std::uint64_t> copy_from_file(int fd, std::uint64_t offset, std::uint64_t n) override {
+    if (n > remaining_) return core::fail(ErrorCode::kIo, 0, "tensor produced more bytes than its size");
+    BRINE_TRY_ASSIGN(const std::uint64_t copied, file_.copy_from_file(fd, offset, n));
+    remaining_ -= copied;
+    return copied;
+  }
   [[nodiscard]] std::uint64_t remaining() const { return remaining_; }
 
  private:

@@ -33,6 +33,9 @@ class FileSink : public tensor::ByteSink {
  public:
   explicit FileSink(AtomicFile& f) : file_(f) {}
   core::Status write(core::Bytes bytes) override { return file_.write(bytes); }
+  core::Result<std::uint64_t> copy_from_file(int fd, std::uint64_t offset, std::uint64_t n) override {
+    return file_.copy_from_file(fd, offset, n);
+  }
 
  private:
   AtomicFile& file_;

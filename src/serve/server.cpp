@@ -339,9 +339,11 @@ core::Result<std::shared_ptr<const scan::Scanner>> Server::Impl::scanner_for(con
   scan::ScanOptions so;
   so.limits = options.limits;
   so.compute_sha256 = true;
-  // The allowlist is fixed at start-up, so these combinations are finite (2^packs at most).
   auto scanner = std::make_shared<const scan::Scanner>(*loaded, so);
-  scanners.emplace(key, scanner);
+  // The allowlist is fixed at start-up, but its combinations grow as 2^packs: past a few hundred
+  // cached sets a rare combination is loaded for its request and not kept.
+  constexpr std::size_t kMaxCachedRuleSets = 256;
+  if (scanners.size() < kMaxCachedRuleSets) scanners.emplace(key, scanner);
   return scanner;
 }
 

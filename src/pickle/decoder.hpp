@@ -19,6 +19,8 @@ class Decoder {
   /// Decodes `data` from `start`. Offsets in instructions and errors are relative to `data`.
   Decoder(core::Bytes data, std::uint64_t start, StringArena& arena, const core::Limits& limits)
       : reader_(data, start), arena_(arena), limits_(limits) {}
+  /// The decoder keeps a reference to the limits: a temporary would be gone by the first opcode.
+  Decoder(core::Bytes data, std::uint64_t start, StringArena& arena, const core::Limits&& limits) = delete;
 
   /// Decodes the next instruction into `out`. On false, error() holds what CPython would raise.
   /// (A bool and a stored error, not a Result: this runs once per opcode.)

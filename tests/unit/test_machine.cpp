@@ -312,7 +312,8 @@ TEST_CASE("input scalars: every binary scalar opcode reads back as the decoder's
     CAPTURE(s);
     const std::string data = std::string("\x80\x05", 2) + s + ".";
     pickle::StringArena arena;
-    pickle::Decoder d(test::bytes(data), 2, arena, core::Limits{});
+    const core::Limits limits;
+    pickle::Decoder d(test::bytes(data), 2, arena, limits);
     pickle::Instruction ins;
     REQUIRE(d.next(ins));
     REQUIRE(pickle::ValueStore::input_scalar_op(ins.op));

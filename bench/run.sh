@@ -79,14 +79,7 @@ log "sanity: every input scans clean; the 1 GB checkpoints are not read"
 
 # ---------------------------------------------------------------- helpers
 G="$PY $HERE/py_genops_scan.py"
-hf() {  # hf GROUP hyperfine-args...   (always -N: no intermediate shell)
-  local group=$1; shift
-  log "hyperfine: $group"
-  wait_quiet "$group"
-  hyperfine -N --style basic --export-json "$RES/$group.json" --export-markdown "$RES/$group.md" "$@" \
-    2>&1 | tee "$RES/$group.txt"
-  echo "$group: loadavg after $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RES/load.txt"
-}
+# hf GROUP ...: common.sh
 
 TL="$PY -c \"import sys, torch; torch.load(sys.argv[1], weights_only=True)\""
 

@@ -63,6 +63,25 @@ def binary_is_installed_and_runs():
 
 
 @test
+def installed_brine_serve_reaches_the_serve_program():
+    # `brine serve` execs brine-serve from the prefix's libexec folder; that program, not brine,
+    # reports a --listen it cannot use (brine only checks the option's syntax).
+    helper = installed(OPT["libexecdir"], "brine-serve")
+    assert os.access(helper, os.X_OK), helper
+    exe = installed(OPT["bindir"], "brine")
+    p = subprocess.run([exe, "serve", "--listen", "no-port-here", "--no-default-rules"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2 and "--listen wants HOST:PORT" in p.stderr, (p.returncode, p.stderr)
+    # Without it, brine says what is missing instead of failing obscurely.
+    os.rename(helper, helper + ".moved")
+    try:
+        p = subprocess.run([exe, "serve"], capture_output=True, text=True, timeout=60)
+    finally:
+        os.rename(helper + ".moved", helper)
+    assert p.returncode == 2 and "brine-serve" in p.stderr, (p.returncode, p.stderr)
+
+
+@test
 def rule_files_are_installed_as_shipped():
     rules = os.path.join(SOURCE, "rules")
     shipped = sorted(glob.glob(os.path.join(rules, "*.json")) + glob.glob(os.path.join(rules, "packs", "*.json")))

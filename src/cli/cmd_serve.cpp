@@ -1,50 +1,27 @@
+// `brine serve`'s flags, and the hand-over to the program that serves (brine-serve).
+//
+// The HTTP server lives in its own program so that `brine` itself does not load cpp-httplib and
+// its TLS and compression libraries on every start (a pre-commit hook starts brine once per
+// commit; a CI job once per file list). `brine serve` parses and checks its flags here, so
+// `--help` and usage errors need nothing else, then replaces itself with brine-serve, which
+// parses the same command line with the same code and serves.
 #include "cli/cmd_serve.hpp"
 
-#include <pthread.h>
-#include <signal.h>
+#include <unistd.h>
 
-#include <cstdio>
+#include <cerrno>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
-#include <atomic>
-#include <mutex>
+#include <system_error>
 #include <thread>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "core/text.hpp"
 
 namespace brine::cli {
-
-namespace {
-
-/// "HOST:PORT", "[V6]:PORT" or ":PORT" (loopback).
-bool parse_listen(const std::string& text, std::string& host, int& port) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos) return false;
-  host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) host = "127.0.0.1";
-  const std::string p = text.substr(colon + 1);
-  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
-  port = std::stoi(p);
-  return port <= 65535;
-}
-
-/// The token: the file's first line, without surrounding white space.
-bool read_token(const std::string& path, std::string& token) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::getline(in, token);
-  const auto first = token.find_first_not_of(" \t\r\n");
-  const auto last = token.find_last_not_of(" \t\r\n");
-  token = first == std::string::npos ? "" : token.substr(first, last - first + 1);
-  return !token.empty();
-}
-
-}  // namespace
 
 void ServeCommand::add_to(CLI::App& serve) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -79,78 +56,34 @@ void ServeCommand::add_to(CLI::App& serve) {
   serve.add_option("--access-log", access_log_, "one JSON line per request to FILE (- stdout, none: off)")->capture_default_str();
 }
 
-int ServeCommand::run(const rules::RuleOptions& rules, const core::Limits& limits) {
-  serve::ServeOptions o = options_;
-  if (!parse_listen(listen_, o.host, o.port)) {
-    std::cerr << "brine: --listen wants HOST:PORT, not " << core::display_text(listen_) << '\n';
-    return 2;
+std::vector<std::string> serve_program_candidates() {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  const auto dir = self.parent_path();
+  // Beside brine (a build tree), or in the libexec folder of the prefix brine is installed under
+  // (also inside a DESTDIR staging tree, which is why this is not an absolute configured path).
+  std::vector<std::string> out{(dir / "brine-serve").string()};
+  const std::filesystem::path bindir = BRINE_BINDIR, libexecdir = BRINE_LIBEXECDIR;
+  if (bindir.is_relative() && libexecdir.is_relative() && dir.filename() == bindir.filename()) {
+    auto root = dir;
+    for (auto it = bindir.begin(); it != bindir.end(); ++it) root = root.parent_path();
+    out.push_back((root / libexecdir / "brine-serve").string());
   }
-  if (!token_file_.empty() && !read_token(token_file_, o.token)) {
-    std::cerr << "brine: cannot read a token from " << core::display_text(token_file_) << '\n';
-    return 2;
-  }
-  const std::string host = o.host;
-  o.request_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(request_timeout_ * 1000));
-  o.rules = rules;
-  o.limits = limits;
+  return out;
+}
 
-  std::ofstream log_file;
-  if (access_log_ == "-") {
-    o.access_log = [](std::string_view line) {
-      std::cout << line << '\n';
-      std::cout.flush();
-    };
-  } else if (access_log_ != "none") {
-    log_file.open(access_log_, std::ios::binary | std::ios::app);
-    if (!log_file) {
-      std::cerr << "brine: cannot write " << core::display_text(access_log_) << '\n';
-      return 2;
-    }
-    o.access_log = [&log_file](std::string_view line) {
-      log_file << line << '\n';
-      log_file.flush();
-    };
+int exec_serve_program(char** argv) {
+  const auto candidates = serve_program_candidates();
+  int error = ENOENT;
+  for (const auto& path : candidates) {
+    ::execv(path.c_str(), argv);  // returns only on failure
+    if (errno != ENOENT) error = errno;
   }
-
-  // SIGTERM and SIGINT go to one thread (blocked everywhere else, before any thread starts):
-  // the first starts the drain, a second ends the process at once.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);  // a client that goes away is a failed send, not a dead service
-
-  auto server = serve::Server::create(std::move(o));
-  if (!server) {
-    std::cerr << "brine: " << core::display_text(server.error().detail) << '\n';
-    return 2;
-  }
-  auto port = (*server)->bind();
-  if (!port) {
-    std::cerr << "brine: " << core::display_text(port.error().detail) << '\n';
-    return 2;
-  }
-  serve::Server* s = server->get();
-  std::atomic<bool> finished{false};
-  std::thread waiter([&stop_signals, &finished, s] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    if (finished.load()) return;
-    std::cerr << "brine: draining (signal " << sig << "): in-flight requests finish, new ones get 503\n";
-    s->shutdown();
-    sigwait(&stop_signals, &sig);
-    if (finished.load()) return;
-    std::_Exit(128 + sig);  // a second signal: stop now
-  });
-  std::cerr << fmt::format("brine: listening on http://{}:{}\n", host.find(':') == std::string::npos ? host : "[" + host + "]", *port);
-  std::cerr.flush();
-  s->run();
-  finished.store(true);
-  pthread_kill(waiter.native_handle(), SIGTERM);  // blocked, so it only wakes the waiter
-  waiter.join();
-  std::cerr << "brine: stopped\n";
-  return 0;
+  std::cerr << "brine: serve runs as the program brine-serve, installed with brine; it cannot be started ("
+            << (candidates.empty() ? std::string("no path to brine itself") : core::display_text(candidates.front()))
+            << "): " << std::strerror(error) << '\n';
+  return 2;
 }
 
 }  // namespace brine::cli

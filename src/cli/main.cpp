@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -433,8 +434,8 @@ int run_sanitize(SanitizeFlags flags, const brine::rules::RuleOptions& rule_opti
 }  // namespace
 
 int main(int argc, char** argv) {
-  // libzip converts every entry's DOS time with mktime(); with TZ unset glibc re-reads
-  // /etc/localtime for each call under a process-wide lock. brine prints no local times.
+  // brine prints no local times. With TZ unset, glibc re-reads /etc/localtime under a
+  // process-wide lock on every local-time conversion a library makes (archive member times).
   ::setenv("TZ", "UTC", 0);
   ::tzset();
 
@@ -449,6 +450,19 @@ int main(int argc, char** argv) {
              "malicious; sanitize: not clean, nothing written), 2 some file unreadable (an error verdict, always) or bad usage.\n"
              "Rules: docs/rules.md. JSON report: docs/json-report.md.");
 
+  // Only the subcommand named on the command line gets its options: building all of them (some
+  // 150, each with its validators and strings) is a measurable share of every start. When no
+  // known subcommand is named (`brine --help`, a typo), all are built, so help and errors are
+  // unchanged. No top-level option takes a value, so the first word not starting with '-' is
+  // the subcommand.
+  std::string_view chosen;
+  for (int i = 1; i < argc && chosen.empty(); ++i) {
+    if (argv[i][0] != '-') chosen = argv[i];
+  }
+  static constexpr std::string_view kSubcommands[] = {"scan", "baseline", "disasm", "inspect", "sanitize", "rules", "serve"};
+  const bool known = std::find(std::begin(kSubcommands), std::end(kSubcommands), chosen) != std::end(kSubcommands);
+  auto wanted = [&](std::string_view name) { return !known || chosen == name; };
+
   // scan
   auto* scan = app.add_subcommand("scan", "Scan files or directories and give each a verdict: clean, unapproved, malicious or error.");
   ScanFlags sf_scan;
@@ -456,50 +470,52 @@ int main(int argc, char** argv) {
   brine::rules::RuleOptions rule_options;
   bool no_default = false, follow = false;
   LimitFlags limits;
-  scan->add_option("paths", sf_scan.paths, "files or directories (directories are walked recursively; - reads stdin)");
-  scan->add_option("--files-from", sf_scan.files_from,
-                   "also scan the paths listed in FILE (- reads stdin): NUL-separated if the list holds a NUL (find -print0), "
-                   "else one per line");
-  scan->add_option("-f,--format", sf_scan.format,
-                   "report format: text, json (one document), jsonl (one line per file as soon as it is done, then a summary "
-                   "line), sarif (SARIF 2.1.0 for code scanning)")
-      ->check(CLI::IsMember({"text", "json", "jsonl", "sarif"}))->capture_default_str();
-  scan->add_option("-o,--output", sf_scan.output, "write the report to FILE instead of stdout");
-  scan->add_option("--fail-on", sf_scan.fail_on,
-                   "the least severe verdict that makes the exit status 1: unapproved (unapproved or malicious) or malicious; an "
-                   "error verdict always exits 2")
-      ->check(CLI::IsMember({"unapproved", "malicious"}))->capture_default_str();
-  scan->add_option("--baseline", sf_scan.baseline,
-                   "suppress the findings recorded in this baseline file (brine baseline): matched by the file's sha256, rule, "
-                   "global, member and offset, never by path; error findings are never suppressed");
-  scan->add_option("--rules", rule_options.rule_files,
-                   "enable a built-in rule pack (torch-full-model, sklearn, training-checkpoint) or load a rule FILE; repeatable")
-      ->allow_extra_args(false);
-  scan->add_option("--allow", rule_options.allow, "approve one global: module.qualname[:use,use...] (uses: reference, call, "
-                                                  "instantiate, build, setitem, append; default all); repeatable")
-      ->allow_extra_args(false);
-  scan->add_flag("--no-default-rules", no_default, "do not load rules/default.json (the denylist and aliases stay)");
-  scan->add_flag("--skip-unrecognized", sf_scan.skip_unrecognized,
-                 "treat named files no supported loader reads (text, images, empty files) as a directory walk does: "
-                 "skipped and listed by -v, not errors");
-  scan->add_flag("-q,--quiet", sf_scan.quiet, "text: list only files that are not clean");
-  scan->add_flag("-v,--verbose", sf_scan.verbose, "text: also informational findings and archive members");
-  scan->add_option("--color", sf_scan.color, "text colour")->check(CLI::IsMember({"auto", "always", "never"}))->capture_default_str();
-  scan->add_option("-j,--jobs", sf_scan.jobs, "files scanned in parallel")->check(CLI::Range(1u, 1024u))->capture_default_str();
-  scan->add_flag("--no-hash", sf_scan.no_hash, "json/jsonl: skip sha256 (it reads every byte of every file; a baseline and sarif need it)");
-  scan->add_flag("--follow-symlinks", follow,
-                 "directory walks: also follow links to directories (loops are detected by device and inode); links to "
-                 "files are always scanned");
   brine::cli::WalkFilter filter;
-  scan->add_option("--include", filter.include,
-                   "directory walks: scan only files matching this glob (a pattern with '/' matches the path below the "
-                   "directory, one without matches the file name); repeatable")
-      ->allow_extra_args(false);
-  scan->add_option("--exclude", filter.exclude, "directory walks: skip files and directories matching this glob; repeatable")
-      ->allow_extra_args(false);
-  limits.add_to(*scan);
   brine::cli::SafeGlobalsOption safe_globals;
-  safe_globals.add_to(*scan);
+  if (wanted("scan")) {
+    scan->add_option("paths", sf_scan.paths, "files or directories (directories are walked recursively; - reads stdin)");
+    scan->add_option("--files-from", sf_scan.files_from,
+                     "also scan the paths listed in FILE (- reads stdin): NUL-separated if the list holds a NUL (find -print0), "
+                     "else one per line");
+    scan->add_option("-f,--format", sf_scan.format,
+                     "report format: text, json (one document), jsonl (one line per file as soon as it is done, then a summary "
+                     "line), sarif (SARIF 2.1.0 for code scanning)")
+        ->check(CLI::IsMember({"text", "json", "jsonl", "sarif"}))->capture_default_str();
+    scan->add_option("-o,--output", sf_scan.output, "write the report to FILE instead of stdout");
+    scan->add_option("--fail-on", sf_scan.fail_on,
+                     "the least severe verdict that makes the exit status 1: unapproved (unapproved or malicious) or malicious; an "
+                     "error verdict always exits 2")
+        ->check(CLI::IsMember({"unapproved", "malicious"}))->capture_default_str();
+    scan->add_option("--baseline", sf_scan.baseline,
+                     "suppress the findings recorded in this baseline file (brine baseline): matched by the file's sha256, rule, "
+                     "global, member and offset, never by path; error findings are never suppressed");
+    scan->add_option("--rules", rule_options.rule_files,
+                     "enable a built-in rule pack (torch-full-model, sklearn, training-checkpoint) or load a rule FILE; repeatable")
+        ->allow_extra_args(false);
+    scan->add_option("--allow", rule_options.allow, "approve one global: module.qualname[:use,use...] (uses: reference, call, "
+                                                    "instantiate, build, setitem, append; default all); repeatable")
+        ->allow_extra_args(false);
+    scan->add_flag("--no-default-rules", no_default, "do not load rules/default.json (the denylist and aliases stay)");
+    scan->add_flag("--skip-unrecognized", sf_scan.skip_unrecognized,
+                   "treat named files no supported loader reads (text, images, empty files) as a directory walk does: "
+                   "skipped and listed by -v, not errors");
+    scan->add_flag("-q,--quiet", sf_scan.quiet, "text: list only files that are not clean");
+    scan->add_flag("-v,--verbose", sf_scan.verbose, "text: also informational findings and archive members");
+    scan->add_option("--color", sf_scan.color, "text colour")->check(CLI::IsMember({"auto", "always", "never"}))->capture_default_str();
+    scan->add_option("-j,--jobs", sf_scan.jobs, "files scanned in parallel")->check(CLI::Range(1u, 1024u))->capture_default_str();
+    scan->add_flag("--no-hash", sf_scan.no_hash, "json/jsonl: skip sha256 (it reads every byte of every file; a baseline and sarif need it)");
+    scan->add_flag("--follow-symlinks", follow,
+                   "directory walks: also follow links to directories (loops are detected by device and inode); links to "
+                   "files are always scanned");
+    scan->add_option("--include", filter.include,
+                     "directory walks: scan only files matching this glob (a pattern with '/' matches the path below the "
+                     "directory, one without matches the file name); repeatable")
+        ->allow_extra_args(false);
+    scan->add_option("--exclude", filter.exclude, "directory walks: skip files and directories matching this glob; repeatable")
+        ->allow_extra_args(false);
+    limits.add_to(*scan);
+    safe_globals.add_to(*scan);
+  }
 
   // baseline
   auto* baseline_cmd = app.add_subcommand(
@@ -509,13 +525,15 @@ int main(int argc, char** argv) {
   brine::rules::RuleOptions baseline_rules;
   bool baseline_no_default = false, baseline_follow = false;
   LimitFlags baseline_limits;
-  baseline_cmd->add_option("paths", baseline_paths, "files or directories")->required();
-  baseline_cmd->add_option("-o,--output", baseline_output, "the baseline file to write")->capture_default_str();
-  baseline_cmd->add_option("--rules", baseline_rules.rule_files, "as for scan; repeatable")->allow_extra_args(false);
-  baseline_cmd->add_option("--allow", baseline_rules.allow, "as for scan; repeatable")->allow_extra_args(false);
-  baseline_cmd->add_flag("--no-default-rules", baseline_no_default, "as for scan");
-  baseline_cmd->add_flag("--follow-symlinks", baseline_follow, "as for scan");
-  baseline_limits.add_to(*baseline_cmd);
+  if (wanted("baseline")) {
+    baseline_cmd->add_option("paths", baseline_paths, "files or directories")->required();
+    baseline_cmd->add_option("-o,--output", baseline_output, "the baseline file to write")->capture_default_str();
+    baseline_cmd->add_option("--rules", baseline_rules.rule_files, "as for scan; repeatable")->allow_extra_args(false);
+    baseline_cmd->add_option("--allow", baseline_rules.allow, "as for scan; repeatable")->allow_extra_args(false);
+    baseline_cmd->add_flag("--no-default-rules", baseline_no_default, "as for scan");
+    baseline_cmd->add_flag("--follow-symlinks", baseline_follow, "as for scan");
+    baseline_limits.add_to(*baseline_cmd);
+  }
 
   // disasm
   auto* disasm = app.add_subcommand(
@@ -525,14 +543,16 @@ int main(int argc, char** argv) {
   bool disasm_json = false, disasm_no_default = false;
   brine::rules::RuleOptions disasm_rules;
   LimitFlags disasm_limits;
-  disasm->add_option("file", disasm_path, "file to list (- reads stdin)")->required();
-  disasm->add_flag("--json", disasm_json, "machine-readable listing with exact argument values (no verdict)");
-  disasm->add_option("--rules", disasm_rules.rule_files, "enable a built-in rule pack or load a rule FILE; repeatable")
-      ->allow_extra_args(false);
-  disasm->add_option("--allow", disasm_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
-      ->allow_extra_args(false);
-  disasm->add_flag("--no-default-rules", disasm_no_default, "do not load rules/default.json");
-  disasm_limits.add_to(*disasm);
+  if (wanted("disasm")) {
+    disasm->add_option("file", disasm_path, "file to list (- reads stdin)")->required();
+    disasm->add_flag("--json", disasm_json, "machine-readable listing with exact argument values (no verdict)");
+    disasm->add_option("--rules", disasm_rules.rule_files, "enable a built-in rule pack or load a rule FILE; repeatable")
+        ->allow_extra_args(false);
+    disasm->add_option("--allow", disasm_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
+        ->allow_extra_args(false);
+    disasm->add_flag("--no-default-rules", disasm_no_default, "do not load rules/default.json");
+    disasm_limits.add_to(*disasm);
+  }
 
   // inspect
   auto* inspect = app.add_subcommand(
@@ -543,16 +563,18 @@ int main(int argc, char** argv) {
   std::uint64_t inspect_max_output = 256ull << 20;
   brine::rules::RuleOptions inspect_rules;
   LimitFlags inspect_limits;
-  inspect->add_option("files", inspect_paths, "files to inspect (- reads stdin)")->required();
-  inspect->add_flag("--json", inspect_json, "the full value tree and event list of every pickle (docs/inspect.md)");
-  inspect->add_option("--max-output", inspect_max_output, "json: bytes written before later values are elided")
-      ->capture_default_str();
-  inspect->add_option("--rules", inspect_rules.rule_files, "enable a built-in rule pack or load a rule FILE; repeatable")
-      ->allow_extra_args(false);
-  inspect->add_option("--allow", inspect_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
-      ->allow_extra_args(false);
-  inspect->add_flag("--no-default-rules", inspect_no_default, "do not load rules/default.json");
-  inspect_limits.add_to(*inspect);
+  if (wanted("inspect")) {
+    inspect->add_option("files", inspect_paths, "files to inspect (- reads stdin)")->required();
+    inspect->add_flag("--json", inspect_json, "the full value tree and event list of every pickle (docs/inspect.md)");
+    inspect->add_option("--max-output", inspect_max_output, "json: bytes written before later values are elided")
+        ->capture_default_str();
+    inspect->add_option("--rules", inspect_rules.rule_files, "enable a built-in rule pack or load a rule FILE; repeatable")
+        ->allow_extra_args(false);
+    inspect->add_option("--allow", inspect_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
+        ->allow_extra_args(false);
+    inspect->add_flag("--no-default-rules", inspect_no_default, "do not load rules/default.json");
+    inspect_limits.add_to(*inspect);
+  }
 
   // sanitize
   auto* sanitize = app.add_subcommand(
@@ -561,42 +583,46 @@ int main(int argc, char** argv) {
   brine::rules::RuleOptions sanitize_rules;
   bool sanitize_no_default = false;
   LimitFlags sanitize_limits;
-  sanitize->add_option("input", sf.input, "checkpoint: torch zip or legacy, pickle, joblib, .npy/.npz (compressed too)")->required();
-  sanitize->add_option("-o,--output", sf.output, "output file (.safetensors or .onnx); refused if it exists unless --force")->required();
-  sanitize->add_option("--to", sf.to, "output format, instead of the extension")->check(CLI::IsMember({"safetensors", "onnx"}));
-  sanitize->add_flag("--salvage", sf.options.salvage,
-                     "write the tensors of approved rebuild calls even if the scan is not clean; everything else is dropped and reported");
-  sanitize->add_flag("--force", sf.options.write.force, "replace an existing output file");
-  sanitize->add_flag("--verify", sf.options.verify, "re-read the output and compare every tensor's bytes with the source");
-  sanitize->add_option("--strip-prefix", sf.options.strip_prefix, "remove this prefix from tensor names (e.g. 'state_dict.')");
-  sanitize->add_option("--select", sf.options.select, "write only tensors (and metadata) whose name matches this glob; repeatable")
-      ->allow_extra_args(false);
-  sanitize->add_option("--name", sf.options.bare_name, "name of the tensor when the file holds a single bare tensor or array")
-      ->capture_default_str();
-  sanitize->add_flag("--no-dedupe", sf.no_dedupe, "write tied tensors (same view of the same storage) once per name");
-  sanitize->add_option("--max-output-bytes", sf.options.max_output_bytes,
-                       "tensor bytes the output may hold (views can overlap, so a small file can name far more bytes than "
-                       "it holds); 0: 8x the input's size, at least 1 GiB")
-      ->capture_default_str();
-  sanitize->add_flag("--external-data", sf.external_data, "ONNX: put tensor bytes in '<output>.data' (automatic above 2 GB)");
-  sanitize->add_option("-f,--format", sf.format, "report format on stdout")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
-  sanitize->add_flag("-v,--verbose", sf.verbose, "text: list every tensor written");
-  sanitize->add_option("--rules", sanitize_rules.rule_files, "enable a built-in rule pack or load a rule FILE; repeatable")
-      ->allow_extra_args(false);
-  sanitize->add_option("--allow", sanitize_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
-      ->allow_extra_args(false);
-  sanitize->add_flag("--no-default-rules", sanitize_no_default, "do not load rules/default.json");
-  sanitize_limits.add_to(*sanitize);
+  if (wanted("sanitize")) {
+    sanitize->add_option("input", sf.input, "checkpoint: torch zip or legacy, pickle, joblib, .npy/.npz (compressed too)")->required();
+    sanitize->add_option("-o,--output", sf.output, "output file (.safetensors or .onnx); refused if it exists unless --force")->required();
+    sanitize->add_option("--to", sf.to, "output format, instead of the extension")->check(CLI::IsMember({"safetensors", "onnx"}));
+    sanitize->add_flag("--salvage", sf.options.salvage,
+                       "write the tensors of approved rebuild calls even if the scan is not clean; everything else is dropped and reported");
+    sanitize->add_flag("--force", sf.options.write.force, "replace an existing output file");
+    sanitize->add_flag("--verify", sf.options.verify, "re-read the output and compare every tensor's bytes with the source");
+    sanitize->add_option("--strip-prefix", sf.options.strip_prefix, "remove this prefix from tensor names (e.g. 'state_dict.')");
+    sanitize->add_option("--select", sf.options.select, "write only tensors (and metadata) whose name matches this glob; repeatable")
+        ->allow_extra_args(false);
+    sanitize->add_option("--name", sf.options.bare_name, "name of the tensor when the file holds a single bare tensor or array")
+        ->capture_default_str();
+    sanitize->add_flag("--no-dedupe", sf.no_dedupe, "write tied tensors (same view of the same storage) once per name");
+    sanitize->add_option("--max-output-bytes", sf.options.max_output_bytes,
+                         "tensor bytes the output may hold (views can overlap, so a small file can name far more bytes than "
+                         "it holds); 0: 8x the input's size, at least 1 GiB")
+        ->capture_default_str();
+    sanitize->add_flag("--external-data", sf.external_data, "ONNX: put tensor bytes in '<output>.data' (automatic above 2 GB)");
+    sanitize->add_option("-f,--format", sf.format, "report format on stdout")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+    sanitize->add_flag("-v,--verbose", sf.verbose, "text: list every tensor written");
+    sanitize->add_option("--rules", sanitize_rules.rule_files, "enable a built-in rule pack or load a rule FILE; repeatable")
+        ->allow_extra_args(false);
+    sanitize->add_option("--allow", sanitize_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
+        ->allow_extra_args(false);
+    sanitize->add_flag("--no-default-rules", sanitize_no_default, "do not load rules/default.json");
+    sanitize_limits.add_to(*sanitize);
+  }
 
   // rules
   auto* rules_cmd = app.add_subcommand("rules", "Check rule files and list the built-in packs.");
   std::string show;
   brine::rules::RuleOptions rules_cmd_options;
-  rules_cmd->add_option("--rules", rules_cmd_options.rule_files, "pack name or rule file to load and check; repeatable")
-      ->allow_extra_args(false);
-  rules_cmd->add_option("--show", show, "print a built-in rule file (default, denylist, aliases, or a pack name)");
   brine::cli::RulesSubcommands rules_subcommands;
-  rules_subcommands.add_to(*rules_cmd);
+  if (wanted("rules")) {
+    rules_cmd->add_option("--rules", rules_cmd_options.rule_files, "pack name or rule file to load and check; repeatable")
+        ->allow_extra_args(false);
+    rules_cmd->add_option("--show", show, "print a built-in rule file (default, denylist, aliases, or a pack name)");
+    rules_subcommands.add_to(*rules_cmd);
+  }
 
   // serve
   auto* serve_cmd = app.add_subcommand(
@@ -606,13 +632,15 @@ int main(int argc, char** argv) {
   brine::rules::RuleOptions serve_rules;
   bool serve_no_default = false;
   LimitFlags serve_limits;
-  serve_command.add_to(*serve_cmd);
-  serve_cmd->add_option("--rules", serve_rules.rule_files, "rule packs or files every request uses; repeatable")
-      ->allow_extra_args(false);
-  serve_cmd->add_option("--allow", serve_rules.allow, "approve one global for every request: module.qualname[:use,...]; repeatable")
-      ->allow_extra_args(false);
-  serve_cmd->add_flag("--no-default-rules", serve_no_default, "do not load rules/default.json");
-  serve_limits.add_to(*serve_cmd);
+  if (wanted("serve")) {
+    serve_command.add_to(*serve_cmd);
+    serve_cmd->add_option("--rules", serve_rules.rule_files, "rule packs or files every request uses; repeatable")
+        ->allow_extra_args(false);
+    serve_cmd->add_option("--allow", serve_rules.allow, "approve one global for every request: module.qualname[:use,...]; repeatable")
+        ->allow_extra_args(false);
+    serve_cmd->add_flag("--no-default-rules", serve_no_default, "do not load rules/default.json");
+    serve_limits.add_to(*serve_cmd);
+  }
 
   try {
     app.parse(argc, argv);
@@ -645,7 +673,7 @@ int main(int argc, char** argv) {
   }
   if (serve_cmd->parsed()) {
     serve_rules.use_default = !serve_no_default;
-    return serve_command.run(serve_rules, serve_limits.get());
+    return brine::cli::serve_main(argv, serve_command, serve_rules, serve_limits.get());
   }
   if (auto code = rules_subcommands.run()) return *code;
   if (rules_cmd->parsed()) return run_rules(rules_cmd_options, show);

@@ -103,7 +103,28 @@ std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offse
   return parse_local_header(in, offset);
 }
 
-core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader) {
+namespace {
+
+/// Whether the local-header walk of `b` would be the walk `a` made: the same start (data in
+/// front), the same end (the directory's start) and the same local offsets and compressed
+/// sizes, in order (the sizes are what the walk takes for members whose sizes follow the data).
+bool same_walk(const ZipLayout& a, const ZipLayout& b) {
+  if (std::max<std::int64_t>(a.prepended, 0) != std::max<std::int64_t>(b.prepended, 0) || a.cd_start != b.cd_start ||
+      a.central.size() != b.central.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.central.size(); ++i) {
+    if (a.central[i].local_offset != b.central[i].local_offset ||
+        a.central[i].compressed_size != b.central[i].compressed_size) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader, const ZipLayout* other) {
   auto eocd = find_eocd(data);
   if (!eocd) return core::fail(core::Error{ErrorCode::kContainer, 0, {}, {}, "zip: no end-of-central-directory record"});
   ZipLayout z;
@@ -234,10 +255,20 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
 
   // Local headers, walked from the start of the archive as a streaming reader would; past bytes
   // that are no local header it resyncs at the next signature, and records the gap.
+  z.walk_problems_from = z.problems.size();
   std::map<std::uint64_t, const ZipCentral*> by_local;
   const std::uint64_t shift = z.prepended > 0 ? static_cast<std::uint64_t>(z.prepended) : 0;
   for (const auto& e : z.central) by_local.emplace(e.local_offset + shift, &e);
   const std::uint64_t walk_limit = std::min<std::uint64_t>(z.cd_start, data.size());
+  if (other != nullptr && same_walk(*other, z)) {
+    // The walk depends only on where it starts and stops and on the directory's local offsets
+    // and sizes; another reader that agrees on those walked these very headers already.
+    z.locals = other->locals;
+    z.gaps = other->gaps;
+    z.problems.insert(z.problems.end(), other->problems.begin() + static_cast<std::ptrdiff_t>(other->walk_problems_from),
+                      other->problems.end());
+    return z;
+  }
   core::WindowReader headers(data);
   std::uint64_t pos = shift;
   auto next_local_sig = [&](std::uint64_t from) -> std::uint64_t {

@@ -1,7 +1,7 @@
 // The raw structure of a zip archive, read by brine itself: end-of-central-directory records
 // (classic and ZIP64), the central directory, and the local headers walked from the start.
 //
-// libzip gives one reading of an archive; loaders disagree about the rest. torch (miniz) takes
+// Loaders disagree about what an archive holds. torch (miniz) takes
 // names and sizes from the central directory and finds data through the local header's
 // lengths; Python's zipfile also insists that the local name matches; a streaming reader sees
 // only local headers. brine parses every structure itself, bounds-checked, so that it can scan
@@ -77,6 +77,7 @@ struct ZipLayout {
   /// a streaming reader resyncs past them, so whatever they hold is scanned too.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;
   std::vector<std::string> problems;   ///< structural inconsistencies found while parsing
+  std::size_t walk_problems_from = 0;  ///< problems[i] for i >= this were found by the local walk
   bool count_too_large = false;        ///< the EOCD claims more entries than the directory holds
   bool count_too_small = false;        ///< ... fewer: miniz never sees the rest
 };
@@ -87,7 +88,11 @@ std::optional<std::uint64_t> find_eocd(core::Bytes data);
 /// Parses the archive as `reader` would. Fails only if that reader finds no directory at all;
 /// every other inconsistency is recorded in `problems` and parsing continues. An EOCD that
 /// claims more than `max_entries` entries is a kLimitExceeded error (detail "max-archive-entries").
-core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader = ZipReader::kMiniz);
+/// `other`, a layout of the same bytes as another reader parsed them, lets this one take its
+/// local-header walk instead of walking again when both would walk the same headers (the result
+/// is the same; a 1,024-tensor checkpoint has 1,024 local headers and data descriptors to read).
+core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader = ZipReader::kMiniz,
+                                         const ZipLayout* other = nullptr);
 
 /// Parses the local header at `offset`; nullopt if it is not one or is cut off.
 std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offset);

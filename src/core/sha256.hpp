@@ -1,4 +1,4 @@
-// SHA-256 of a byte span (OpenSSL), as lowercase hex.
+// SHA-256 of a byte span (nettle), as lowercase hex.
 #pragma once
 
 #include <string>

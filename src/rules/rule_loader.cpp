@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -552,7 +554,9 @@ std::vector<std::string> check_rule_file(const std::string& path) {
   return builder.check_file(*text, path);
 }
 
-core::Result<std::shared_ptr<const RuleSet>> load_rules(const RuleOptions& options) {
+namespace {
+
+core::Result<std::shared_ptr<const RuleSet>> build_rules(const RuleOptions& options) {
   RuleSetBuilder builder;
   auto builtin = [](std::string_view name) -> const BuiltinRuleFile* {
     for (const auto& f : builtin_rule_files()) {
@@ -583,6 +587,27 @@ core::Result<std::shared_ptr<const RuleSet>> load_rules(const RuleOptions& optio
   }
   for (const std::string& allow : options.allow) BRINE_TRY(builder.add_allow(allow));
   return std::move(builder).build();
+}
+
+}  // namespace
+
+core::Result<std::shared_ptr<const RuleSet>> load_rules(const RuleOptions& options) {
+  // Rule files from disk and --allow values are the user's input: they are checked now, so a
+  // mistake is a usage error before anything is scanned. Built-in files only cannot fail to
+  // load (tests/unit load every combination), so they are parsed when first consulted.
+  const bool builtin_only = options.allow.empty() &&
+                            std::all_of(options.rule_files.begin(), options.rule_files.end(),
+                                        [](const std::string& f) { return builtin_file("packs/" + f) != nullptr; });
+  if (!builtin_only) return build_rules(options);
+  return RuleSet::deferred([options] {
+    auto rules = build_rules(options);
+    if (!rules) {
+      // Not reachable from input: the shipped rule text itself is broken.
+      std::fprintf(stderr, "brine: the built-in rules do not load: %s\n", rules.error().detail.c_str());
+      std::abort();
+    }
+    return *std::move(rules);
+  });
 }
 
 }  // namespace brine::rules

@@ -1,6 +1,7 @@
 #include "rules/rule_set.hpp"
 
 #include <array>
+#include <mutex>
 
 namespace brine::rules {
 
@@ -125,7 +126,30 @@ std::string RuleSet::canonical(std::string_view dotted) const {
   return name;
 }
 
+struct RuleSet::Deferred {
+  std::once_flag once;
+  std::function<std::shared_ptr<const RuleSet>()> make;
+  std::shared_ptr<const RuleSet> set;
+};
+
+std::shared_ptr<const RuleSet> RuleSet::deferred(std::function<std::shared_ptr<const RuleSet>()> make) {
+  auto out = std::make_shared<RuleSet>();
+  out->deferred_ = std::make_shared<Deferred>();
+  out->deferred_->make = std::move(make);
+  return out;
+}
+
+const RuleSet& RuleSet::built() const {
+  if (!deferred_) return *this;
+  std::call_once(deferred_->once, [d = deferred_.get()] {
+    d->set = d->make();
+    d->make = nullptr;
+  });
+  return *deferred_->set;
+}
+
 std::vector<NameStep> RuleSet::name_chain(std::string_view module, std::string_view name, int protocol) const {
+  if (deferred_) return built().name_chain(module, name, protocol);
   // The same rewrites, in the same order, as resolve(): py2 rename (protocol < 3), module alias,
   // then the re-export table one step at a time (bounded as canonical() is).
   std::vector<NameStep> steps;
@@ -168,6 +192,7 @@ std::vector<NameStep> RuleSet::name_chain(std::string_view module, std::string_v
 }
 
 Resolution RuleSet::resolve(std::string_view module, std::string_view name, int protocol) const {
+  if (deferred_) return built().resolve(module, name, protocol);
   Resolution r;
   r.written_name = join(module, name);
 

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -123,20 +125,29 @@ struct NameStep {
 
 class RuleSet {
  public:
+  /// A rule set that `make` builds the first time anything consults it (once, thread-safe).
+  /// For rules that cannot fail to load, the built-in files: a scan whose pickles import
+  /// nothing never parses them, and start-up does not pay for them (docs/scaling.md).
+  static std::shared_ptr<const RuleSet> deferred(std::function<std::shared_ptr<const RuleSet>()> make);
+
   [[nodiscard]] Resolution resolve(std::string_view module, std::string_view name, int protocol) const;
   /// The rewrites resolve() applies to a name, in order (empty when the written name is judged
   /// as written): what `brine rules explain` shows.
   [[nodiscard]] std::vector<NameStep> name_chain(std::string_view module, std::string_view name, int protocol) const;
 
-  [[nodiscard]] const std::vector<AllowEntry>& allow_entries() const { return allow_; }
-  [[nodiscard]] const std::vector<DenyEntry>& deny_entries() const { return deny_; }
-  [[nodiscard]] const std::vector<SpecNode>& specs() const { return specs_; }
-  [[nodiscard]] const SpecNode& spec(int index) const { return specs_[static_cast<std::size_t>(index)]; }
-  [[nodiscard]] const std::vector<std::string>& sources() const { return sources_; }
-  [[nodiscard]] const std::unordered_map<std::string, std::string>& reexports() const { return reexports_; }
+  [[nodiscard]] const std::vector<AllowEntry>& allow_entries() const { return built().allow_; }
+  [[nodiscard]] const std::vector<DenyEntry>& deny_entries() const { return built().deny_; }
+  [[nodiscard]] const std::vector<SpecNode>& specs() const { return built().specs_; }
+  [[nodiscard]] const SpecNode& spec(int index) const { return built().specs_[static_cast<std::size_t>(index)]; }
+  [[nodiscard]] const std::vector<std::string>& sources() const { return built().sources_; }
+  [[nodiscard]] const std::unordered_map<std::string, std::string>& reexports() const { return built().reexports_; }
 
  private:
   friend class RuleSetBuilder;
+  struct Deferred;
+
+  /// This set, or for a deferred one the set its `make` built (building it on first use).
+  [[nodiscard]] const RuleSet& built() const;
 
   /// Applies `modules` aliases to the longest matching module prefix.
   [[nodiscard]] std::string alias_module(std::string_view module) const;
@@ -156,6 +167,7 @@ class RuleSet {
   std::unordered_map<std::string, std::string> py2_modules_;
   std::map<std::string, std::string> module_aliases_;
   std::unordered_map<std::string, std::string> reexports_;
+  std::shared_ptr<Deferred> deferred_;  ///< set only on a deferred() set, whose own tables stay empty
 };
 
 }  // namespace brine::rules

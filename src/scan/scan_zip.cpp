@@ -21,7 +21,6 @@
 
 #include "analysis/torchscript.hpp"
 #include "container/sniff.hpp"
-#include "container/zip_archive.hpp"
 #include "container/zip_layout.hpp"
 #include "core/text.hpp"
 #include "scan/file_scan.hpp"
@@ -70,7 +69,8 @@ bool worth_scanning(core::Bytes head) {
 void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned depth) {
   const bool top = where.empty();
   auto torch_view = container::parse_zip_layout(data, options_.limits.max_archive_entries, ZipReader::kMiniz);
-  auto strict_view = container::parse_zip_layout(data, options_.limits.max_archive_entries, ZipReader::kZipfile);
+  auto strict_view = container::parse_zip_layout(data, options_.limits.max_archive_entries, ZipReader::kZipfile,
+                                                 torch_view ? &*torch_view : nullptr);
   for (auto* view : {&torch_view, &strict_view}) {
     if (!*view && view->error().code == core::ErrorCode::kLimitExceeded) {
       add(analysis::error_finding(view->error(), where));
@@ -126,11 +126,6 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
         fmt::format("{} bytes follow the end of the archive", z.trailing));
     const core::Bytes tail = data.subspan(end);
     if (worth_scanning(tail)) scan_blob(tail, child(where, "[after-archive]"), depth + 1);
-  }
-  // A strict reader's opinion (libzip with its consistency checks).
-  if (auto strict = container::ZipArchive::open(data, /*strict=*/true); !strict) {
-    add("unapproved:zip-structure", Severity::kMedium, Verdict::kUnapproved, where, 0,
-        "a strict zip reader rejects the archive: " + strict.error().detail);
   }
 
   // ---- torch's view: prefix from the first central name, case-insensitive lookup ----

@@ -110,6 +110,35 @@ TEST_CASE("the zip layout of a mapped 1 MiB-per-member archive reads its local h
   std::filesystem::remove(path);
 }
 
+TEST_CASE("a second reader's layout takes the first one's local walk only when it would walk the same headers") {
+  auto same_as_fresh = [](const std::string& zip) {
+    const core::Bytes data = core::as_bytes(zip);
+    auto miniz = container::parse_zip_layout(data, 1000, container::ZipReader::kMiniz);
+    auto fresh = container::parse_zip_layout(data, 1000, container::ZipReader::kZipfile);
+    auto shared = container::parse_zip_layout(data, 1000, container::ZipReader::kZipfile, miniz ? &*miniz : nullptr);
+    REQUIRE(fresh);
+    REQUIRE(shared);
+    CHECK(shared->problems == fresh->problems);
+    CHECK(shared->gaps == fresh->gaps);
+    REQUIRE(shared->locals.size() == fresh->locals.size());
+    for (std::size_t i = 0; i < fresh->locals.size(); ++i) {
+      CHECK(shared->locals[i].offset == fresh->locals[i].offset);
+      CHECK(shared->locals[i].name == fresh->locals[i].name);
+      CHECK(shared->locals[i].walk_length == fresh->locals[i].walk_length);
+    }
+    return fresh->locals.size();
+  };
+  test::ZipBuilder plain;
+  plain.add("archive/data.pkl", "\x80\x02}q\x00.");
+  plain.add("archive/data/0", std::string(100, 'x'));
+  CHECK(same_as_fresh(plain.build()) == 2);
+  // Data in front: miniz does not shift offsets, zipfile does, so the two walks start in
+  // different places and the second must walk for itself (its walk finds both members).
+  test::ZipBuilder shifted = plain;
+  shifted.prepend = std::string(64, 'J');
+  CHECK(same_as_fresh(shifted.build()) == 2);
+}
+
 namespace {
 /// Records how a tensor's bytes arrive: as file ranges or as bytes.
 class RecordingSink : public tensor::ByteSink {

@@ -5,6 +5,10 @@
 #include "helpers.hpp"
 #include "rules/json_tree.hpp"
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 using namespace brine;
 
 namespace {
@@ -53,6 +57,50 @@ TEST_CASE("the shipped rule files all load") {
   CHECK(r->allow_entries().size() > 100);
   CHECK(r->deny_entries().size() > 100);
   CHECK(rules::builtin_pack_names().size() == 3);
+}
+
+TEST_CASE("every combination of built-in files loads (they are parsed lazily, where a failure could only abort)") {
+  const auto packs = rules::builtin_pack_names();
+  for (unsigned subset = 0; subset < (1u << packs.size()); ++subset) {
+    for (bool use_default : {true, false}) {
+      rules::RuleOptions o;
+      o.use_default = use_default;
+      for (std::size_t i = 0; i < packs.size(); ++i) {
+        if ((subset & (1u << i)) != 0) o.rule_files.push_back(packs[i]);
+      }
+      auto r = rules::load_rules(o);
+      REQUIRE(r.has_value());
+      CHECK((*r)->deny_entries().size() > 100);  // consulting it builds it
+      CHECK((*r)->resolve("os", "system", 4).deny != nullptr);
+    }
+  }
+}
+
+TEST_CASE("a deferred rule set is built once, on first use, whichever thread asks") {
+  std::atomic<int> builds{0};
+  auto lazy = rules::RuleSet::deferred([&builds] {
+    ++builds;
+    return from(R"({"schema": "brine-rules/1", "allow": [{"global": "collections.OrderedDict", "use": ["call"]}]})");
+  });
+  CHECK(builds == 0);
+  std::vector<std::thread> threads;
+  std::atomic<int> approved{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      if (!lazy->resolve("collections", "OrderedDict", 4).allow.empty()) ++approved;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(builds == 1);
+  CHECK(approved == 4);
+  CHECK(lazy->allow_entries().size() == 1);
+  CHECK(builds == 1);
+}
+
+TEST_CASE("user rule input is checked when loaded, not when first used") {
+  rules::RuleOptions o;
+  o.allow = {"not a name!"};
+  CHECK_FALSE(rules::load_rules(o).has_value());
 }
 
 TEST_CASE("a rule file that is not a pack or a readable file is an error") {

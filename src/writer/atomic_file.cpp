@@ -122,6 +122,24 @@ core::Status AtomicFile::commit() {
   if (::close(fd) != 0) return io_error("cannot close", temp_);
   if (std::rename(temp_.c_str(), path_.c_str()) != 0) return io_error("cannot rename the output to", path_);
   committed_ = true;
+  return sync_directory();
+}
+
+core::Status AtomicFile::sync_directory() const {
+  // The rename is a change to the directory: until the directory is flushed, a crash can undo it
+  // and leave the old file (or none) under the name, although the new file's bytes are on disk.
+  const auto slash = path_.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open the directory of", path_);
+  const int r = ::fsync(fd);
+  const int saved = errno;
+  ::close(fd);
+  // EINVAL: this file system has no way to flush a directory (its renames are as durable as they get).
+  if (r != 0 && saved != EINVAL) {
+    errno = saved;
+    return io_error("cannot flush the directory of", path_);
+  }
   return {};
 }
 

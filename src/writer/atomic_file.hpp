@@ -31,13 +31,15 @@ class AtomicFile {
   /// (EXDEV, ENOSYS, EINVAL, EOPNOTSUPP) or the source ends early; the caller writes the rest.
   core::Result<std::uint64_t> copy_from_file(int fd, std::uint64_t offset, std::uint64_t n);
   [[nodiscard]] std::uint64_t written() const { return written_; }
-  /// Flushes, fsyncs and renames onto the destination.
+  /// Flushes, fsyncs and renames onto the destination, then fsyncs the destination's directory so
+  /// that the rename itself survives a crash: when it returns, the output is durable.
   core::Status commit();
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
   AtomicFile() = default;
   core::Status flush();
+  core::Status sync_directory() const;
   std::string path_, temp_;
   int fd_ = -1;
   std::vector<std::uint8_t> buffer_;  ///< small writes (headers, protobuf prefixes) are gathered here

@@ -15,18 +15,23 @@ using pylit::Kind;
 using pylit::Value;
 using Status = DtypeResolution::Status;
 
+// The strings are stored in the rows, not pointed to: a table of pointers is relocated (written)
+// by the dynamic loader at every start of the position-independent binary, 14 pages of it.
 struct Row {
-  std::string_view spelling;
-  std::string_view str;
+  char spelling_chars[24];  // NUL-terminated; the longest spelling has 21 characters
+  char str_chars[8];        // the longest dtype.str has 7
   std::uint32_t itemsize;
   bool has_object;
   char kind;
+  [[nodiscard]] constexpr std::string_view spelling() const { return spelling_chars; }
+  [[nodiscard]] constexpr std::string_view str() const { return str_chars; }
 };
 
 // Every dtype string numpy accepted among tools/gen_numpy_dtype_table.py's candidates, sorted.
 constexpr Row kRows[] = {
 #include "container/numpy_dtype_table.inc"
 };
+// (A string longer than its array does not compile: C++ needs room for the NUL.)
 
 DtypeResolution fail(Status st, std::string why) {
   DtypeResolution r;
@@ -73,13 +78,13 @@ DtypeResolution fields(const Value& descr);
 
 DtypeResolution numpy_dtype_from_string(std::string_view s) {
   const auto* end = std::end(kRows);
-  const auto* it = std::lower_bound(std::begin(kRows), end, s, [](const Row& r, std::string_view k) { return r.spelling < k; });
+  const auto* it = std::lower_bound(std::begin(kRows), end, s, [](const Row& r, std::string_view k) { return r.spelling() < k; });
   DtypeResolution r;
-  if (it != end && it->spelling == s) {
+  if (it != end && it->spelling() == s) {
     r.dtype.has_object = it->has_object;
     r.dtype.itemsize = it->itemsize;
     r.dtype.kind = it->kind;
-    r.dtype.str = std::string(it->str);
+    r.dtype.str = std::string(it->str());
     return r;
   }
   if (auto d = flexible_sized(s)) {

@@ -187,6 +187,16 @@ void MappedFile::prefault(Bytes range) const {
   ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
 }
 
+bool write_all(int fd, Bytes bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes = bytes.subspan(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
 std::size_t read_at(Bytes data, std::uint64_t offset, std::span<std::uint8_t> out) {
   if (offset >= data.size()) return 0;
   const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), data.size() - offset));

@@ -55,6 +55,10 @@ class MappedFile {
   std::vector<std::uint8_t> owned_;
 };
 
+/// write(2) until all of `bytes` is written: short writes and EINTR are not errors. False on
+/// any other failure (errno says which); then some prefix may have been written.
+bool write_all(int fd, Bytes bytes);
+
 /// Copies up to out.size() bytes of `data` from `offset` into `out` (fewer at its end) and
 /// returns how many. When `data` lies in a live MappedFile's mapping, the bytes are read with
 /// pread() from the file instead of through the map: touching one mapped page makes the kernel

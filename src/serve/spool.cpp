@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/mapped_file.hpp"
 
 namespace brine::serve {
 
@@ -93,14 +94,8 @@ bool RequestSpool::reserve(std::uint64_t bytes) {
 }
 
 bool RequestSpool::append(const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(upload_fd_, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<std::size_t>(n);
-    upload_size_ += static_cast<std::uint64_t>(n);
-  }
+  if (!core::write_all(upload_fd_, core::Bytes(reinterpret_cast<const std::uint8_t*>(data), size))) return false;
+  upload_size_ += size;
   return true;
 }
 

@@ -1,5 +1,7 @@
 #include "writer/atomic_file.hpp"
 
+#include "core/mapped_file.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,17 +24,6 @@ core::Unexpected io_error(const std::string& what, const std::string& path) {
   return core::fail(ErrorCode::kIo, 0, what + " " + path + ": " + std::strerror(errno));
 }
 
-/// write(2) until everything is written (short writes and EINTR are not errors).
-bool write_all(int fd, const std::uint8_t* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t r = ::write(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
 }  // namespace
 
 core::Result<AtomicFile> AtomicFile::create(const std::string& path, bool force) {
@@ -67,7 +58,7 @@ AtomicFile::~AtomicFile() {
 
 core::Status AtomicFile::flush() {
   if (buffer_.empty()) return {};
-  if (!write_all(fd_, buffer_.data(), buffer_.size())) return io_error("cannot write", temp_);
+  if (!core::write_all(fd_, buffer_)) return io_error("cannot write", temp_);
   buffer_.clear();
   return {};
 }
@@ -80,7 +71,7 @@ core::Status AtomicFile::write(core::Bytes bytes) {
     BRINE_TRY(flush());
     if (bytes.size() < kBufferBytes) {
       buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
-    } else if (!write_all(fd_, bytes.data(), bytes.size())) {
+    } else if (!core::write_all(fd_, bytes)) {
       return io_error("cannot write", temp_);
     }
   }

@@ -223,14 +223,9 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
       });
   const brine::cli::WalkResult walked = walk.finish();
   for (const auto& e : walked.errors) std::cerr << "brine: " << brine::core::display_text(e) << '\n';
-  std::vector<brine::scan::FileReport> reports(count);
-  std::vector<bool> explicit_file(count);
+  std::vector<Scanned*> in_order(count);
   for (auto& t : per_thread) {
-    for (auto& d : t.done) {
-      explicit_file[d.index] = d.explicit_file;
-      reports[d.index] = std::move(d.report);
-    }
-    t.done = {};
+    for (auto& d : t.done) in_order[d.index] = &d;
   }
 
   // Files met while walking a directory that no supported loader reads are not reported as
@@ -245,12 +240,13 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
   std::vector<brine::scan::FileReport> shown;
   std::vector<brine::report::Skipped> skipped;
   for (const auto& s : walked.skipped) skipped.push_back({s.path, s.reason});
-  for (std::size_t i = 0; i < reports.size(); ++i) {
-    if ((!explicit_file[i] || flags.skip_unrecognized) && !reports[i].recognized) {
-      skipped.push_back({reports[i].path, skip_reason(reports[i])});
+  shown.reserve(count);
+  for (Scanned* d : in_order) {
+    if ((!d->explicit_file || flags.skip_unrecognized) && !d->report.recognized) {
+      skipped.push_back({d->report.path, skip_reason(d->report)});
       continue;
     }
-    shown.push_back(std::move(reports[i]));
+    shown.push_back(std::move(d->report));
   }
   std::sort(skipped.begin(), skipped.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -195,39 +195,10 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
   std::ostream& out = output.empty() ? std::cout : file;
 
   const auto start = std::chrono::steady_clock::now();
-  // The files are scanned while the directories are still being walked (cli/parallel_walk.hpp).
-  // Each thread keeps what it scanned in its own list (a cache line of its own: no shared
-  // writes per file); the lists are put back in the walk's order below.
-  struct Scanned {
-    std::size_t index;
-    bool explicit_file;
-    brine::scan::FileReport report;
-  };
-  struct alignas(64) PerThread {
-    std::vector<Scanned> done;
-  };
-  std::vector<PerThread> per_thread(flags.jobs);
-  brine::cli::Walk walk(flags.paths, flags.walk);
-  std::mutex stream_lock;  // jsonl: each file's line is written as soon as it is done
-  const std::size_t count =
-      brine::cli::visit_while_walking(walk, flags.jobs, [&](unsigned worker, std::size_t index, brine::cli::WalkTarget&& target) {
-        brine::scan::FileReport report = scanner.scan_path(target.path);
-        if (baseline) brine::report::apply_baseline(*baseline, report);
-        if (format == "jsonl" && ((target.explicit_file && !flags.skip_unrecognized) || report.recognized)) {
-          const std::string line = brine::report::file_report_json(report);
-          const std::lock_guard<std::mutex> lock(stream_lock);
-          out << line << '\n';
-          out.flush();
-        }
-        per_thread[worker].done.push_back({index, target.explicit_file, std::move(report)});
-      });
-  const brine::cli::WalkResult walked = walk.finish();
-  for (const auto& e : walked.errors) std::cerr << "brine: " << brine::core::display_text(e) << '\n';
-  std::vector<Scanned*> in_order(count);
-  for (auto& t : per_thread) {
-    for (auto& d : t.done) in_order[d.index] = &d;
-  }
-
+  brine::report::TextOptions text;
+  text.quiet = flags.quiet;
+  text.verbose = flags.verbose;
+  text.color = output.empty() && (flags.color == "always" || (flags.color == "auto" && stdout_is_tty()));
   // Files met while walking a directory that no supported loader reads are not reported as
   // files, but they are listed (text -v, JSON) with the scan's reason, never dropped silently.
   auto skip_reason = [](const brine::scan::FileReport& r) {
@@ -237,13 +208,61 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
     return std::string("not a format any supported loader reads");
   };
 
+  // The files are scanned while the directories are still being walked (cli/parallel_walk.hpp),
+  // and all that can be done for one file is done on the thread that scanned it: a text report's
+  // lines are rendered there and the rest of the report freed there (only the verdict is kept
+  // for the summary), so little is left to do on one thread once the last file is scanned. Each
+  // thread keeps its results in its own list (a cache line of its own: no shared writes per
+  // file); they are put back in the walk's order below.
+  struct Scanned {
+    std::size_t index;
+    bool shown;                      ///< reported as a file; else listed as skipped
+    brine::scan::FileReport report;  ///< text: the verdict and suppressed count only
+    std::string text;                ///< text: the file's lines; skipped: why
+  };
+  struct alignas(64) PerThread {
+    std::vector<Scanned> done;
+  };
+  std::vector<PerThread> per_thread(flags.jobs);
+  brine::cli::Walk walk(flags.paths, flags.walk);
+  std::mutex stream_lock;  // jsonl: each file's line is written as soon as it is done
+  const std::size_t count =
+      brine::cli::visit_while_walking(walk, flags.jobs, [&](unsigned worker, std::size_t index, brine::cli::WalkTarget&& target) {
+        Scanned d{index, true, scanner.scan_path(target.path), {}};
+        brine::scan::FileReport& report = d.report;
+        if (baseline) brine::report::apply_baseline(*baseline, report);
+        d.shown = (target.explicit_file && !flags.skip_unrecognized) || report.recognized;
+        if (format == "jsonl" && d.shown) {
+          const std::string line = brine::report::file_report_json(report);
+          const std::lock_guard<std::mutex> lock(stream_lock);
+          out << line << '\n';
+          out.flush();
+        }
+        if (!d.shown) {
+          d.text = skip_reason(report);
+        } else if (format == "text") {
+          d.text = brine::report::text_lines(report, text);
+          brine::scan::FileReport tally;
+          tally.verdict = report.verdict;
+          tally.suppressed = report.suppressed;
+          report = std::move(tally);
+        }
+        per_thread[worker].done.push_back(std::move(d));
+      });
+  const brine::cli::WalkResult walked = walk.finish();
+  for (const auto& e : walked.errors) std::cerr << "brine: " << brine::core::display_text(e) << '\n';
+  std::vector<Scanned*> in_order(count);
+  for (auto& t : per_thread) {
+    for (auto& d : t.done) in_order[d.index] = &d;
+  }
+
   std::vector<brine::scan::FileReport> shown;
   std::vector<brine::report::Skipped> skipped;
   for (const auto& s : walked.skipped) skipped.push_back({s.path, s.reason});
   shown.reserve(count);
   for (Scanned* d : in_order) {
-    if ((!d->explicit_file || flags.skip_unrecognized) && !d->report.recognized) {
-      skipped.push_back({d->report.path, skip_reason(d->report)});
+    if (!d->shown) {
+      skipped.push_back({std::move(d->report.path), std::move(d->text)});
       continue;
     }
     shown.push_back(std::move(d->report));
@@ -262,11 +281,10 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
   } else if (format == "sarif") {
     brine::report::write_sarif(out, shown, summary, rules.get(), {exit_code, walked.errors});
   } else {
-    brine::report::TextOptions text;
-    text.quiet = flags.quiet;
-    text.verbose = flags.verbose;
-    text.color = output.empty() && (flags.color == "always" || (flags.color == "auto" && stdout_is_tty()));
-    brine::report::write_text(out, shown, summary, text);
+    for (const Scanned* d : in_order) {
+      if (d->shown) out << d->text;
+    }
+    brine::report::write_text_summary(out, summary, text);
   }
   out.flush();
   return exit_code;

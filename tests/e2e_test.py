@@ -5,6 +5,7 @@ stdin, rule packs and --allow, limits, disasm, inspect, and rule-file errors.
 Usage: e2e_test.py BRINE REPO_ROOT      Ends with the line "N passed, N failed".
 """
 import json
+import re
 import os
 import subprocess
 import sys
@@ -151,6 +152,47 @@ def directories_are_walked_by_content_and_sorted():
         one = json.loads(brine("scan", "--format", "json", "--no-hash", "-j", "1", CORPUS)[1])
         two = json.loads(brine("scan", "--format", "json", "--no-hash", "-j", "2", CORPUS)[1])
         assert [(f["path"], f["verdict"]) for f in one["files"]] == [(f["path"], f["verdict"]) for f in two["files"]]
+
+
+@test
+def walking_while_scanning_gives_the_serial_walks_output():
+    # Threads scan while the walk goes on (cli/parallel_walk.hpp). "a-c/..." sorts before "a/...",
+    # though "a" is walked first by name: files come in path order, walk errors (on stderr) and
+    # skips in the depth-first name order they always had, whatever the number of jobs.
+    with tempfile.TemporaryDirectory() as d:
+        for rel in ("a/m.pkl", "a-c/x/n.pkl", "a-c/x-y.pkl", "a-c.pkl", "a.b/o.pkl", "a b/p.pkl", "a0.pkl", "e/f/bad.pkl"):
+            write(d, rel, OS_SYSTEM if "bad" in rel else b"\x80\x02}q\x00.")
+        for i in range(150):
+            write(d, f"many/{i % 5}/f{i:03}.pkl", b"\x80\x02}q\x00.")
+        write(d, "README.md", b"# not a pickle\n")
+        os.symlink("nowhere", os.path.join(d, "dangling.pkl"))
+        os.mkfifo(os.path.join(d, "fifo.pkl"))
+        # directories nested past PATH_MAX cannot be opened: walk errors, "deep" before "deep-x"
+        for top in ("deep-x", "deep"):
+            fd = os.open(d, os.O_RDONLY)
+            for name in [top] + ["d" * 250] * 17:
+                os.mkdir(name, dir_fd=fd)
+                nfd = os.open(name, os.O_RDONLY, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+            os.close(fd)
+        runs = {}
+        for j in ("1", "2", "4"):
+            for fmt in ("text", "json", "sarif"):
+                rc, out, err = brine("scan", "-v", "-f", fmt, "-j", j, d, os.path.join(d, "a0.pkl"))
+                runs[(j, fmt)] = (rc, re.sub(r'"seconds": [0-9.e+-]+| in [0-9.]+s\n', "", out), err)
+        for (j, fmt), run in runs.items():
+            assert run == runs[("1", fmt)], (j, fmt)
+        rc, out, err = runs[("2", "text")]
+        assert rc == 2, rc
+        errors = [line for line in err.splitlines() if line.startswith("brine: ")]
+        assert len(errors) == 2 and "/deep/" in errors[0] and "/deep-x/" in errors[1], err
+        paths = [line.split(": ")[0] for line in out.splitlines() if line.startswith(d)]
+        rel = [os.path.relpath(p, d) for p in paths]
+        assert rel[:7] == ["a b/p.pkl", "a-c.pkl", "a-c/x-y.pkl", "a-c/x/n.pkl", "a.b/o.pkl", "a/m.pkl", "a0.pkl"], rel
+        assert rel[-1] == "a0.pkl" and len(rel) == 8 + 150 + 1, rel  # the named file, after the walk
+        assert rel[:-1] == sorted(rel[:-1])
+        assert "dangling.pkl: symbolic link to nothing readable" in out and "fifo.pkl: a FIFO" in out
 
 
 @test

@@ -24,6 +24,7 @@
 #include "cli/cmd_rules.hpp"
 #include "cli/cmd_safe_globals.hpp"
 #include "cli/cmd_serve.hpp"
+#include "cli/parallel_walk.hpp"
 #include "cli/walk.hpp"
 #include "core/mapped_file.hpp"
 #include "core/text.hpp"
@@ -195,10 +196,10 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
   std::ostream& out = output.empty() ? std::cout : file;
 
   const auto start = std::chrono::steady_clock::now();
-  brine::cli::WalkResult walked = brine::cli::walk(flags.paths, flags.walk);
-  const std::vector<brine::cli::WalkTarget>& targets = walked.targets;
-  for (const auto& e : walked.errors) std::cerr << "brine: " << brine::core::display_text(e) << '\n';
-
+  brine::report::TextOptions text;
+  text.quiet = flags.quiet;
+  text.verbose = flags.verbose;
+  text.color = output.empty() && (flags.color == "always" || (flags.color == "auto" && stdout_is_tty()));
   // Files met while walking a directory that no supported loader reads are not reported as
   // files, but they are listed (text -v, JSON) with the scan's reason, never dropped silently.
   auto skip_reason = [](const brine::scan::FileReport& r) {
@@ -207,36 +208,65 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
     }
     return std::string("not a format any supported loader reads");
   };
-  std::vector<brine::scan::FileReport> reports(targets.size());
-  std::mutex stream_lock;  // jsonl: each file's line is written as soon as it is done
-  std::atomic<std::size_t> next{0};
-  auto worker = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < targets.size();) {
-      reports[i] = scanner.scan_path(targets[i].path);
-      if (baseline) brine::report::apply_baseline(*baseline, reports[i]);
-      if (format == "jsonl" && ((targets[i].explicit_file && !flags.skip_unrecognized) || reports[i].recognized)) {
-        const std::string line = brine::report::file_report_json(reports[i]);
-        const std::lock_guard<std::mutex> lock(stream_lock);
-        out << line << '\n';
-        out.flush();
-      }
-    }
+
+  // The files are scanned while the directories are still being walked (cli/parallel_walk.hpp),
+  // and all that can be done for one file is done on the thread that scanned it: a text report's
+  // lines are rendered there and the rest of the report freed there (only the verdict is kept
+  // for the summary), so little is left to do on one thread once the last file is scanned. Each
+  // thread keeps its results in its own list (a cache line of its own: no shared writes per
+  // file); they are put back in the walk's order below.
+  struct Scanned {
+    std::size_t index;
+    bool shown;                      ///< reported as a file; else listed as skipped
+    brine::scan::FileReport report;  ///< text: the verdict and suppressed count only
+    std::string text;                ///< text: the file's lines; skipped: why
   };
-  const unsigned n = std::max(1u, std::min<unsigned>(flags.jobs, static_cast<unsigned>(targets.size())));
-  std::vector<std::thread> threads;
-  for (unsigned t = 1; t < n; ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
+  struct alignas(64) PerThread {
+    std::vector<Scanned> done;
+  };
+  std::vector<PerThread> per_thread(flags.jobs);
+  brine::cli::Walk walk(flags.paths, flags.walk);
+  std::mutex stream_lock;  // jsonl: each file's line is written as soon as it is done
+  const std::size_t count =
+      brine::cli::visit_while_walking(walk, flags.jobs, [&](unsigned worker, std::size_t index, brine::cli::WalkTarget&& target) {
+        Scanned d{index, true, scanner.scan_path(target.path), {}};
+        brine::scan::FileReport& report = d.report;
+        if (baseline) brine::report::apply_baseline(*baseline, report);
+        d.shown = (target.explicit_file && !flags.skip_unrecognized) || report.recognized;
+        if (format == "jsonl" && d.shown) {
+          const std::string line = brine::report::file_report_json(report);
+          const std::lock_guard<std::mutex> lock(stream_lock);
+          out << line << '\n';
+          out.flush();
+        }
+        if (!d.shown) {
+          d.text = skip_reason(report);
+        } else if (format == "text") {
+          d.text = brine::report::text_lines(report, text);
+          brine::scan::FileReport tally;
+          tally.verdict = report.verdict;
+          tally.suppressed = report.suppressed;
+          report = std::move(tally);
+        }
+        per_thread[worker].done.push_back(std::move(d));
+      });
+  const brine::cli::WalkResult walked = walk.finish();
+  for (const auto& e : walked.errors) std::cerr << "brine: " << brine::core::display_text(e) << '\n';
+  std::vector<Scanned*> in_order(count);
+  for (auto& t : per_thread) {
+    for (auto& d : t.done) in_order[d.index] = &d;
+  }
 
   std::vector<brine::scan::FileReport> shown;
   std::vector<brine::report::Skipped> skipped;
   for (const auto& s : walked.skipped) skipped.push_back({s.path, s.reason});
-  for (std::size_t i = 0; i < reports.size(); ++i) {
-    if ((!targets[i].explicit_file || flags.skip_unrecognized) && !reports[i].recognized) {
-      skipped.push_back({reports[i].path, skip_reason(reports[i])});
+  shown.reserve(count);
+  for (Scanned* d : in_order) {
+    if (!d->shown) {
+      skipped.push_back({std::move(d->report.path), std::move(d->text)});
       continue;
     }
-    shown.push_back(std::move(reports[i]));
+    shown.push_back(std::move(d->report));
   }
   std::sort(skipped.begin(), skipped.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -252,11 +282,10 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
   } else if (format == "sarif") {
     brine::report::write_sarif(out, shown, summary, rules.get(), {exit_code, walked.errors});
   } else {
-    brine::report::TextOptions text;
-    text.quiet = flags.quiet;
-    text.verbose = flags.verbose;
-    text.color = output.empty() && (flags.color == "always" || (flags.color == "auto" && stdout_is_tty()));
-    brine::report::write_text(out, shown, summary, text);
+    for (const Scanned* d : in_order) {
+      if (d->shown) out << d->text;
+    }
+    brine::report::write_text_summary(out, summary, text);
   }
   out.flush();
   return exit_code;

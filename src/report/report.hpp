@@ -30,6 +30,11 @@ struct TextOptions {
   bool verbose = false;  ///< also informational findings and members
 };
 void write_text(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary, const TextOptions& options);
+/// The parts of write_text: one file's lines ("" for a clean file under quiet), then, after every
+/// file's, the skipped list (verbose) and the summary line. A scan of many files renders each
+/// file's lines on the thread that scanned it.
+std::string text_lines(const scan::FileReport& file, const TextOptions& options);
+void write_text_summary(std::ostream& out, const Summary& summary, const TextOptions& options);
 
 /// {"files": [...], "summary": {...}} — see docs/json-report.md.
 void write_json(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary);

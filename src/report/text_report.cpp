@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <iterator>
+
 #include "core/text.hpp"
 #include "report/report.hpp"
 
@@ -28,33 +30,37 @@ std::string upper(std::string_view s) {
 // own newlines and, with colour on, its own SGR codes.
 using core::display_text;
 
-void write_text(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary, const TextOptions& options) {
-  for (const auto& f : files) {
-    if (options.quiet && f.verdict == analysis::Verdict::kClean) continue;
-    const std::string verdict = upper(analysis::verdict_name(f.verdict));
-    const std::string_view on = options.color ? color_of(f.verdict) : "";
-    const std::string_view off = options.color ? "\033[0m" : "";
-    out << fmt::format("{}: {}{}{} ({}, {} bytes, {} pickle{})\n", display_text(f.path), on, verdict, off, display_text(f.container), f.size, f.pickles,
-                       f.pickles == 1 ? "" : "s");
-    for (const auto& x : f.findings) {
-      if (x.impact == analysis::Verdict::kClean && !options.verbose) continue;
-      std::string where = x.member.empty() ? fmt::format("offset {}", x.offset) : fmt::format("{} offset {}", display_text(x.member), x.offset);
-      if (!x.opcode.empty()) where += fmt::format(" ({})", display_text(x.opcode));
-      out << fmt::format("  {:<8} {}", rules::severity_name(x.severity), display_text(x.rule));
-      if (!x.global.empty()) out << fmt::format("  {}", display_text(x.global));
-      if (!x.use.empty()) out << fmt::format("  [{}]", display_text(x.use));
-      out << fmt::format("  at {}", where);
-      if (x.count > 1) out << fmt::format("  (x{})", x.count);
-      out << '\n';
-      if (!x.call.empty()) out << fmt::format("           {}\n", display_text(x.call));
-      out << fmt::format("           {}\n", display_text(x.message));
-    }
-    if (options.verbose) {
-      for (const auto& m : f.members) {
-        out << fmt::format("  member {} ({}, {} bytes{})\n", display_text(m.name), display_text(m.format), m.size, m.scanned ? ", scanned" : "");
-      }
+std::string text_lines(const scan::FileReport& f, const TextOptions& options) {
+  if (options.quiet && f.verdict == analysis::Verdict::kClean) return {};
+  fmt::memory_buffer b;
+  auto out = std::back_inserter(b);
+  const std::string verdict = upper(analysis::verdict_name(f.verdict));
+  const std::string_view on = options.color ? color_of(f.verdict) : "";
+  const std::string_view off = options.color ? "\033[0m" : "";
+  fmt::format_to(out, "{}: {}{}{} ({}, {} bytes, {} pickle{})\n", display_text(f.path), on, verdict, off, display_text(f.container), f.size,
+                 f.pickles, f.pickles == 1 ? "" : "s");
+  for (const auto& x : f.findings) {
+    if (x.impact == analysis::Verdict::kClean && !options.verbose) continue;
+    std::string where = x.member.empty() ? fmt::format("offset {}", x.offset) : fmt::format("{} offset {}", display_text(x.member), x.offset);
+    if (!x.opcode.empty()) where += fmt::format(" ({})", display_text(x.opcode));
+    fmt::format_to(out, "  {:<8} {}", rules::severity_name(x.severity), display_text(x.rule));
+    if (!x.global.empty()) fmt::format_to(out, "  {}", display_text(x.global));
+    if (!x.use.empty()) fmt::format_to(out, "  [{}]", display_text(x.use));
+    fmt::format_to(out, "  at {}", where);
+    if (x.count > 1) fmt::format_to(out, "  (x{})", x.count);
+    b.push_back('\n');
+    if (!x.call.empty()) fmt::format_to(out, "           {}\n", display_text(x.call));
+    fmt::format_to(out, "           {}\n", display_text(x.message));
+  }
+  if (options.verbose) {
+    for (const auto& m : f.members) {
+      fmt::format_to(out, "  member {} ({}, {} bytes{})\n", display_text(m.name), display_text(m.format), m.size, m.scanned ? ", scanned" : "");
     }
   }
+  return fmt::to_string(b);
+}
+
+void write_text_summary(std::ostream& out, const Summary& summary, const TextOptions& options) {
   if (options.verbose) {
     for (const auto& s : summary.skipped_files) out << fmt::format("skipped {}: {}\n", display_text(s.path), display_text(s.reason));
   }
@@ -63,6 +69,11 @@ void write_text(std::ostream& out, const std::vector<scan::FileReport>& files, c
   if (summary.skipped != 0) out << fmt::format(", {} skipped{}", summary.skipped, options.verbose ? "" : " (-v lists them)");
   if (summary.suppressed != 0) out << fmt::format(", {} finding{} accepted by the baseline", summary.suppressed, summary.suppressed == 1 ? "" : "s");
   out << fmt::format(" in {:.3f}s\n", summary.seconds);
+}
+
+void write_text(std::ostream& out, const std::vector<scan::FileReport>& files, const Summary& summary, const TextOptions& options) {
+  for (const auto& f : files) out << text_lines(f, options);
+  write_text_summary(out, summary, options);
 }
 
 }  // namespace brine::report

@@ -438,8 +438,7 @@ class Analyzer {
       auto [it, fresh] = rule_ids.emplace(s->rule, static_cast<std::uint32_t>(rule_ids.size() + 1));
       return it->second;
     };
-    auto push = [&](ValueRef v, const StateRoot* s) {
-      if (v == pickle::kNoValue || v_.leaf(v)) return;
+    auto push_node = [&](ValueRef v, const StateRoot* s) {
       if (s == nullptr) {
         if (seen_plain[v]) return;
         seen_plain[v] = true;
@@ -447,6 +446,10 @@ class Analyzer {
       } else if (seen.insert((ctx_id(s) << 32) | v).second) {
         stack.push_back({v, s});
       }
+    };
+    // The leaf test is inline and first: most items of a big pickle are scalars.
+    auto push = [&](ValueRef v, const StateRoot* s) {
+      if (v != pickle::kNoValue && !v_.leaf(v)) push_node(v, s);
     };
     auto exempt = [&](const StateRoot* s, ValueRef global) {
       if (s->rule == nullptr || !v_.global_rec(global).resolved) return false;

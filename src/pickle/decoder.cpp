@@ -15,7 +15,7 @@ bool Decoder::fail(ErrorCode code, const Instruction& ins, std::string detail) {
   return false;
 }
 
-bool Decoder::next(Instruction& ins) {
+bool Decoder::next_slow(Instruction& ins) {
   ins = Instruction{};
   ins.offset = reader_.pos();
   auto byte = reader_.u8();
@@ -32,15 +32,7 @@ bool Decoder::next(Instruction& ins) {
   if (!read_arg(ins)) return false;
   ins.length = static_cast<std::uint32_t>(std::min<std::uint64_t>(reader_.pos() - ins.offset, UINT32_MAX));
 
-  // Frames: pickle.py's _Unframer refuses an instruction that runs past the frame's end and a
-  // FRAME that starts before the previous one is used up; _pickle.c does not check either.
-  if (frame_end_ != 0) {
-    if (ins.offset >= frame_end_) {
-      frame_end_ = 0;
-    } else if (ins.end() > frame_end_ || ins.op == Op::FRAME) {
-      ins.frame_violation = true;
-    }
-  }
+  track_frame(ins);
   if (ins.op == Op::FRAME) {
     const auto len = static_cast<std::uint64_t>(ins.arg.i);
     if (len > reader_.remaining()) {

@@ -60,7 +60,7 @@ class Memo {
 
   /// Stores; returns true if the index already held a value.
   bool put(std::uint64_t idx, ValueRef v) {
-    if (idx >= dense_.size() && idx < 4 * (count_ + 1) + 1024) grow_dense(idx);
+    if (idx >= dense_.size() && idx < 4 * (count_ + 1) + 1024) [[unlikely]] grow_dense(idx);
     if (idx < dense_.size()) {
       const bool had = dense_[idx] != kNoValue;
       if (!had) ++count_;
@@ -81,7 +81,7 @@ class Memo {
   void grow_dense(std::uint64_t idx) {
     const std::size_t new_size = std::max<std::size_t>(static_cast<std::size_t>(idx) + 1,
                                                        std::min<std::size_t>(2 * dense_.size(), 4 * (count_ + 1) + 1024));
-    dense_.resize(new_size, kNoValue);
+    dense_.resize(pool_, new_size, kNoValue);
     for (auto it = sparse_.begin(); it != sparse_.end();) {
       if (it->first < new_size) {
         dense_[it->first] = it->second;
@@ -92,7 +92,8 @@ class Memo {
     }
   }
 
-  std::vector<ValueRef> dense_;
+  core::Pool pool_;  // first: dense_ lives in it
+  core::PoolVec<ValueRef> dense_;
   std::unordered_map<std::uint64_t, ValueRef> sparse_;
   std::size_t count_ = 0;
 };
@@ -122,25 +123,53 @@ class Machine {
         run_.end = run_.error->offset;
         return;
       }
-      if (ins_.frame_violation) {
-        anomaly(Anomaly::Kind::kFrameViolation,
-                ins_.op == Op::FRAME ? "a FRAME begins before the previous frame ends"
-                                     : "the opcode runs past the end of its FRAME");
-      }
-      if (ins_.noncanonical) anomaly(Anomaly::Kind::kNoncanonical, "argument text is not in the form CPython's pickler writes");
-      if (!execute(ins_)) {
+      if (ins_.frame_violation || ins_.noncanonical) [[unlikely]] encoding_anomalies();
+      if (!step(ins_)) {
         run_.end = ins_.offset;
         return;
       }
-      if (run_.stopped) {
+      if (run_.stopped) [[unlikely]] {
         run_.end = ins_.end();
         return;
       }
-      if (!check_budgets()) return;
+      if (stack_.size() > limits_.max_stack_depth || v_.size() > limits_.max_value_nodes ||
+          run_.arena.bytes() > limits_.max_value_bytes) [[unlikely]] {
+        if (!check_budgets()) return;
+      }
     }
   }
 
  private:
+  [[gnu::noinline]] void encoding_anomalies() {
+    if (ins_.frame_violation) {
+      anomaly(Anomaly::Kind::kFrameViolation,
+              ins_.op == Op::FRAME ? "a FRAME begins before the previous frame ends"
+                                   : "the opcode runs past the end of its FRAME");
+    }
+    if (ins_.noncanonical) anomaly(Anomaly::Kind::kNoncanonical, "argument text is not in the form CPython's pickler writes");
+  }
+
+  /// The opcodes that make up nearly all of a large pickle (binary scalars and memo stores),
+  /// inline in the loop; execute() handles every opcode, these included, and all errors.
+  bool step(const Instruction& ins) {
+    switch (ins.op) {
+      case Op::BININT: case Op::BININT1: case Op::BININT2: case Op::BINFLOAT:
+      case Op::SHORT_BINUNICODE: case Op::BINUNICODE: case Op::SHORT_BINBYTES: case Op::BINBYTES:
+      case Op::NONE: case Op::NEWTRUE: case Op::NEWFALSE:
+        push(v_.input_scalar(ins.offset));
+        return true;
+      case Op::MEMOIZE:
+        if (stack_.size() > fence()) return memo_put(memo_.size());
+        break;
+      case Op::BINPUT:
+        if (stack_.size() > fence()) return memo_put(static_cast<std::uint64_t>(ins.arg.i));  // one unsigned byte
+        break;
+      default:
+        break;
+    }
+    return execute(ins);
+  }
+
   // ---- errors and records ----
   void fail_at(std::uint64_t offset, ErrorCode code, std::string_view op, std::string detail) {
     run_.error = core::Error{code, offset, {}, std::string(op), std::move(detail)};
@@ -515,11 +544,15 @@ class Machine {
   }
 
   bool memo_put(std::uint64_t idx) {
-    if (memo_.size() >= limits_.max_memo_entries && memo_.get(idx) == kNoValue) {
-      return fail(ErrorCode::kLimitExceeded, fmt::format("max-memo: more than {} memo entries", limits_.max_memo_entries));
-    }
-    if (memo_.put(idx, stack_.back())) anomaly(Anomaly::Kind::kMemoOverwrite, fmt::format("memo index {} is stored twice", idx));
+    if (memo_.size() >= limits_.max_memo_entries && memo_.get(idx) == kNoValue) [[unlikely]] return memo_full();
+    if (memo_.put(idx, stack_.back())) [[unlikely]] memo_overwrite(idx);
     return true;
+  }
+  [[gnu::noinline]] bool memo_full() {
+    return fail(ErrorCode::kLimitExceeded, fmt::format("max-memo: more than {} memo entries", limits_.max_memo_entries));
+  }
+  [[gnu::noinline]] void memo_overwrite(std::uint64_t idx) {
+    anomaly(Anomaly::Kind::kMemoOverwrite, fmt::format("memo index {} is stored twice", idx));
   }
 
   bool dict_set(ValueRef d, ValueRef key, ValueRef value) {

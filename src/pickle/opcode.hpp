@@ -46,10 +46,27 @@ inline constexpr std::array<OpInfo, kOpCount> kOpInfo = {{
 #undef X
 }};
 
-inline const OpInfo& info(Op op) { return kOpInfo[static_cast<std::size_t>(op)]; }
-inline std::string_view name(Op op) { return info(op).name; }
+constexpr const OpInfo& info(Op op) { return kOpInfo[static_cast<std::size_t>(op)]; }
+constexpr std::string_view name(Op op) { return info(op).name; }
+
+namespace detail {
+inline constexpr std::uint8_t kNoOp = 0xFF;
+constexpr std::array<std::uint8_t, 256> make_byte_table() {
+  std::array<std::uint8_t, 256> table{};
+  for (auto& t : table) t = kNoOp;
+  for (std::size_t i = 0; i < kOpCount; ++i) table[kOpInfo[i].byte] = static_cast<std::uint8_t>(i);
+  return table;
+}
+/// byte -> Op index, kNoOp for bytes that are no opcode. Inline: the decoder and the value
+/// store look it up once per opcode.
+inline constexpr std::array<std::uint8_t, 256> kByteToOp = make_byte_table();
+}  // namespace detail
 
 /// The opcode a byte stands for, if any.
-std::optional<Op> op_from_byte(std::uint8_t byte);
+inline std::optional<Op> op_from_byte(std::uint8_t byte) {
+  const std::uint8_t v = detail::kByteToOp[byte];
+  if (v == detail::kNoOp) return std::nullopt;
+  return static_cast<Op>(v);
+}
 
 }  // namespace brine::pickle

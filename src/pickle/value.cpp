@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
 #include <utility>
 
 #include "core/text.hpp"
@@ -65,8 +66,11 @@ std::optional<std::int64_t> integral(const Node& n) {
 }  // namespace
 
 ValueRef ValueStore::push(const Node& n) {
+  // A slot holds a node index in 31 bits. 2^31 stored nodes would be 96 GiB of them; stop
+  // before the index could wrap rather than alias another value.
+  if (nodes_.size() >= (std::size_t{1} << 31)) throw std::length_error("more than 2^31 stored values in one pickle");
   nodes_.push_back(n);
-  return push_slot(nodes_.size() - 1);
+  return push_slot(static_cast<std::uint32_t>(nodes_.size() - 1) << 1);
 }
 
 namespace {
@@ -85,20 +89,6 @@ unsigned counted_width(Op op) {
   }
 }
 }  // namespace
-
-bool ValueStore::input_scalar_op(Op op) {
-  switch (op) {
-    case Op::BININT: case Op::BININT1: case Op::BININT2: case Op::LONG1: case Op::LONG4:
-    case Op::SHORT_BINSTRING: case Op::BINSTRING:
-    case Op::SHORT_BINBYTES: case Op::BINBYTES: case Op::BINBYTES8: case Op::BYTEARRAY8:
-    case Op::SHORT_BINUNICODE: case Op::BINUNICODE: case Op::BINUNICODE8:
-    case Op::BINFLOAT: case Op::NONE: case Op::NEWTRUE: case Op::NEWFALSE:
-    case Op::NEXT_BUFFER: case Op::EXT1: case Op::EXT2: case Op::EXT4:
-      return true;
-    default:
-      return false;
-  }
-}
 
 // The decoder read and checked these bytes when the opcode ran (lengths against the input,
 // UTF-8, ...), so reading them again cannot fail; this yields what Machine::execute stored for
@@ -151,33 +141,6 @@ Node ValueStore::input_node(std::uint64_t offset) const {
   return n;
 }
 
-Kind ValueStore::input_kind(std::uint64_t offset) const {
-  switch (*op_from_byte(input_[offset])) {
-    case Op::BININT: case Op::BININT1: case Op::BININT2: return Kind::kInt;
-    case Op::LONG1: case Op::LONG4: return input_node(offset).kind;
-    case Op::SHORT_BINSTRING: case Op::BINSTRING: return Kind::kPy2Str;
-    case Op::SHORT_BINBYTES: case Op::BINBYTES: case Op::BINBYTES8: return Kind::kBytes;
-    case Op::BYTEARRAY8: return Kind::kByteArray;
-    case Op::SHORT_BINUNICODE: case Op::BINUNICODE: case Op::BINUNICODE8: return Kind::kStr;
-    case Op::BINFLOAT: return Kind::kFloat;
-    case Op::NEWTRUE: case Op::NEWFALSE: return Kind::kBool;
-    case Op::NEXT_BUFFER: return Kind::kBuffer;
-    case Op::EXT1: case Op::EXT2: case Op::EXT4: return Kind::kExt;
-    default: return Kind::kNone;
-  }
-}
-
-bool ValueStore::leaf(ValueRef ref) const {
-  if (is_input(ref)) return true;
-  switch (stored(ref).kind) {
-    case Kind::kTuple: case Kind::kList: case Kind::kDict: case Kind::kSet: case Kind::kFrozenSet:
-    case Kind::kGlobal: case Kind::kCall: case Kind::kPersistent:
-      return false;
-    default:
-      return true;
-  }
-}
-
 ValueRef ValueStore::scalar(Kind kind, std::uint64_t offset, std::int64_t i, double f, std::string_view text) {
   Node n;
   n.kind = kind;
@@ -197,7 +160,7 @@ ValueRef ValueStore::tuple(std::uint64_t offset, const ValueRef* items, std::siz
   node.offset = offset;
   node.aux = static_cast<std::uint32_t>(sequences_.size());
   auto& seq = sequences_.emplace_back();
-  seq.items.assign(items, items + n);
+  seq.items.append(pool_, items, n);
   std::uint64_t h = mix(0x7475706c65ULL + n);
   std::uint32_t depth = 0;
   for (std::size_t k = 0; k < n; ++k) {
@@ -216,7 +179,7 @@ ValueRef ValueStore::list(std::uint64_t offset, const ValueRef* items, std::size
   node.offset = offset;
   node.aux = static_cast<std::uint32_t>(sequences_.size());
   auto& seq = sequences_.emplace_back();
-  seq.items.assign(items, items + n);
+  seq.items.append(pool_, items, n);
   std::uint32_t depth = 0;
   for (std::size_t k = 0; k < n; ++k) depth = std::max(depth, this->depth(items[k]));
   node.depth = depth + 1;
@@ -261,8 +224,14 @@ ValueRef ValueStore::persistent(PersistentRec rec) { return record(Kind::kPersis
 void ValueStore::list_extend(ValueRef list, const ValueRef* items, std::size_t n) {
   Node& node = stored(list);
   auto& seq = sequences_[node.aux];
-  seq.items.insert(seq.items.end(), items, items + n);
-  for (std::size_t k = 0; k < n; ++k) node.depth = std::max(node.depth, depth(items[k]) + 1);
+  seq.items.append(pool_, items, n);
+  if (n == 0) return;
+  std::uint32_t deepest = 0;  // of the items (input scalars are depth 0)
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::uint32_t slot = slots_[items[k]];
+    if ((slot & kInputTag) == 0) deepest = std::max(deepest, nodes_[slot >> 1].depth);
+  }
+  node.depth = std::max(node.depth, deepest + 1);
 }
 
 void ValueStore::list_set(ValueRef list, std::size_t index, ValueRef value) {
@@ -289,7 +258,7 @@ bool ValueStore::dict_set(ValueRef dict, ValueRef key, ValueRef value, bool& rep
     node.depth = std::max(node.depth, depth(value) + 1);
     return true;
   }
-  map.entries.emplace_back(key, value);
+  map.entries.push_back(pool_, {key, value});
   map.index.insert(h, static_cast<std::uint32_t>(map.entries.size() - 1), map.entries.size(),
                    [&](std::size_t i) { return hash(map.entries[i].first); });
   node.depth = std::max({node.depth, depth(value) + 1, depth(key) + 1});
@@ -303,7 +272,7 @@ bool ValueStore::set_add(ValueRef set, ValueRef item) {
   auto& seq = sequences_[node.aux];
   const bool present = seq.index.find(h, seq.items.size(), [&](std::uint32_t pos) { return equal(seq.items[pos], item); });
   if (present) return true;
-  seq.items.push_back(item);
+  seq.items.push_back(pool_, item);
   seq.index.insert(h, static_cast<std::uint32_t>(seq.items.size() - 1), seq.items.size(),
                    [&](std::size_t i) { return hash(seq.items[i]); });
   node.i = static_cast<std::int64_t>(static_cast<std::uint64_t>(node.i) ^ mix(h));  // order-independent
@@ -333,7 +302,7 @@ std::span<const std::pair<ValueRef, ValueRef>> ValueStore::entries(ValueRef ref)
 }
 
 bool ValueStore::hashable(ValueRef ref) const {
-  if (is_input(ref)) return input_kind(slots_[ref] & ~kInputBit) != Kind::kByteArray;
+  if (is_input(ref)) return input_kind(slots_[ref] >> 1) != Kind::kByteArray;
   const Node& n = stored(ref);
   switch (n.kind) {
     case Kind::kList:

@@ -10,7 +10,10 @@
 // items (SETITEM/APPEND), and those are recorded too.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -19,6 +22,7 @@
 
 #include "core/byte_reader.hpp"
 #include "core/chunked_vector.hpp"
+#include "core/pool.hpp"
 #include "pickle/hash_index.hpp"
 #include "pickle/opcode.hpp"
 
@@ -104,6 +108,41 @@ struct Node {
   std::uint64_t offset = 0;    ///< offset of the opcode that created the value
 };
 
+namespace detail {
+/// What an input scalar's opcode byte makes (kNotInput: not an input scalar; kDecode: LONG1/
+/// LONG4, int or big int depending on the bytes).
+inline constexpr auto kNotInput = static_cast<Kind>(0xFF);
+inline constexpr auto kDecode = static_cast<Kind>(0xFE);
+constexpr std::array<Kind, 256> make_input_kinds() {
+  std::array<Kind, 256> t{};
+  for (auto& k : t) k = kNotInput;
+  auto set = [&t](Op op, Kind k) { t[info(op).byte] = k; };
+  for (Op op : {Op::BININT, Op::BININT1, Op::BININT2}) set(op, Kind::kInt);
+  for (Op op : {Op::LONG1, Op::LONG4}) set(op, kDecode);
+  for (Op op : {Op::SHORT_BINSTRING, Op::BINSTRING}) set(op, Kind::kPy2Str);
+  for (Op op : {Op::SHORT_BINBYTES, Op::BINBYTES, Op::BINBYTES8}) set(op, Kind::kBytes);
+  set(Op::BYTEARRAY8, Kind::kByteArray);
+  for (Op op : {Op::SHORT_BINUNICODE, Op::BINUNICODE, Op::BINUNICODE8}) set(op, Kind::kStr);
+  set(Op::BINFLOAT, Kind::kFloat);
+  for (Op op : {Op::NEWTRUE, Op::NEWFALSE}) set(op, Kind::kBool);
+  set(Op::NONE, Kind::kNone);
+  set(Op::NEXT_BUFFER, Kind::kBuffer);
+  for (Op op : {Op::EXT1, Op::EXT2, Op::EXT4}) set(op, Kind::kExt);
+  return t;
+}
+inline constexpr std::array<Kind, 256> kInputKind = make_input_kinds();
+/// Width of the length prefix of the opcodes that make str, bytes, bytearray or py2 str input
+/// scalars (their text follows it); 0 for every other byte.
+constexpr std::array<std::uint8_t, 256> make_text_widths() {
+  std::array<std::uint8_t, 256> t{};
+  for (Op op : {Op::SHORT_BINSTRING, Op::SHORT_BINBYTES, Op::SHORT_BINUNICODE}) t[info(op).byte] = 1;
+  for (Op op : {Op::BINSTRING, Op::BINBYTES, Op::BINUNICODE}) t[info(op).byte] = 4;
+  for (Op op : {Op::BINBYTES8, Op::BINUNICODE8, Op::BYTEARRAY8}) t[info(op).byte] = 8;
+  return t;
+}
+inline constexpr std::array<std::uint8_t, 256> kTextWidth = make_text_widths();
+}  // namespace detail
+
 class ValueStore {
  public:
   ValueStore() = default;
@@ -114,11 +153,15 @@ class ValueStore {
   // --- creation ---
   /// True for the opcodes whose value is a scalar fully determined by the opcode's own bytes in
   /// the input (binary ints, floats, strings, bytes, None/True/False, NEXT_BUFFER, EXT codes).
-  static bool input_scalar_op(Op op);
+  static bool input_scalar_op(Op op) { return detail::kInputKind[info(op).byte] != detail::kNotInput; }
   /// The value of the input_scalar_op opcode at `offset` of the input, which the decoder has
-  /// already read and validated there. Costs one 8-byte slot: node() decodes it when asked, and
-  /// its text is a view into the input, exactly as the decoder's argument was.
-  ValueRef input_scalar(std::uint64_t offset) { return push_slot(kInputBit | offset); }
+  /// already read and validated there. Costs one 4-byte slot: node() decodes it when asked, and
+  /// its text is a view into the input, exactly as the decoder's argument was. (Past 2 GiB into
+  /// the input an offset does not fit a slot: the value is stored as the Node node() would give.)
+  ValueRef input_scalar(std::uint64_t offset) {
+    if (offset < kMaxInputOffset) [[likely]] return push_slot((static_cast<std::uint32_t>(offset) << 1) | kInputTag);
+    return push(input_node(offset));
+  }
   ValueRef scalar(Kind kind, std::uint64_t offset, std::int64_t i = 0, double f = 0, std::string_view text = {});
   ValueRef tuple(std::uint64_t offset, const ValueRef* items, std::size_t n);
   ValueRef list(std::uint64_t offset, const ValueRef* items, std::size_t n);
@@ -142,16 +185,25 @@ class ValueStore {
   // --- access ---
   /// The value (by value: input scalars are decoded from the input).
   [[nodiscard]] Node node(ValueRef ref) const {
-    const std::uint64_t s = slots_[ref];
-    return (s & kInputBit) != 0 ? input_node(s & ~kInputBit) : nodes_[s];
+    const std::uint32_t s = slots_[ref];
+    return (s & kInputTag) != 0 ? input_node(s >> 1) : nodes_[s >> 1];
   }
   [[nodiscard]] Kind kind(ValueRef ref) const {
-    const std::uint64_t s = slots_[ref];
-    return (s & kInputBit) != 0 ? input_kind(s & ~kInputBit) : nodes_[s].kind;
+    const std::uint32_t s = slots_[ref];
+    return (s & kInputTag) != 0 ? input_kind(s >> 1) : nodes_[s >> 1].kind;
   }
   /// True for a value that holds no other value and is no record (no container, global, call
   /// or persistent load): walkers of the object graph can skip it.
-  [[nodiscard]] bool leaf(ValueRef ref) const;
+  [[nodiscard]] bool leaf(ValueRef ref) const {
+    if (is_input(ref)) return true;
+    switch (stored(ref).kind) {
+      case Kind::kTuple: case Kind::kList: case Kind::kDict: case Kind::kSet: case Kind::kFrozenSet:
+      case Kind::kGlobal: case Kind::kCall: case Kind::kPersistent:
+        return false;
+      default:
+        return true;
+    }
+  }
   /// Marks a READONLY_BUFFER result (a stored scalar).
   void set_readonly(ValueRef ref) { stored(ref).readonly = true; }
   /// Number of values created (what max-values counts).
@@ -175,39 +227,82 @@ class ValueStore {
   [[nodiscard]] bool equal(ValueRef a, ValueRef b) const;
   [[nodiscard]] std::uint64_t hash(ValueRef ref) const;
 
+  /// Calls fn(text) for every str, bytes, bytearray and py2 str value whose text is at least
+  /// `min_size` bytes, in creation order: what node(ref).text is for each of them, without
+  /// decoding a Node per value (an input scalar is recognised from its opcode byte and length).
+  template <typename F>
+  void for_each_text(std::size_t min_size, F&& fn) const {
+    static_assert(std::endian::native == std::endian::little, "length prefixes are read in place");
+    const std::uint32_t* slots = slots_.data();
+    const std::size_t count = slots_.size();
+    const std::uint8_t* input = input_.data();
+    for (std::size_t ref = 0; ref < count; ++ref) {
+      const std::uint32_t s = slots[ref];
+      if ((s & kInputTag) != 0) {
+        const std::uint8_t* p = input + (s >> 1);
+        const unsigned width = detail::kTextWidth[p[0]];
+        if (width == 0) continue;
+        // The little-endian length prefix, which the decoder checked against the input.
+        std::uint64_t len = p[1];
+        if (width == 4) {
+          std::uint32_t v;
+          std::memcpy(&v, p + 1, 4);
+          len = v;
+        } else if (width == 8) {
+          std::memcpy(&len, p + 1, 8);
+        }
+        if (len >= min_size) fn(std::string_view(reinterpret_cast<const char*>(p + 1 + width), static_cast<std::size_t>(len)));
+        continue;
+      }
+      const Node& n = nodes_[s >> 1];
+      if ((n.kind == Kind::kStr || n.kind == Kind::kBytes || n.kind == Kind::kPy2Str || n.kind == Kind::kByteArray) &&
+          n.text.size() >= min_size) {
+        fn(n.text);
+      }
+    }
+  }
+
   /// The value as text if it is a str (or a py2 str that every encoding reads the same way).
   [[nodiscard]] std::optional<std::string_view> as_text(ValueRef ref) const;
 
  private:
+  // Arrays that grow as items arrive live in pool_ (huge pages once large; see core/pool.hpp).
   struct Sequence {
-    std::vector<ValueRef> items;
+    core::PoolVec<ValueRef> items;
     HashIndex index;  // sets only
   };
   struct Mapping {
-    std::vector<std::pair<ValueRef, ValueRef>> entries;
+    core::PoolVec<std::pair<ValueRef, ValueRef>> entries;
     HashIndex index;
   };
-  /// A slot holds either kInputBit | opcode offset (an input scalar) or an index into nodes_.
-  static constexpr std::uint64_t kInputBit = std::uint64_t{1} << 63;
-  ValueRef push_slot(std::uint64_t slot) {
-    slots_.push_back(slot);
+  /// A slot holds either (opcode offset << 1) | kInputTag (an input scalar) or (index into
+  /// nodes_) << 1: 4 bytes per value, the largest table of a big pickle.
+  static constexpr std::uint32_t kInputTag = 1;
+  static constexpr std::uint64_t kMaxInputOffset = std::uint64_t{1} << 31;
+
+  ValueRef push_slot(std::uint32_t slot) {
+    slots_.push_back(pool_, slot);
     return static_cast<ValueRef>(slots_.size() - 1);
   }
   ValueRef push(const Node& n);
   /// The stored node of a value that is not an input scalar (containers, records, any value
   /// that was not created by input_scalar).
-  [[nodiscard]] const Node& stored(ValueRef ref) const { return nodes_[slots_[ref]]; }
-  [[nodiscard]] Node& stored(ValueRef ref) { return nodes_[slots_[ref]]; }
-  [[nodiscard]] bool is_input(ValueRef ref) const { return (slots_[ref] & kInputBit) != 0; }
+  [[nodiscard]] const Node& stored(ValueRef ref) const { return nodes_[slots_[ref] >> 1]; }
+  [[nodiscard]] Node& stored(ValueRef ref) { return nodes_[slots_[ref] >> 1]; }
+  [[nodiscard]] bool is_input(ValueRef ref) const { return (slots_[ref] & kInputTag) != 0; }
   [[nodiscard]] std::uint32_t depth(ValueRef ref) const { return is_input(ref) ? 0 : stored(ref).depth; }
   [[nodiscard]] Node input_node(std::uint64_t offset) const;
-  [[nodiscard]] Kind input_kind(std::uint64_t offset) const;
+  [[nodiscard]] Kind input_kind(std::uint64_t offset) const {
+    const Kind k = detail::kInputKind[input_[offset]];
+    return k == detail::kDecode ? input_node(offset).kind : k;
+  }
   /// A node for a record kept in a side table (globals, calls, persistent loads).
   template <typename Table, typename Rec>
   ValueRef record(Kind kind, Table& table, Rec rec);
 
+  core::Pool pool_;                               // first: the arrays below live in it
   core::Bytes input_;
-  core::ChunkedVector<std::uint64_t> slots_;      // one per value
+  core::PoolVec<std::uint32_t> slots_;            // one per value
   core::ChunkedVector<Node> nodes_;               // values that are not input scalars
   core::ChunkedVector<Sequence, 12> sequences_;   // tuples, lists, sets
   core::ChunkedVector<Mapping, 12> mappings_;

@@ -142,17 +142,11 @@ void FileScan::note_bytes_values(const pickle::PickleRun& run, core::Bytes data)
   constexpr std::size_t kEocdSize = 22;
   const auto* lo = reinterpret_cast<const char*>(data.data());
   const auto* hi = lo + data.size();
-  for (std::size_t i = 0; i < run.values.size(); ++i) {
-    const pickle::Kind kind = run.values.kind(static_cast<pickle::ValueRef>(i));
-    if (kind != pickle::Kind::kBytes && kind != pickle::Kind::kByteArray && kind != pickle::Kind::kPy2Str &&
-        kind != pickle::Kind::kStr) {
-      continue;
-    }
-    const pickle::Node n = run.values.node(static_cast<pickle::ValueRef>(i));
-    if (n.text.size() < kEocdSize || n.text.data() < lo || n.text.data() + n.text.size() > hi) continue;
-    bytes_values_.push_back({reinterpret_cast<const std::uint8_t*>(n.text.data()),
-                             reinterpret_cast<const std::uint8_t*>(n.text.data() + n.text.size())});
-  }
+  run.values.for_each_text(kEocdSize, [&](std::string_view text) {
+    if (text.data() < lo || text.data() + text.size() > hi) return;
+    bytes_values_.push_back({reinterpret_cast<const std::uint8_t*>(text.data()),
+                             reinterpret_cast<const std::uint8_t*>(text.data() + text.size())});
+  });
 }
 
 void FileScan::check_polyglot(core::Bytes data, const std::string& where, unsigned depth) {

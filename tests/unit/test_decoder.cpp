@@ -1,6 +1,7 @@
 // The opcode decoder: every argument encoding, offsets, and every way an argument can be bad.
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -180,4 +181,126 @@ TEST_CASE("FRAME: the length is checked, straddling instructions are marked") {
   auto nested = decode_all(std::string_view("\x95\x0a\x00\x00\x00\x00\x00\x00\x00\x95\x01\x00\x00\x00\x00\x00\x00\x00N.", 20));
   REQUIRE_FALSE(nested.error);
   CHECK(nested.ins[1].frame_violation);
+}
+
+namespace {
+/// Random instruction streams for the fast-path test: mostly the opcodes next_fast decodes (with
+/// lengths near the data's end and the limit, UTF-8 that is sometimes broken), some FRAMEs and
+/// protocol-0 lines, and random bytes.
+std::string random_stream(std::uint64_t& seed) {
+  auto rnd = [&seed](std::uint32_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::uint32_t>((seed >> 33) % n);
+  };
+  static const std::uint8_t kOps[] = {
+      'K', 'M', 'J', 'G', 'q', 'h', 'r', 'j', 0x94, '(', 'e', ']', '}', 'u', 'N', 0x88, 0x89, 't', 0x85, 0x86, 0x87,
+      0x8c, 'X', 'C', 'B', 'U', 'T', 0x8a, 0x8b, 0x95, 'I', 'L', 'F', 'c', 0x8d, 0x8e, 0x96, 0x82, 0x83, 0x84, 'P', '.'};
+  std::string s;
+  const std::uint32_t count = 1 + rnd(12);
+  for (std::uint32_t k = 0; k < count; ++k) {
+    const std::uint8_t op = rnd(10) == 0 ? static_cast<std::uint8_t>(rnd(256)) : kOps[rnd(sizeof kOps)];
+    s += static_cast<char>(op);
+    auto text = [&](std::uint32_t n) {
+      for (std::uint32_t i = 0; i < n; ++i) {
+        const std::uint32_t pick = rnd(16);
+        s += pick == 0 ? static_cast<char>(0x80 + rnd(0x80)) : pick == 1 ? '\xc3' : static_cast<char>('a' + rnd(26));
+      }
+    };
+    switch (op) {
+      case 0x8c: case 'C': case 'U': {
+        const std::uint32_t n = rnd(6) == 0 ? rnd(256) : rnd(12);
+        s += static_cast<char>(n);
+        text(rnd(8) == 0 ? rnd(n + 1) : n);  // sometimes cut short
+        break;
+      }
+      case 'X': case 'B': case 'T': {
+        const std::uint32_t n = rnd(6) == 0 ? 0x80000000u + rnd(16) : rnd(20);
+        s.append(reinterpret_cast<const char*>(&n), 4);
+        text(rnd(8) == 0 ? rnd(20) : n & 0xFF);
+        break;
+      }
+      case 0x95: {
+        const std::uint64_t n = rnd(4) == 0 ? rnd(1u << 20) : rnd(24);
+        s.append(reinterpret_cast<const char*>(&n), 8);
+        break;
+      }
+      case 'I': case 'L': s += std::to_string(rnd(1000)) + (rnd(8) ? "\n" : ""); break;
+      case 'F': s += "1.5\n"; break;
+      case 'c': s += "os\nsystem\n"; break;
+      case 'P': s += "pid\n"; break;
+      default:
+        for (std::uint32_t i = rnd(10); i > 0; --i) s += static_cast<char>(rnd(256));  // argument bytes, or the next opcodes
+        break;
+    }
+  }
+  return s;
+}
+
+void same_instruction(const pickle::Instruction& a, const pickle::Instruction& b) {
+  CHECK(a.offset == b.offset);
+  CHECK(a.length == b.length);
+  CHECK(a.op == b.op);
+  CHECK(a.arg.kind == b.arg.kind);
+  CHECK(a.arg.i == b.arg.i);
+  CHECK(std::memcmp(&a.arg.f, &b.arg.f, sizeof a.arg.f) == 0);
+  CHECK(a.arg.a == b.arg.a);
+  CHECK(a.arg.b == b.arg.b);
+  CHECK(a.noncanonical == b.noncanonical);
+  CHECK(a.frame_violation == b.frame_violation);
+}
+}  // namespace
+
+TEST_CASE("next() with its fast path decodes every stream exactly as the reference path, errors included") {
+  std::uint64_t seed = 20261205;
+  std::size_t fast_ok = 0, errors = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    const std::string data = random_stream(seed);
+    core::Limits limits;
+    if (iter % 7 == 0) limits.max_string_length = iter % 3;  // the limit, checked on both paths
+    pickle::StringArena arena_a, arena_b;
+    pickle::Decoder a(test::bytes(data), 0, arena_a, limits);
+    pickle::Decoder b(test::bytes(data), 0, arena_b, limits);
+    CAPTURE(iter);
+    for (;;) {
+      pickle::Instruction ia, ib;
+      const bool ok_a = a.next(ia);
+      const bool ok_b = b.next_slow(ib);
+      REQUIRE(ok_a == ok_b);
+      if (!ok_a) {
+        CHECK(a.error().code == b.error().code);
+        CHECK(a.error().offset == b.error().offset);
+        CHECK(a.error().opcode == b.error().opcode);
+        CHECK(a.error().detail == b.error().detail);
+        ++errors;
+        break;
+      }
+      same_instruction(ia, ib);
+      REQUIRE(a.pos() == b.pos());
+      CHECK(a.frame_end() == b.frame_end());
+      if (data.size() - ia.offset >= 9) ++fast_ok;  // next() tried its fast path
+      if (a.at_end()) break;
+    }
+  }
+  CHECK(fast_ok > 10000);  // the streams did reach the fast path
+  CHECK(errors > 1000);
+}
+
+TEST_CASE("the fast path hands malformed arguments to the reference path, which reports them") {
+  const std::string pad(16, 'N');  // enough bytes after the opcode for the fast path to try
+  // Invalid UTF-8 in SHORT_BINUNICODE / BINUNICODE.
+  CHECK(error_of(std::string("\x8c\x02\xc3\x28", 4) + pad) == core::ErrorCode::kBadArgument);
+  CHECK(error_of(std::string("X\x01\x00\x00\x00\xff", 6) + pad) == core::ErrorCode::kBadArgument);
+  // A length past the end, with more than 8 bytes left.
+  CHECK(error_of(std::string("X\x00\x01\x00\x00", 5) + pad) == core::ErrorCode::kTruncated);
+  CHECK(error_of(std::string("\x8c\x40", 2) + pad) == core::ErrorCode::kTruncated);
+  // Over max-string.
+  core::Limits small;
+  small.max_string_length = 4;
+  const std::string data = std::string("\x8c\x05hello", 7) + pad;
+  pickle::StringArena arena;
+  pickle::Decoder d(test::bytes(data), 0, arena, small);
+  pickle::Instruction ins;
+  CHECK_FALSE(d.next(ins));
+  CHECK(d.error().code == core::ErrorCode::kLimitExceeded);
+  CHECK(d.error().offset == 0);
 }

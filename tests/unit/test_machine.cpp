@@ -291,7 +291,7 @@ pickle::Node expected_scalar(const pickle::Instruction& ins) {
 }
 }  // namespace
 
-TEST_CASE("input scalars: every binary scalar opcode reads back as the decoder's argument, 8 bytes a value") {
+TEST_CASE("input scalars: every binary scalar opcode reads back as the decoder's argument, 4 bytes a value") {
   using pickle::Op;
   const std::string samples[] = {
       std::string("J\xff\xff\xff\xff", 5), std::string("J\x00\x00\x00\x80", 5), std::string("K\xff", 2),
@@ -308,7 +308,10 @@ TEST_CASE("input scalars: every binary scalar opcode reads back as the decoder's
       "N", "\x88", "\x89", "\x97", std::string("\x82\xff", 2), std::string("\x83\x01\x02", 3),
       std::string("\x84\xff\xff\xff\x7f", 5),
   };
-  for (const std::string& s : samples) {
+  // Each sample alone before STOP (the decoder's reference path: fewer than 9 bytes left) and
+  // followed by bytes after STOP (its fast path).
+  for (const std::string& sample : samples)
+  for (const std::string& s : {sample, sample + std::string(".", 1) + std::string(16, 'N')}) {
     CAPTURE(s);
     const std::string data = std::string("\x80\x05", 2) + s + ".";
     pickle::StringArena arena;

@@ -1,0 +1,152 @@
+#include "core/pool.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <new>
+
+namespace brine::core {
+
+namespace {
+
+constexpr std::size_t kFirstSlab = std::size_t{64} << 10;  // a small pickle needs no more
+constexpr std::size_t kMaxSlab = std::size_t{64} << 20;
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+/// `bytes` (a multiple of 2 MiB) of fresh memory at a 2 MiB boundary, marked for transparent
+/// huge pages: the kernel then maps it 2 MiB per fault instead of 4 KiB.
+void* map_huge(std::size_t bytes) {
+  const std::size_t span = bytes + Pool::kHuge;
+  void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  const auto lo = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = round_up(lo, Pool::kHuge);
+  if (aligned != lo) ::munmap(raw, aligned - lo);
+  const std::uintptr_t tail = aligned + bytes;
+  if (tail != lo + span) ::munmap(reinterpret_cast<void*>(tail), lo + span - tail);
+  void* p = reinterpret_cast<void*>(aligned);
+  ::madvise(p, bytes, MADV_HUGEPAGE);  // advice: without THP the memory is still good
+  return p;
+}
+
+unsigned class_of(std::size_t bytes) {
+  if (bytes <= (std::size_t{1} << Pool::kMinShift)) return 0;
+  return static_cast<unsigned>(std::bit_width(bytes - 1)) - Pool::kMinShift;
+}
+
+}  // namespace
+
+Pool::~Pool() {
+  for (const Region& r : slabs_) {
+    if (r.mapped) {
+      ::munmap(r.p, r.bytes);
+    } else {
+      ::operator delete(r.p, std::align_val_t{16});
+    }
+  }
+  for (const auto& [p, bytes] : big_) ::munmap(p, bytes);
+}
+
+void Pool::new_slab(std::size_t need) {
+  // Hand the rest of the current slab to the free lists, largest blocks first, so nothing is lost.
+  while (end_ - cur_ >= static_cast<std::ptrdiff_t>(std::size_t{1} << kMinShift)) {
+    const auto left = static_cast<std::size_t>(end_ - cur_);
+    const unsigned shift = std::min<unsigned>(static_cast<unsigned>(std::bit_width(left)) - 1, kSlabShift);
+    const unsigned c = shift - kMinShift;
+    *static_cast<void**>(static_cast<void*>(cur_)) = free_[c];
+    free_[c] = cur_;
+    cur_ += std::size_t{1} << shift;
+  }
+  // A small pickle gets one small slab from the heap. Past it, slabs are huge-page mappings that
+  // grow with the pool (about doubling it), so a big pickle needs O(log n) of them: the sizes in
+  // between (128 KiB to 1 MiB) would be separate mmaps of 4 KiB pages anyway.
+  Region r{nullptr, 0, !slabs_.empty() || need > kFirstSlab};
+  if (r.mapped) {
+    r.bytes = round_up(std::max({need, kHuge, std::min(slab_bytes_, kMaxSlab)}), kHuge);
+    r.p = map_huge(r.bytes);
+  } else {
+    r.bytes = kFirstSlab;
+    r.p = ::operator new(r.bytes, std::align_val_t{16});
+  }
+  try {
+    slabs_.push_back(r);
+  } catch (...) {
+    r.mapped ? static_cast<void>(::munmap(r.p, r.bytes)) : ::operator delete(r.p, std::align_val_t{16});
+    throw;
+  }
+  slab_bytes_ += r.bytes;
+  reserved_ += r.bytes;
+  cur_ = static_cast<char*>(r.p);
+  end_ = cur_ + r.bytes;
+}
+
+void* Pool::allocate(std::size_t& bytes) {
+  const unsigned c = class_of(bytes);
+  if (c + kMinShift > kSlabShift) {
+    // A big block of its own; a power of two >= 2 MiB is a whole number of huge pages.
+    bytes = std::size_t{1} << (c + kMinShift);
+    void* p = map_huge(bytes);
+    try {
+      big_.emplace(p, bytes);
+    } catch (...) {
+      ::munmap(p, bytes);
+      throw;
+    }
+    reserved_ += bytes;
+    return p;
+  }
+  bytes = std::size_t{1} << (c + kMinShift);
+  if (void* p = free_[c]) {
+    free_[c] = *static_cast<void**>(p);
+    return p;
+  }
+  if (static_cast<std::size_t>(end_ - cur_) < bytes) new_slab(bytes);
+  void* p = cur_;
+  cur_ += bytes;
+  return p;
+}
+
+void Pool::release(void* p, std::size_t bytes) {
+  if (p == nullptr) return;
+  const unsigned c = class_of(bytes);
+  if (c + kMinShift > kSlabShift) {
+    big_.erase(p);
+    ::munmap(p, bytes);
+    reserved_ -= bytes;
+    return;
+  }
+  *static_cast<void**>(p) = free_[c];
+  free_[c] = p;
+}
+
+void* Pool::grow(void* p, std::size_t old_bytes, std::size_t used, std::size_t& bytes) {
+  if (p != nullptr && class_of(old_bytes) + kMinShift > kSlabShift) {
+    // Big to bigger: move the pages into a new 2 MiB-aligned mapping (mremap moves page tables;
+    // the data is neither copied nor faulted in again).
+    bytes = std::size_t{1} << (class_of(bytes) + kMinShift);
+    void* q = map_huge(bytes);
+    void* moved = ::mremap(p, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, q);
+    if (moved == MAP_FAILED) {
+      std::memcpy(q, p, used);
+      ::munmap(p, old_bytes);
+    }
+    big_.erase(p);
+    try {
+      big_.emplace(q, bytes);
+    } catch (...) {
+      ::munmap(q, bytes);
+      throw;
+    }
+    reserved_ += bytes - old_bytes;
+    return q;
+  }
+  void* q = allocate(bytes);
+  if (used != 0) std::memcpy(q, p, used);
+  release(p, old_bytes);
+  return q;
+}
+
+}  // namespace brine::core

@@ -1,0 +1,124 @@
+// core::Pool and PoolVec (the storage of a pickle's values), and the value store's use of them:
+// 4-byte value slots, input scalars past 2 GiB, for_each_text.
+#include <doctest/doctest.h>
+
+#include <sys/mman.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/pool.hpp"
+#include "helpers.hpp"
+#include "pickle/value.hpp"
+
+using namespace brine;
+
+TEST_CASE("PoolVec keeps its items while growing from slab blocks to huge-page mappings") {
+  core::Pool pool;
+  core::PoolVec<std::uint32_t> big, small;
+  core::PoolVec<std::pair<std::uint32_t, std::uint32_t>> pairs;
+  // 3M items: 12 MiB, past the slab classes (1 MiB), so the last growths move mappings (mremap).
+  for (std::uint32_t i = 0; i < 3'000'000; ++i) {
+    big.push_back(pool, i * 7u);
+    if (i % 30 == 0) small.push_back(pool, i);
+    if (i % 100 == 0) pairs.push_back(pool, {i, ~i});
+  }
+  REQUIRE(big.size() == 3'000'000);
+  bool ok = true;
+  for (std::uint32_t i = 0; i < big.size(); ++i) ok = ok && big[i] == i * 7u;
+  CHECK(ok);
+  REQUIRE(small.size() == 100'000);
+  for (std::uint32_t i = 0; i < small.size(); ++i) ok = ok && small[i] == i * 30;
+  CHECK(ok);
+  REQUIRE(pairs.size() == 30'000);
+  for (std::uint32_t i = 0; i < pairs.size(); ++i) ok = ok && pairs[i].first == i * 100 && pairs[i].second == ~(i * 100);
+  CHECK(ok);
+  CHECK(pool.reserved() >= 12u << 20);
+
+  const std::uint32_t more[] = {1, 2, 3};
+  small.append(pool, more, 3);
+  CHECK(small.size() == 100'003);
+  CHECK(small.back() == 3);
+  small.resize(pool, 100'010, 9u);
+  CHECK(small[100'009] == 9u);
+  small.shrink_to(5);
+  CHECK(small.size() == 5);
+}
+
+TEST_CASE("Pool reuses released blocks, and a moved pool keeps its blocks") {
+  core::Pool pool;
+  std::size_t bytes = 100;
+  void* a = pool.allocate(bytes);
+  CHECK(bytes == 128);  // a power of two
+  pool.release(a, bytes);
+  std::size_t again = 128;
+  CHECK(pool.allocate(again) == a);
+
+  core::PoolVec<std::uint32_t> v;
+  for (std::uint32_t i = 0; i < 1000; ++i) v.push_back(pool, i);
+  core::Pool moved(std::move(pool));
+  for (std::uint32_t i = 1000; i < 200'000; ++i) v.push_back(moved, i);  // grows in the moved pool
+  bool ok = true;
+  for (std::uint32_t i = 0; i < v.size(); ++i) ok = ok && v[i] == i;
+  CHECK(ok);
+}
+
+TEST_CASE("an input scalar past 2 GiB of input is stored as the Node it reads as") {
+  // 2 GiB + 8 KiB of address space; only the two pages written are ever backed.
+  const std::size_t size = (std::size_t{1} << 31) + 8192;
+  void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  REQUIRE(map != MAP_FAILED);
+  auto* p = static_cast<std::uint8_t*>(map);
+  const std::uint64_t near = (std::uint64_t{1} << 31) - 4096, far = (std::uint64_t{1} << 31) + 16;
+  std::memcpy(p + near, "\x8c\x03" "abc", 5);
+  std::memcpy(p + far, "K\x07", 2);
+  {
+    pickle::ValueStore vs(core::Bytes(p, size));
+    const pickle::ValueRef a = vs.input_scalar(near);
+    CHECK(vs.stored_size() == 0);  // fits a 4-byte slot
+    const pickle::ValueRef b = vs.input_scalar(far);
+    CHECK(vs.stored_size() == 1);  // does not: stored
+    CHECK(vs.size() == 2);
+    CHECK(vs.node(a).kind == pickle::Kind::kStr);
+    CHECK(vs.node(a).text == "abc");
+    CHECK(vs.node(a).offset == near);
+    const pickle::Node n = vs.node(b);
+    CHECK(n.kind == pickle::Kind::kInt);
+    CHECK(n.i == 7);
+    CHECK(n.offset == far);
+    CHECK(vs.kind(b) == pickle::Kind::kInt);
+    CHECK(vs.leaf(b));
+    CHECK(vs.hashable(b));
+    CHECK(vs.equal(b, b));
+  }
+  ::munmap(map, size);
+}
+
+TEST_CASE("for_each_text yields the text of exactly the str/bytes/bytearray/py2 str values at least that long") {
+  // Binary strings of every length width around the threshold, protocol-0 STRING/UNICODE (stored
+  // nodes), ints and a LONG1 (counted, but no text).
+  const std::string data = std::string("\x80\x05(", 3) + "\x8c\x03" "abc" + "\x8c\x04" "abcd" + "C\x05" "12345" +
+                           std::string("B\x04\x00\x00\x00" "wxyz", 9) + std::string("\x8e\x06\x00\x00\x00\x00\x00\x00\x00" "uvwxyz", 15) +
+                           std::string("\x96\x04\x00\x00\x00\x00\x00\x00\x00" "qrst", 13) + "U\x04" "py2s" +
+                           std::string("\x8a\x05\x01\x02\x03\x04\x05", 7) + "K\x01" + "S'text'\n" + "Vuni\n" + "l.";
+  auto r = test::run(data);
+  REQUIRE(r.stopped);
+  for (std::size_t min : {0, 1, 4, 5, 6, 7}) {
+    CAPTURE(min);
+    std::vector<std::string_view> want, got;
+    for (std::size_t ref = 0; ref < r.values.size(); ++ref) {
+      const pickle::Node n = r.values.node(static_cast<pickle::ValueRef>(ref));
+      const bool texty = n.kind == pickle::Kind::kStr || n.kind == pickle::Kind::kBytes || n.kind == pickle::Kind::kPy2Str ||
+                         n.kind == pickle::Kind::kByteArray;
+      if (texty && n.text.size() >= min) want.push_back(n.text);
+    }
+    r.values.for_each_text(min, [&](std::string_view t) { got.push_back(t); });
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].data() == want[i].data());
+      CHECK(got[i].size() == want[i].size());
+    }
+    if (min == 4) CHECK(got.size() == 7);  // abcd 12345 wxyz uvwxyz qrst py2s text
+  }
+}

@@ -87,6 +87,8 @@ log "peak RSS (/usr/bin/time -v)"
 rss() {  # rss NAME COMMAND...
   local name=$1; shift
   /usr/bin/time -v -o "$RES/rss/$name.txt" "$@" >/dev/null
+  # The record names the command relative to the repo and OUTDIR, not this machine's paths.
+  sed -i "s|$ROOT/||g; s|$OUT/||g" "$RES/rss/$name.txt"
   grep -E 'Maximum resident' "$RES/rss/$name.txt" | sed "s/^/$name: /"
 }
 rss scan-2M-op-p4 "$B" scan ints_strs_p4.pkl

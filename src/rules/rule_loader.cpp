@@ -558,22 +558,16 @@ namespace {
 
 core::Result<std::shared_ptr<const RuleSet>> build_rules(const RuleOptions& options) {
   RuleSetBuilder builder;
-  auto builtin = [](std::string_view name) -> const BuiltinRuleFile* {
-    for (const auto& f : builtin_rule_files()) {
-      if (f.name == name) return &f;
-    }
-    return nullptr;
-  };
   for (std::string_view name : {"aliases", "denylist"}) {
-    const BuiltinRuleFile* f = builtin(name);
+    const BuiltinRuleFile* f = builtin_file(name);
     if (f == nullptr) return core::fail(core::Error{ErrorCode::kRules, 0, {}, {}, fmt::format("built-in rules/{}.json is missing", name)});
     BRINE_TRY(builder.add_file(f->text, fmt::format("rules/{}.json", name)));
   }
-  if (options.use_default) BRINE_TRY(builder.add_file(builtin("default")->text, "rules/default.json"));
+  if (options.use_default) BRINE_TRY(builder.add_file(builtin_file("default")->text, "rules/default.json"));
   std::set<std::string> loaded;
   for (const std::string& file : options.rule_files) {
     if (!loaded.insert(file).second) continue;
-    if (const BuiltinRuleFile* pack = builtin("packs/" + file)) {
+    if (const BuiltinRuleFile* pack = builtin_file("packs/" + file)) {
       BRINE_TRY(builder.add_file(pack->text, fmt::format("rules/packs/{}.json", file)));
       continue;
     }

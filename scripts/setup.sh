@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="${1:-build}"
-build_pkgs=(meson ninja-build pkg-config cmake g++ libfmt-dev nlohmann-json3-dev doctest-dev
+build_pkgs=(meson ninja-build pkg-config cmake g++ lld libfmt-dev nlohmann-json3-dev doctest-dev
             nettle-dev libcli11-dev zlib1g-dev libarchive-dev libbz2-dev liblzma-dev libzstd-dev liblz4-dev libprotobuf-dev libonnx-dev libcpp-httplib-dev python3)
 test_pkgs=(python3-torch python3-numpy python3-sklearn python3-joblib python3-onnx python3-lz4 zstd p7zip-full
            pre-commit git groff-base   # the pre-commit hook test; the man page render check

@@ -24,6 +24,7 @@
 #include "cli/cmd_rules.hpp"
 #include "cli/cmd_safe_globals.hpp"
 #include "cli/cmd_serve.hpp"
+#include "cli/ordered_output.hpp"
 #include "cli/parallel_walk.hpp"
 #include "cli/walk.hpp"
 #include "core/mapped_file.hpp"
@@ -210,67 +211,70 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
   };
 
   // The files are scanned while the directories are still being walked (cli/parallel_walk.hpp),
-  // and all that can be done for one file is done on the thread that scanned it: a text report's
-  // lines are rendered there and the rest of the report freed there (only the verdict is kept
-  // for the summary), so little is left to do on one thread once the last file is scanned. Each
-  // thread keeps its results in its own list (a cache line of its own: no shared writes per
-  // file); they are put back in the walk's order below.
+  // and all that can be done for one file is done on the thread that scanned it. Text is written
+  // in the walk's order as soon as every earlier file is done (cli/ordered_output.hpp) and jsonl
+  // as each file is done, so for them only counts are kept: memory does not grow with the number
+  // of files, and little is left for one thread once the last file is scanned. json and sarif are
+  // one document: their reports are kept, per thread (a cache line of its own: no shared writes
+  // per file), and put back in the walk's order below.
+  const bool one_document = format == "json" || format == "sarif";
   struct Scanned {
     std::size_t index;
-    bool shown;                      ///< reported as a file; else listed as skipped
-    brine::scan::FileReport report;  ///< text: the verdict and suppressed count only
-    std::string text;                ///< text: the file's lines; skipped: why
+    brine::scan::FileReport report;
   };
   struct alignas(64) PerThread {
-    std::vector<Scanned> done;
+    std::vector<Scanned> done;             ///< json, sarif
+    brine::report::Summary counts;         ///< files reported, by verdict
+    std::vector<brine::report::Skipped> skipped;
   };
   std::vector<PerThread> per_thread(flags.jobs);
   brine::cli::Walk walk(flags.paths, flags.walk);
+  brine::cli::OrderedOutput ordered(out);
   std::mutex stream_lock;  // jsonl: each file's line is written as soon as it is done
   const std::size_t count =
       brine::cli::visit_while_walking(walk, flags.jobs, [&](unsigned worker, std::size_t index, brine::cli::WalkTarget&& target) {
-        Scanned d{index, true, scanner.scan_path(target.path), {}};
-        brine::scan::FileReport& report = d.report;
+        brine::scan::FileReport report = scanner.scan_path(target.path);
         if (baseline) brine::report::apply_baseline(*baseline, report);
-        d.shown = (target.explicit_file && !flags.skip_unrecognized) || report.recognized;
-        if (format == "jsonl" && d.shown) {
+        PerThread& mine = per_thread[worker];
+        const bool shown = (target.explicit_file && !flags.skip_unrecognized) || report.recognized;
+        if (!shown) {
+          std::string reason = skip_reason(report);
+          mine.skipped.push_back({std::move(report.path), std::move(reason)});
+          if (format == "text") ordered.put(index, {});
+          return;
+        }
+        brine::report::count_file(mine.counts, report);
+        if (format == "text") {
+          ordered.put(index, brine::report::text_lines(report, text));
+        } else if (format == "jsonl") {
           const std::string line = brine::report::file_report_json(report);
           const std::lock_guard<std::mutex> lock(stream_lock);
           out << line << '\n';
           out.flush();
+        } else {
+          mine.done.push_back({index, std::move(report)});
         }
-        if (!d.shown) {
-          d.text = skip_reason(report);
-        } else if (format == "text") {
-          d.text = brine::report::text_lines(report, text);
-          brine::scan::FileReport tally;
-          tally.verdict = report.verdict;
-          tally.suppressed = report.suppressed;
-          report = std::move(tally);
-        }
-        per_thread[worker].done.push_back(std::move(d));
       });
   const brine::cli::WalkResult walked = walk.finish();
   for (const auto& e : walked.errors) std::cerr << "brine: " << brine::core::display_text(e) << '\n';
-  std::vector<Scanned*> in_order(count);
-  for (auto& t : per_thread) {
-    for (auto& d : t.done) in_order[d.index] = &d;
-  }
 
-  std::vector<brine::scan::FileReport> shown;
+  brine::report::Summary summary;
   std::vector<brine::report::Skipped> skipped;
   for (const auto& s : walked.skipped) skipped.push_back({s.path, s.reason});
-  shown.reserve(count);
+  std::vector<Scanned*> in_order(one_document ? count : 0, nullptr);
+  for (auto& t : per_thread) {
+    brine::report::add_counts(summary, t.counts);
+    for (auto& s : t.skipped) skipped.push_back(std::move(s));
+    for (auto& d : t.done) in_order[d.index] = &d;
+  }
+  std::vector<brine::scan::FileReport> shown;
+  shown.reserve(summary.files);
   for (Scanned* d : in_order) {
-    if (!d->shown) {
-      skipped.push_back({std::move(d->report.path), std::move(d->text)});
-      continue;
-    }
-    shown.push_back(std::move(d->report));
+    if (d != nullptr) shown.push_back(std::move(d->report));
   }
   std::sort(skipped.begin(), skipped.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  auto summary = brine::report::summarize(shown, skipped.size(), seconds);
+  summary.skipped = skipped.size();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   summary.skipped_files = std::move(skipped);
 
   const int exit_code =
@@ -282,10 +286,7 @@ int run_scan(ScanFlags flags, const brine::rules::RuleOptions& rule_options, con
   } else if (format == "sarif") {
     brine::report::write_sarif(out, shown, summary, rules.get(), {exit_code, walked.errors});
   } else {
-    for (const Scanned* d : in_order) {
-      if (d->shown) out << d->text;
-    }
-    brine::report::write_text_summary(out, summary, text);
+    brine::report::write_text_summary(out, summary, text);  // after every file's lines (ordered)
   }
   out.flush();
   return exit_code;
@@ -491,6 +492,16 @@ int main(int argc, char** argv) {
   static constexpr std::string_view kSubcommands[] = {"scan", "baseline", "disasm", "inspect", "sanitize", "rules", "serve"};
   const bool known = std::find(std::begin(kSubcommands), std::end(kSubcommands), chosen) != std::end(kSubcommands);
   auto wanted = [&](std::string_view name) { return !known || chosen == name; };
+  // The same for the 20 limit flags, a third of what start-up spends building options: they are
+  // built when the command line names one (every limit flag starts with --max- or is --timeout)
+  // or asks for help, so setting a limit, a misspelt limit and the help text are unchanged.
+  bool limits_named = !known;
+  for (int i = 1; i < argc && !limits_named; ++i) {
+    const std::string_view arg = argv[i];
+    const bool short_flags = arg.size() > 1 && arg[0] == '-' && arg[1] != '-';  // -h, or -h among -qh
+    limits_named = arg.starts_with("--max-") || arg.starts_with("--timeout") || arg == "--help" || arg == "--help-all" ||
+                   (short_flags && arg.find('h') != std::string_view::npos);
+  }
 
   // scan
   auto* scan = app.add_subcommand("scan", "Scan files or directories and give each a verdict: clean, unapproved, malicious or error.");
@@ -542,7 +553,7 @@ int main(int argc, char** argv) {
         ->allow_extra_args(false);
     scan->add_option("--exclude", filter.exclude, "directory walks: skip files and directories matching this glob; repeatable")
         ->allow_extra_args(false);
-    limits.add_to(*scan);
+    if (limits_named) limits.add_to(*scan);
     safe_globals.add_to(*scan);
   }
 
@@ -561,7 +572,7 @@ int main(int argc, char** argv) {
     baseline_cmd->add_option("--allow", baseline_rules.allow, "as for scan; repeatable")->allow_extra_args(false);
     baseline_cmd->add_flag("--no-default-rules", baseline_no_default, "as for scan");
     baseline_cmd->add_flag("--follow-symlinks", baseline_follow, "as for scan");
-    baseline_limits.add_to(*baseline_cmd);
+    if (limits_named) baseline_limits.add_to(*baseline_cmd);
   }
 
   // disasm
@@ -580,7 +591,7 @@ int main(int argc, char** argv) {
     disasm->add_option("--allow", disasm_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
         ->allow_extra_args(false);
     disasm->add_flag("--no-default-rules", disasm_no_default, "do not load rules/default.json");
-    disasm_limits.add_to(*disasm);
+    if (limits_named) disasm_limits.add_to(*disasm);
   }
 
   // inspect
@@ -602,7 +613,7 @@ int main(int argc, char** argv) {
     inspect->add_option("--allow", inspect_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
         ->allow_extra_args(false);
     inspect->add_flag("--no-default-rules", inspect_no_default, "do not load rules/default.json");
-    inspect_limits.add_to(*inspect);
+    if (limits_named) inspect_limits.add_to(*inspect);
   }
 
   // sanitize
@@ -638,7 +649,7 @@ int main(int argc, char** argv) {
     sanitize->add_option("--allow", sanitize_rules.allow, "approve one global: module.qualname[:use,use...]; repeatable")
         ->allow_extra_args(false);
     sanitize->add_flag("--no-default-rules", sanitize_no_default, "do not load rules/default.json");
-    sanitize_limits.add_to(*sanitize);
+    if (limits_named) sanitize_limits.add_to(*sanitize);
   }
 
   // rules
@@ -668,7 +679,7 @@ int main(int argc, char** argv) {
     serve_cmd->add_option("--allow", serve_rules.allow, "approve one global for every request: module.qualname[:use,...]; repeatable")
         ->allow_extra_args(false);
     serve_cmd->add_flag("--no-default-rules", serve_no_default, "do not load rules/default.json");
-    serve_limits.add_to(*serve_cmd);
+    if (limits_named) serve_limits.add_to(*serve_cmd);
   }
 
   try {

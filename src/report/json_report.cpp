@@ -8,19 +8,31 @@ using nlohmann::json;
 
 Summary summarize(const std::vector<scan::FileReport>& files, std::uint64_t skipped, double seconds) {
   Summary s;
-  s.files = files.size();
   s.skipped = skipped;
   s.seconds = seconds;
-  for (const auto& f : files) {
-    s.suppressed += f.suppressed;
-    switch (f.verdict) {
-      case analysis::Verdict::kClean: ++s.clean; break;
-      case analysis::Verdict::kUnapproved: ++s.unapproved; break;
-      case analysis::Verdict::kError: ++s.errors; break;
-      case analysis::Verdict::kMalicious: ++s.malicious; break;
-    }
-  }
+  for (const auto& f : files) count_file(s, f);
   return s;
+}
+
+void count_file(Summary& s, const scan::FileReport& file) {
+  ++s.files;
+  s.suppressed += file.suppressed;
+  switch (file.verdict) {
+    case analysis::Verdict::kClean: ++s.clean; break;
+    case analysis::Verdict::kUnapproved: ++s.unapproved; break;
+    case analysis::Verdict::kError: ++s.errors; break;
+    case analysis::Verdict::kMalicious: ++s.malicious; break;
+  }
+}
+
+void add_counts(Summary& s, const Summary& part) {
+  s.files += part.files;
+  s.clean += part.clean;
+  s.unapproved += part.unapproved;
+  s.malicious += part.malicious;
+  s.errors += part.errors;
+  s.skipped += part.skipped;
+  s.suppressed += part.suppressed;
 }
 
 namespace {

@@ -23,6 +23,10 @@ struct Summary {
   std::vector<Skipped> skipped_files;  ///< listed under text -v and in JSON
 };
 Summary summarize(const std::vector<scan::FileReport>& files, std::uint64_t skipped, double seconds);
+/// Adds one reported file to `s` (its verdict and suppressed findings), as summarize does for each.
+void count_file(Summary& s, const scan::FileReport& file);
+/// Adds the counts of `part` (files, verdicts, skipped, suppressed) to `s`.
+void add_counts(Summary& s, const Summary& part);
 
 struct TextOptions {
   bool quiet = false;    ///< only files that are not clean, and the summary

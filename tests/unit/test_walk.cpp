@@ -10,9 +10,13 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
+#include "cli/ordered_output.hpp"
 #include "cli/parallel_walk.hpp"
 #include "cli/walk.hpp"
 
@@ -171,4 +175,42 @@ TEST_CASE("a walk with no targets, and a walk of one file, start no threads and 
   std::vector<unsigned> workers;
   CHECK(cli::visit_while_walking(one, 8, [&](unsigned worker, std::size_t, cli::WalkTarget&&) { workers.push_back(worker); }) == 1);
   CHECK(workers == std::vector<unsigned>{0});
+}
+
+TEST_CASE("ordered output writes each text in index order, as soon as every earlier index is given") {
+  std::ostringstream out;
+  brine::cli::OrderedOutput ordered(out);
+  ordered.put(2, "c");
+  ordered.put(1, "b");
+  CHECK(out.str().empty());  // 0 not given yet: nothing may be written
+  CHECK(ordered.written() == 0);
+  ordered.put(0, "a");
+  CHECK(out.str() == "abc");  // 0 releases the two that waited
+  ordered.put(3, "");
+  ordered.put(5, "f");
+  CHECK(out.str() == "abc");
+  CHECK(ordered.written() == 4);
+  ordered.put(4, "e");
+  CHECK(out.str() == "abcef");
+  CHECK(ordered.written() == 6);
+}
+
+TEST_CASE("ordered output from several threads given shuffled indices is the sequential text") {
+  constexpr std::size_t kTexts = 4000;
+  std::vector<std::size_t> order(kTexts);
+  for (std::size_t i = 0; i < kTexts; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  std::ostringstream out;
+  brine::cli::OrderedOutput ordered(out);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::size_t i = t; i < kTexts; i += 4) ordered.put(order[i], std::to_string(order[i]) + "\n");
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::string expected;
+  for (std::size_t i = 0; i < kTexts; ++i) expected += std::to_string(i) + "\n";
+  CHECK(out.str() == expected);
+  CHECK(ordered.written() == kTexts);
 }

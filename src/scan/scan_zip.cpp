@@ -18,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <tuple>
 #include <set>
 
@@ -63,18 +64,34 @@ struct Candidate {
 
 char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
+/// The eight bytes of `v` with ASCII 'A'-'Z' lowered (SWAR: bit 7 of each byte says whether it
+/// is in that range).
+std::uint64_t lower8(std::uint64_t v) {
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  const std::uint64_t low7 = v & ~kHigh;
+  const std::uint64_t at_least_a = low7 + 0x3f3f3f3f3f3f3f3full;  // bit 7 set where >= 0x41
+  const std::uint64_t above_z = low7 + 0x2525252525252525ull;     // bit 7 set where >= 0x5b
+  const std::uint64_t upper = at_least_a & ~above_z & ~v & kHigh;
+  return v | (upper >> 2);
+}
+
 /// Compares as ascii_lower(a) <=> ascii_lower(b) would (bytes as unsigned, like std::string),
-/// without making either string.
+/// without making either string. Eight bytes at a time: names in one archive share long
+/// prefixes ("archive/data/"), and every lookup and sort below compares them.
 int compare_ci(std::string_view a, std::string_view b) {
   const std::size_t n = std::min(a.size(), b.size());
-  // Names in one archive share long prefixes ("archive/data/"): skip equal bytes 8 at a time
-  // (equal bytes are equal in any case).
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     std::uint64_t x = 0, y = 0;
     std::memcpy(&x, a.data() + i, 8);
     std::memcpy(&y, b.data() + i, 8);
-    if (x != y) break;
+    if (x == y) continue;
+    x = lower8(x);
+    y = lower8(y);
+    if (x == y) continue;
+    // Little-endian loads: the lowest differing byte is the first.
+    const unsigned shift = static_cast<unsigned>(__builtin_ctzll(x ^ y)) & ~7u;
+    return ((x >> shift) & 0xff) < ((y >> shift) & 0xff) ? -1 : 1;
   }
   for (; i < n; ++i) {
     const auto x = static_cast<unsigned char>(lower_ascii(a[i])), y = static_cast<unsigned char>(lower_ascii(b[i]));
@@ -100,19 +117,19 @@ class NameIndex {
     std::stable_sort(order_.begin(), order_.end(),
                      [&](std::size_t a, std::size_t b) { return compare_ci(records_[a].name, records_[b].name) < 0; });
   }
-  /// Positions in order() of the records named `lower` in any case (itself in any case too), in
-  /// directory order.
-  [[nodiscard]] std::pair<std::size_t, std::size_t> find(std::string_view lower) const {
-    auto lo = std::lower_bound(order_.begin(), order_.end(), lower,
+  /// Positions in order() of the records named `name` in any case, in directory order.
+  [[nodiscard]] std::pair<std::size_t, std::size_t> find(std::string_view name) const {
+    auto lo = std::lower_bound(order_.begin(), order_.end(), name,
                                [&](std::size_t i, std::string_view k) { return compare_ci(records_[i].name, k) < 0; });
-    auto hi = std::upper_bound(lo, order_.end(), lower,
-                               [&](std::string_view k, std::size_t i) { return compare_ci(k, records_[i].name) < 0; });
+    auto hi = lo;
+    while (hi != order_.end() && compare_ci(records_[*hi].name, name) == 0) ++hi;  // groups are one record, as a rule
     return {static_cast<std::size_t>(lo - order_.begin()), static_cast<std::size_t>(hi - order_.begin())};
   }
-  [[nodiscard]] bool contains(std::string_view lower) const {
-    const auto [lo, hi] = find(lower);
+  [[nodiscard]] bool contains(std::string_view name) const {
+    const auto [lo, hi] = find(name);
     return lo != hi;
   }
+  [[nodiscard]] std::span<const container::ZipCentral> records() const { return records_; }
   [[nodiscard]] const std::vector<std::size_t>& order() const { return order_; }
   [[nodiscard]] const container::ZipCentral& record(std::size_t position) const { return records_[order_[position]]; }
 
@@ -121,27 +138,28 @@ class NameIndex {
   std::vector<std::size_t> order_;
 };
 
-/// Per record of `records`, whether an earlier record has exactly its name, and whether an
+/// Per record of the index, whether an earlier record has exactly its name, and whether an
 /// earlier one has its name in any case.
 struct Duplicates {
   std::vector<std::uint8_t> exact, any_case;
 };
-Duplicates find_duplicates(std::span<const container::ZipCentral> records) {
-  std::vector<std::size_t> order(records.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  // By case-insensitive name, then exact name, then directory order.
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    const int ci = compare_ci(records[a].name, records[b].name);
-    return ci != 0 ? ci < 0 : records[a].name < records[b].name;
-  });
+Duplicates find_duplicates(const NameIndex& index) {
+  const auto records = index.records();
+  const auto& order = index.order();
   Duplicates d{std::vector<std::uint8_t>(records.size()), std::vector<std::uint8_t>(records.size())};
+  std::vector<std::size_t> group;
   for (std::size_t g = 0; g < order.size();) {
     std::size_t end = g + 1;
     while (end < order.size() && compare_ci(records[order[g]].name, records[order[end]].name) == 0) ++end;
-    const std::size_t first = *std::min_element(order.begin() + static_cast<std::ptrdiff_t>(g), order.begin() + static_cast<std::ptrdiff_t>(end));
-    for (std::size_t k = g; k < end; ++k) {
-      d.any_case[order[k]] = order[k] != first;
-      d.exact[order[k]] = k > g && records[order[k - 1]].name == records[order[k]].name;
+    if (end - g > 1) {
+      // order[g] is the group's first record in the directory (a stable sort); by exact name
+      // (ties in directory order), the first of each run of one name is no exact duplicate.
+      group.assign(order.begin() + static_cast<std::ptrdiff_t>(g), order.begin() + static_cast<std::ptrdiff_t>(end));
+      std::stable_sort(group.begin(), group.end(), [&](std::size_t a, std::size_t b) { return records[a].name < records[b].name; });
+      for (std::size_t k = 0; k < group.size(); ++k) {
+        d.any_case[group[k]] = group[k] != order[g];
+        d.exact[group[k]] = k > 0 && records[group[k - 1]].name == records[group[k]].name;
+      }
     }
     g = end;
   }
@@ -311,8 +329,16 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     }
     return it->second ? &*it->second : nullptr;
   };
+  // Both readings usually share one list of records (see parse_zip_layout): one index then.
+  std::optional<NameIndex> strict_index;
+  auto index_of = [&](const container::ZipLayout& view) -> const NameIndex& {
+    const auto shared = by_lower.records();
+    if (view.central.data() == shared.data() && view.central.size() == shared.size()) return by_lower;
+    if (!strict_index) strict_index.emplace(view.central);
+    return *strict_index;
+  };
   auto central_checks = [&](const container::ZipLayout& view, bool is_torch) {
-    const Duplicates duplicates = find_duplicates(view.central);
+    const Duplicates duplicates = find_duplicates(index_of(view));
     for (std::size_t i = 0; i < view.central.size(); ++i) {
       const container::ZipCentral& e = view.central[i];
       if (out_of_time(where)) return;

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <map>
 
 #include "container/decompress.hpp"
 #include "core/mapped_file.hpp"
@@ -14,6 +13,28 @@ namespace brine::container {
 
 using core::ByteReader;
 using core::ErrorCode;
+
+namespace detail {
+
+/// The central directory records in [start, limit), read as zipfile reads them (while records
+/// fit); miniz reads a prefix of the same list (it stops at the count the EOCD claims).
+struct ZipDirectory {
+  std::uint64_t start = 0;
+  std::uint64_t limit = 0;
+  std::vector<ZipCentral> records;
+  std::optional<std::string> problem;   ///< why reading stopped early, if it did
+  std::optional<std::uint64_t> too_many;  ///< where reading stopped at max_entries records
+};
+
+/// A local-header walk: its members' names live in one buffer.
+struct ZipWalk {
+  std::vector<ZipLocal> locals;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;
+  std::string names;
+  std::vector<std::string> problems;
+};
+
+}  // namespace detail
 
 namespace {
 
@@ -91,7 +112,7 @@ std::optional<ZipLocal> parse_local_header(core::WindowReader& in, std::uint64_t
   // `fixed` is not valid past the next peek.
   const core::Bytes rest = in.peek(offset + 30, name_len + extra_len);
   if (rest.size() < name_len + extra_len) return std::nullopt;
-  l.name = std::string(core::as_chars(rest.first(name_len)));
+  l.name = core::as_chars(rest.first(name_len));
   l.zip64 = apply_zip64_extra(rest.subspan(name_len), l.size, l.compressed_size, nullptr);
   l.data_offset = offset + 30 + name_len + extra_len;
   l.has_descriptor = (l.flags & 0x08) != 0;
@@ -100,7 +121,10 @@ std::optional<ZipLocal> parse_local_header(core::WindowReader& in, std::uint64_t
 
 std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offset) {
   core::WindowReader in(data);
-  return parse_local_header(in, offset);
+  auto l = parse_local_header(in, offset);
+  // The window dies with `in`; the same bytes are in `data`.
+  if (l) l->name = core::as_chars(data.subspan(offset + 30, l->name.size()));
+  return l;
 }
 
 namespace {
@@ -122,6 +146,145 @@ bool same_walk(const ZipLayout& a, const ZipLayout& b) {
   return true;
 }
 
+
+/// Reads the central directory records in [start, limit) while they fit, at most max_entries.
+std::shared_ptr<const detail::ZipDirectory> read_directory(core::Bytes data, std::uint64_t start, std::uint64_t limit,
+                                                           std::uint64_t max_entries, std::uint64_t present) {
+  auto dir = std::make_shared<detail::ZipDirectory>();
+  dir->start = start;
+  dir->limit = limit;
+  dir->records.reserve(std::min(present, max_entries));
+  ByteReader c(data, start);
+  while (c.pos() + 46 <= limit) {
+    if (dir->records.size() >= max_entries) {
+      dir->too_many = c.pos();
+      break;
+    }
+    if (sig_at(data, c.pos()) != kCentralSig) {
+      dir->problem = fmt::format("no central directory record at offset {}", c.pos());
+      break;
+    }
+    ZipCentral e;
+    e.offset = c.pos();
+    c.seek(c.pos() + 4 + 2 + 2);
+    e.flags = static_cast<std::uint16_t>(*c.uint_le(2));
+    e.method = static_cast<std::uint16_t>(*c.uint_le(2));
+    c.uint_le(4);
+    e.crc = static_cast<std::uint32_t>(*c.uint_le(4));
+    e.compressed_size = *c.uint_le(4);
+    e.size = *c.uint_le(4);
+    const auto name_len = *c.uint_le(2);
+    const auto extra_len = *c.uint_le(2);
+    const auto comment = *c.uint_le(2);
+    c.seek(c.pos() + 2 + 2 + 4);  // disk, internal and external attributes
+    e.local_offset = *c.uint_le(4);
+    auto name = c.bytes(name_len);
+    auto extra = c.bytes(extra_len);
+    auto comment_bytes = c.bytes(comment);
+    if (!name || !extra || !comment_bytes) {
+      dir->problem = fmt::format("central directory record at offset {} is cut off", e.offset);
+      break;
+    }
+    e.name = core::as_chars(*name);
+    apply_zip64_extra(*extra, e.size, e.compressed_size, &e.local_offset);
+    dir->records.push_back(e);
+  }
+  return dir;
+}
+
+/// Walks the local headers from the start of the archive to its directory (see parse_zip_layout).
+std::shared_ptr<const detail::ZipWalk> walk_locals(core::Bytes data, const ZipLayout& z, std::uint64_t max_entries) {
+  auto walk = std::make_shared<detail::ZipWalk>();
+  const std::uint64_t shift = z.prepended > 0 ? static_cast<std::uint64_t>(z.prepended) : 0;
+  // Sized from the records the directory holds (a plain archive has one local per record).
+  walk->locals.reserve(std::min<std::uint64_t>(z.central.size(), max_entries));
+  std::size_t name_bytes = 0;
+  for (const auto& e : z.central) name_bytes += e.name.size();
+  walk->names.reserve(name_bytes);
+  // The directory's records by local offset (shifted as this reader shifts), the first record
+  // for each: looked up for members whose sizes follow their data. Sorted on first need.
+  std::vector<std::pair<std::uint64_t, const ZipCentral*>> by_local;
+  auto central_at = [&](std::uint64_t at) -> const ZipCentral* {
+    if (by_local.empty() && !z.central.empty()) {
+      by_local.reserve(z.central.size());
+      // Keyed as the sum wraps (hostile offsets may): the same key a map of the sums would use.
+      for (const auto& e : z.central) by_local.emplace_back(e.local_offset + shift, &e);
+      std::stable_sort(by_local.begin(), by_local.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    }
+    auto it = std::lower_bound(by_local.begin(), by_local.end(), at, [](const auto& a, std::uint64_t key) { return a.first < key; });
+    return it == by_local.end() || it->first != at ? nullptr : it->second;
+  };
+  const std::uint64_t walk_limit = std::min<std::uint64_t>(z.cd_start, data.size());
+  core::WindowReader headers(data);
+  std::uint64_t pos = shift;
+  auto next_local_sig = [&](std::uint64_t from) -> std::uint64_t {
+    for (std::uint64_t p = from; p + 4 <= walk_limit; ++p) {
+      if (sig_at(data, p) == kLocalSig) return p;
+    }
+    return walk_limit;
+  };
+  auto keep = [&](ZipLocal& local) {
+    // The name views `headers`' window, which the next read replaces: into the one buffer
+    // (views into it are set once it stops growing).
+    walk->names.append(local.name);
+    walk->locals.push_back(local);
+  };
+  while (pos < walk_limit) {
+    if (walk->locals.size() >= max_entries) break;
+    auto local = parse_local_header(headers, pos);
+    if (!local) {
+      const std::uint64_t resync = next_local_sig(pos + 1);
+      walk->gaps.emplace_back(pos, resync);
+      pos = resync;
+      continue;
+    }
+    std::uint64_t length = local->compressed_size;
+    bool descriptor_found = false;
+    std::uint64_t next = 0;
+    if (local->has_descriptor && length == 0) {
+      // Sizes are in the data descriptor: take them from the central directory, or find where
+      // the member ends as a streaming reader must.
+      if (const ZipCentral* e = central_at(pos); e != nullptr) {
+        length = e->compressed_size;
+      } else if (local->method == 8) {
+        auto inflated = decompress(Codec::kDeflateRaw, data.subspan(local->data_offset, walk_limit - std::min(walk_limit, local->data_offset)), 1ull << 34);
+        length = inflated ? inflated->consumed : 0;
+      } else {
+        // Stored: the first descriptor whose compressed size equals the distance to it.
+        for (std::uint64_t p = local->data_offset; p + 16 <= walk_limit; ++p) {
+          if (sig_at(data, p) != kDescriptorSig) continue;
+          ByteReader d(data, p + 8);
+          const std::uint64_t csize = local->zip64 ? d.uint_le(8).value_or(0) : d.uint_le(4).value_or(0);
+          if (csize == p - local->data_offset) {
+            length = csize;
+            next = p + 4 + 4 + (local->zip64 ? 16 : 8);
+            descriptor_found = true;
+            break;
+          }
+        }
+      }
+    }
+    if (next == 0) next = local->data_offset + length;
+    if (next > walk_limit || next < local->data_offset) {
+      walk->problems.push_back(fmt::format("the member at offset {} runs past the central directory", pos));
+      keep(*local);
+      break;
+    }
+    local->walk_length = length;
+    keep(*local);
+    if (local->has_descriptor && !descriptor_found) {
+      if (sig_at(headers.peek(next, 4), 0) == kDescriptorSig) next += 4;
+      next += local->zip64 ? 20 : 12;  // crc + sizes
+    }
+    pos = next;
+  }
+  std::size_t at = 0;
+  for (auto& l : walk->locals) {
+    l.name = std::string_view(walk->names).substr(at, l.name.size());
+    at += l.name.size();
+  }
+  return walk;
+}
 }  // namespace
 
 core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader, const ZipLayout* other) {
@@ -197,135 +360,60 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
 
   // Central directory records: zipfile reads while inside cd_size; miniz reads exactly the count.
   const std::uint64_t cd_limit = std::min<std::uint64_t>(data.size(), reader == ZipReader::kZipfile ? cd_end : z.cd_start + z.cd_size);
-  ByteReader c(data, z.cd_start);
-  while (c.pos() + 46 <= cd_limit) {
-    if (reader == ZipReader::kMiniz && z.central.size() >= z.declared_entries) break;
-    if (z.central.size() >= max_entries) {
-      return core::fail(core::Error{ErrorCode::kLimitExceeded, c.pos(), {}, {},
-                                    fmt::format("max-archive-entries: more than {} entries", max_entries)});
-    }
-    if (sig_at(data, c.pos()) != kCentralSig) {
-      if (c.pos() < cd_limit) z.problems.push_back(fmt::format("no central directory record at offset {}", c.pos()));
-      break;
-    }
-    ZipCentral e;
-    e.offset = c.pos();
-    c.seek(c.pos() + 4 + 2 + 2);
-    e.flags = static_cast<std::uint16_t>(*c.uint_le(2));
-    e.method = static_cast<std::uint16_t>(*c.uint_le(2));
-    c.uint_le(4);
-    e.crc = static_cast<std::uint32_t>(*c.uint_le(4));
-    e.compressed_size = *c.uint_le(4);
-    e.size = *c.uint_le(4);
-    const auto name_len = *c.uint_le(2);
-    const auto extra_len = *c.uint_le(2);
-    const auto comment = *c.uint_le(2);
-    c.seek(c.pos() + 2 + 2 + 4);  // disk, internal and external attributes
-    e.local_offset = *c.uint_le(4);
-    auto name = c.bytes(name_len);
-    auto extra = c.bytes(extra_len);
-    auto comment_bytes = c.bytes(comment);
-    if (!name || !extra || !comment_bytes) {
-      z.problems.push_back(fmt::format("central directory record at offset {} is cut off", e.offset));
-      break;
-    }
-    e.name = std::string(core::as_chars(*name));
-    apply_zip64_extra(*extra, e.size, e.compressed_size, &e.local_offset);
-    z.central.push_back(std::move(e));
-  }
-  // How many records the directory's size holds, whoever reads it.
+  // How many records the directory's size holds, whoever reads it (records present in the
+  // bytes, not what the EOCD claims: this sizes the vectors below).
+  std::uint64_t present = 0;
   {
     ByteReader k(data, z.cd_start);
-    std::uint64_t n = 0;
     while (k.pos() + 46 <= std::min<std::uint64_t>(data.size(), z.cd_start + z.cd_size) && sig_at(data, k.pos()) == kCentralSig) {
       k.seek(k.pos() + 28);
       const auto nl = *k.uint_le(2), el = *k.uint_le(2), cl = *k.uint_le(2);
       k.seek(k.pos() + 12 + nl + el + cl);
-      ++n;
+      ++present;
     }
-    if (n < z.declared_entries) {
-      z.count_too_large = true;
-      z.problems.push_back(fmt::format("the EOCD counts {} entries, the directory's {} bytes hold {}", z.declared_entries, z.cd_size, n));
-    } else if (n > z.declared_entries) {
-      z.count_too_small = true;
-      z.problems.push_back(fmt::format("the EOCD counts {} entries, the directory's {} bytes hold {}: torch sees only the first {}",
-                                       z.declared_entries, z.cd_size, n, z.declared_entries));
+  }
+  if (other != nullptr && other->directory_storage && other->directory_storage->start == z.cd_start &&
+      other->directory_storage->limit == cd_limit) {
+    z.directory_storage = other->directory_storage;  // the same bytes, read the same way
+  } else {
+    z.directory_storage = read_directory(data, z.cd_start, cd_limit, max_entries, present);
+  }
+  const detail::ZipDirectory& dir = *z.directory_storage;
+  if (reader == ZipReader::kZipfile) {
+    if (dir.too_many) {
+      return core::fail(core::Error{ErrorCode::kLimitExceeded, *dir.too_many, {}, {},
+                                    fmt::format("max-archive-entries: more than {} entries", max_entries)});
     }
+    z.central = dir.records;
+    if (dir.problem) z.problems.push_back(*dir.problem);
+  } else {
+    // miniz stops at the count (never more than max_entries: checked above); whatever ended
+    // the reading earlier ended miniz's too.
+    z.central = std::span<const ZipCentral>(dir.records).first(std::min<std::uint64_t>(dir.records.size(), z.declared_entries));
+    if (dir.records.size() < z.declared_entries && dir.problem) z.problems.push_back(*dir.problem);
+  }
+  if (present < z.declared_entries) {
+    z.count_too_large = true;
+    z.problems.push_back(fmt::format("the EOCD counts {} entries, the directory's {} bytes hold {}", z.declared_entries, z.cd_size, present));
+  } else if (present > z.declared_entries) {
+    z.count_too_small = true;
+    z.problems.push_back(fmt::format("the EOCD counts {} entries, the directory's {} bytes hold {}: torch sees only the first {}",
+                                     z.declared_entries, z.cd_size, present, z.declared_entries));
   }
 
   // Local headers, walked from the start of the archive as a streaming reader would; past bytes
   // that are no local header it resyncs at the next signature, and records the gap.
   z.walk_problems_from = z.problems.size();
-  std::map<std::uint64_t, const ZipCentral*> by_local;
-  const std::uint64_t shift = z.prepended > 0 ? static_cast<std::uint64_t>(z.prepended) : 0;
-  for (const auto& e : z.central) by_local.emplace(e.local_offset + shift, &e);
-  const std::uint64_t walk_limit = std::min<std::uint64_t>(z.cd_start, data.size());
-  if (other != nullptr && same_walk(*other, z)) {
+  if (other != nullptr && other->walk_storage && same_walk(*other, z)) {
     // The walk depends only on where it starts and stops and on the directory's local offsets
     // and sizes; another reader that agrees on those walked these very headers already.
-    z.locals = other->locals;
-    z.gaps = other->gaps;
-    z.problems.insert(z.problems.end(), other->problems.begin() + static_cast<std::ptrdiff_t>(other->walk_problems_from),
-                      other->problems.end());
-    return z;
+    z.walk_storage = other->walk_storage;
+  } else {
+    z.walk_storage = walk_locals(data, z, max_entries);
   }
-  core::WindowReader headers(data);
-  std::uint64_t pos = shift;
-  auto next_local_sig = [&](std::uint64_t from) -> std::uint64_t {
-    for (std::uint64_t p = from; p + 4 <= walk_limit; ++p) {
-      if (sig_at(data, p) == kLocalSig) return p;
-    }
-    return walk_limit;
-  };
-  while (pos < walk_limit) {
-    if (z.locals.size() >= max_entries) break;
-    auto local = parse_local_header(headers, pos);
-    if (!local) {
-      const std::uint64_t resync = next_local_sig(pos + 1);
-      z.gaps.emplace_back(pos, resync);
-      pos = resync;
-      continue;
-    }
-    std::uint64_t length = local->compressed_size;
-    bool descriptor_found = false;
-    std::uint64_t next = 0;
-    if (local->has_descriptor && length == 0) {
-      // Sizes are in the data descriptor: take them from the central directory, or find where
-      // the member ends as a streaming reader must.
-      if (auto it = by_local.find(pos); it != by_local.end()) {
-        length = it->second->compressed_size;
-      } else if (local->method == 8) {
-        auto inflated = decompress(Codec::kDeflateRaw, data.subspan(local->data_offset, walk_limit - std::min(walk_limit, local->data_offset)), 1ull << 34);
-        length = inflated ? inflated->consumed : 0;
-      } else {
-        // Stored: the first descriptor whose compressed size equals the distance to it.
-        for (std::uint64_t p = local->data_offset; p + 16 <= walk_limit; ++p) {
-          if (sig_at(data, p) != kDescriptorSig) continue;
-          ByteReader d(data, p + 8);
-          const std::uint64_t csize = local->zip64 ? d.uint_le(8).value_or(0) : d.uint_le(4).value_or(0);
-          if (csize == p - local->data_offset) {
-            length = csize;
-            next = p + 4 + 4 + (local->zip64 ? 16 : 8);
-            descriptor_found = true;
-            break;
-          }
-        }
-      }
-    }
-    if (next == 0) next = local->data_offset + length;
-    if (next > walk_limit || next < local->data_offset) {
-      z.problems.push_back(fmt::format("the member at offset {} runs past the central directory", pos));
-      z.locals.push_back(std::move(*local));
-      break;
-    }
-    if (local->has_descriptor && !descriptor_found) {
-      if (sig_at(headers.peek(next, 4), 0) == kDescriptorSig) next += 4;
-      next += local->zip64 ? 20 : 12;  // crc + sizes
-    }
-    local->walk_length = length;
-    z.locals.push_back(std::move(*local));
-    pos = next;
-  }
+  z.locals = z.walk_storage->locals;
+  z.gaps = z.walk_storage->gaps;
+  z.problems.insert(z.problems.end(), z.walk_storage->problems.begin(), z.walk_storage->problems.end());
   return z;
 }
 

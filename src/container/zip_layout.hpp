@@ -10,9 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/byte_reader.hpp"
@@ -28,7 +31,9 @@ struct ZipLocal {
   std::uint32_t crc = 0;
   std::uint64_t compressed_size = 0;
   std::uint64_t size = 0;
-  std::string name;
+  /// In a layout's walk: a view into the walk's one name buffer (lives as long as the layout or
+  /// a copy of it). From parse_local_header(): see there.
+  std::string_view name;
   std::uint64_t data_offset = 0;   ///< offset + 30 + name length + extra length
   bool has_descriptor = false;     ///< flag bit 3: crc and sizes follow the data
   bool zip64 = false;              ///< has a ZIP64 extra field (its descriptor has 64-bit sizes)
@@ -45,8 +50,15 @@ struct ZipCentral {
   std::uint64_t compressed_size = 0;
   std::uint64_t size = 0;
   std::uint64_t local_offset = 0;  ///< as recorded (before any prepended-data adjustment)
-  std::string name;
+  /// A view into the parsed bytes (the central directory): valid as long as they are. No copy
+  /// per entry: a 1,024-tensor checkpoint would pay a fresh heap string for each, per reader.
+  std::string_view name;
 };
+
+namespace detail {
+struct ZipDirectory;
+struct ZipWalk;
+}  // namespace detail
 
 /// Whose reading of the end records and central directory to follow.
 enum class ZipReader : std::uint8_t {
@@ -70,33 +82,44 @@ struct ZipLayout {
   /// says it is). Python's zipfile shifts every offset by this; miniz does not.
   std::int64_t prepended = 0;
   std::uint64_t trailing = 0;          ///< bytes after the EOCD record and its comment
-  std::vector<ZipCentral> central;
+  /// The records this reader reads. Views into storage the layout shares (with copies of itself
+  /// and with the other reader's layout when both read the same records): valid as long as the
+  /// layout (or a copy) lives.
+  std::span<const ZipCentral> central;
   std::uint64_t cd_start = 0;          ///< where this reader reads the central directory
-  std::vector<ZipLocal> locals;        ///< from walking local headers from the archive start
+  std::span<const ZipLocal> locals;    ///< from walking local headers from the archive start
   /// Byte ranges between local members (and before the directory) that are no local header:
   /// a streaming reader resyncs past them, so whatever they hold is scanned too.
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;
+  std::span<const std::pair<std::uint64_t, std::uint64_t>> gaps;
   std::vector<std::string> problems;   ///< structural inconsistencies found while parsing
   std::size_t walk_problems_from = 0;  ///< problems[i] for i >= this were found by the local walk
   bool count_too_large = false;        ///< the EOCD claims more entries than the directory holds
   bool count_too_small = false;        ///< ... fewer: miniz never sees the rest
+
+  /// What `central`, `locals` and `gaps` view (immutable once parsed, so shared, never copied).
+  std::shared_ptr<const detail::ZipDirectory> directory_storage;
+  std::shared_ptr<const detail::ZipWalk> walk_storage;
 };
 
 /// Finds the end-of-central-directory record (the last one in the final 64 KiB + 22 bytes).
 std::optional<std::uint64_t> find_eocd(core::Bytes data);
 
-/// Parses the archive as `reader` would. Fails only if that reader finds no directory at all;
+/// Parses the archive as `reader` would; the layout's names are views into `data`, which must
+/// outlive it. Fails only if that reader finds no directory at all;
 /// every other inconsistency is recorded in `problems` and parsing continues. An EOCD that
 /// claims more than `max_entries` entries is a kLimitExceeded error (detail "max-archive-entries").
 /// `other`, a layout of the same bytes as another reader parsed them, lets this one take its
 /// local-header walk instead of walking again when both would walk the same headers (the result
-/// is the same; a 1,024-tensor checkpoint has 1,024 local headers and data descriptors to read).
+/// is the same; a 1,024-tensor checkpoint has 1,024 local headers and data descriptors to read),
+/// and its central directory records when both read the same directory bytes.
 core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader = ZipReader::kMiniz,
                                          const ZipLayout* other = nullptr);
 
-/// Parses the local header at `offset`; nullopt if it is not one or is cut off.
+/// Parses the local header at `offset`; nullopt if it is not one or is cut off. The name is a
+/// view into `data`.
 std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offset);
-/// The same, reading through `in` (one window for many headers: see core::WindowReader).
+/// The same, reading through `in` (one window for many headers: see core::WindowReader). The
+/// name is a view into `in`'s window: valid only until `in` reads again (copy it to keep it).
 std::optional<ZipLocal> parse_local_header(core::WindowReader& in, std::uint64_t offset);
 
 /// The stored or deflated bytes of a member, decompressed, at most `max_out` bytes.

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
+#include <numeric>
 
 #include "container/npy.hpp"
 #include "container/sniff.hpp"
@@ -365,17 +367,28 @@ void FileScan::check_storage_reuse(const std::vector<analysis::StorageRef>& stor
   // id says (sanitize reads it so). A later use that names more elements than the first created
   // builds a tensor past the storage's end: torch fails ("Trying to resize storage that is not
   // resizable"), so the file does not load.
-  std::map<std::string, const analysis::StorageRef*> first;
-  for (const auto& s : storages) {
-    auto [it, fresh] = first.emplace(s.key, &s);
-    if (fresh) continue;
-    const analysis::StorageRef& f = *it->second;
-    if (!s.numel || !f.numel || *s.numel <= *f.numel) continue;
+  // The first use of each key, found by sorting positions by key (ties in order): a checkpoint
+  // names a thousand storages, and a map node per key is fresh memory this needs only briefly.
+  std::vector<std::size_t> by_key(storages.size());
+  std::iota(by_key.begin(), by_key.end(), std::size_t{0});
+  std::stable_sort(by_key.begin(), by_key.end(), [&](std::size_t a, std::size_t b) { return storages[a].key < storages[b].key; });
+  std::size_t reported = storages.size();  // the earliest later use that does not fit
+  for (std::size_t g = 0; g < by_key.size();) {
+    const analysis::StorageRef& f = storages[by_key[g]];
+    std::size_t k = g + 1;
+    for (; k < by_key.size() && storages[by_key[k]].key == f.key; ++k) {
+      const analysis::StorageRef& s = storages[by_key[k]];
+      if (s.numel && f.numel && *s.numel > *f.numel) reported = std::min(reported, by_key[k]);
+    }
+    g = k;
+  }
+  if (reported != storages.size()) {
+    const analysis::StorageRef& s = storages[reported];
+    const analysis::StorageRef& f = *std::find_if(storages.begin(), storages.end(), [&](const analysis::StorageRef& x) { return x.key == s.key; });
     add("malformed:storage-key-reuse", Severity::kHigh, Verdict::kError, where, s.offset,
         fmt::format("storage '{}' is named with {} elements ({}) here, but its first use created it with {} ({}): "
                     "torch.load gives this use that storage, and a tensor of {} elements does not fit in it",
                     s.key, *s.numel, s.storage_type, *f.numel, f.storage_type, *s.numel));
-    return;
   }
 }
 

@@ -14,10 +14,13 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstring>
+#include <deque>
 #include <map>
+#include <numeric>
+#include <optional>
 #include <tuple>
 #include <set>
-#include <unordered_set>
 
 #include "analysis/torchscript.hpp"
 #include "container/sniff.hpp"
@@ -51,13 +54,117 @@ struct Range {
 };
 
 struct Candidate {
-  std::string name;           // as the first reading that found it names it
+  std::string_view name;      // as the first reading that found it names it (a view into a layout)
   std::uint64_t size = 0;     // declared uncompressed size
   std::uint32_t crc = 0;
   bool crc_known = false;
   bool storage = false;       // under the torch prefix's data/ or constants/
   bool torch_pickle = false;  // what torch.load / torch.jit.load unpickles
 };
+
+char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+/// The eight bytes of `v` with ASCII 'A'-'Z' lowered (SWAR: bit 7 of each byte says whether it
+/// is in that range).
+std::uint64_t lower8(std::uint64_t v) {
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  const std::uint64_t low7 = v & ~kHigh;
+  const std::uint64_t at_least_a = low7 + 0x3f3f3f3f3f3f3f3full;  // bit 7 set where >= 0x41
+  const std::uint64_t above_z = low7 + 0x2525252525252525ull;     // bit 7 set where >= 0x5b
+  const std::uint64_t upper = at_least_a & ~above_z & ~v & kHigh;
+  return v | (upper >> 2);
+}
+
+/// Compares as ascii_lower(a) <=> ascii_lower(b) would (bytes as unsigned, like std::string),
+/// without making either string. Eight bytes at a time: names in one archive share long
+/// prefixes ("archive/data/"), and every lookup and sort below compares them.
+int compare_ci(std::string_view a, std::string_view b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t x = 0, y = 0;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x == y) continue;
+    x = lower8(x);
+    y = lower8(y);
+    if (x == y) continue;
+    // Little-endian loads: the lowest differing byte is the first.
+    const unsigned shift = static_cast<unsigned>(__builtin_ctzll(x ^ y)) & ~7u;
+    return ((x >> shift) & 0xff) < ((y >> shift) & 0xff) ? -1 : 1;
+  }
+  for (; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(lower_ascii(a[i])), y = static_cast<unsigned char>(lower_ascii(b[i]));
+    if (x != y) return x < y ? -1 : 1;
+  }
+  return a.size() < b.size() ? -1 : a.size() > b.size() ? 1 : 0;
+}
+
+/// ascii_lower(s).starts_with(lower_prefix), for a prefix given in lower case.
+bool starts_with_ci(std::string_view s, std::string_view lower_prefix) {
+  return s.size() >= lower_prefix.size() && compare_ci(s.substr(0, lower_prefix.size()), lower_prefix) == 0;
+}
+
+/// ascii_lower(s) == lower.
+bool equals_ci(std::string_view s, std::string_view lower) { return s.size() == lower.size() && compare_ci(s, lower) == 0; }
+
+/// Records of one reading sorted by case-insensitive name (ties in directory order): torch's
+/// lookup, and duplicate detection, without a map node and a lower-cased string per entry.
+class NameIndex {
+ public:
+  explicit NameIndex(std::span<const container::ZipCentral> records) : records_(records), order_(records.size()) {
+    std::iota(order_.begin(), order_.end(), std::size_t{0});
+    std::stable_sort(order_.begin(), order_.end(),
+                     [&](std::size_t a, std::size_t b) { return compare_ci(records_[a].name, records_[b].name) < 0; });
+  }
+  /// Positions in order() of the records named `name` in any case, in directory order.
+  [[nodiscard]] std::pair<std::size_t, std::size_t> find(std::string_view name) const {
+    auto lo = std::lower_bound(order_.begin(), order_.end(), name,
+                               [&](std::size_t i, std::string_view k) { return compare_ci(records_[i].name, k) < 0; });
+    auto hi = lo;
+    while (hi != order_.end() && compare_ci(records_[*hi].name, name) == 0) ++hi;  // groups are one record, as a rule
+    return {static_cast<std::size_t>(lo - order_.begin()), static_cast<std::size_t>(hi - order_.begin())};
+  }
+  [[nodiscard]] bool contains(std::string_view name) const {
+    const auto [lo, hi] = find(name);
+    return lo != hi;
+  }
+  [[nodiscard]] std::span<const container::ZipCentral> records() const { return records_; }
+  [[nodiscard]] const std::vector<std::size_t>& order() const { return order_; }
+  [[nodiscard]] const container::ZipCentral& record(std::size_t position) const { return records_[order_[position]]; }
+
+ private:
+  std::span<const container::ZipCentral> records_;
+  std::vector<std::size_t> order_;
+};
+
+/// Per record of the index, whether an earlier record has exactly its name, and whether an
+/// earlier one has its name in any case.
+struct Duplicates {
+  std::vector<std::uint8_t> exact, any_case;
+};
+Duplicates find_duplicates(const NameIndex& index) {
+  const auto records = index.records();
+  const auto& order = index.order();
+  Duplicates d{std::vector<std::uint8_t>(records.size()), std::vector<std::uint8_t>(records.size())};
+  std::vector<std::size_t> group;
+  for (std::size_t g = 0; g < order.size();) {
+    std::size_t end = g + 1;
+    while (end < order.size() && compare_ci(records[order[g]].name, records[order[end]].name) == 0) ++end;
+    if (end - g > 1) {
+      // order[g] is the group's first record in the directory (a stable sort); by exact name
+      // (ties in directory order), the first of each run of one name is no exact duplicate.
+      group.assign(order.begin() + static_cast<std::ptrdiff_t>(g), order.begin() + static_cast<std::ptrdiff_t>(end));
+      std::stable_sort(group.begin(), group.end(), [&](std::size_t a, std::size_t b) { return records[a].name < records[b].name; });
+      for (std::size_t k = 0; k < group.size(); ++k) {
+        d.any_case[group[k]] = group[k] != order[g];
+        d.exact[group[k]] = k > 0 && records[group[k - 1]].name == records[group[k]].name;
+      }
+    }
+    g = end;
+  }
+  return d;
+}
 
 bool worth_scanning(core::Bytes head) {
   const auto f = container::sniff(head);
@@ -102,10 +209,11 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
         "the end record counts fewer entries than the directory holds: torch.load sees some members, zipfile all of them");
   }
   if (torch_view && strict_view) {
-    std::vector<std::string> a, b;
-    for (const auto& e : torch_view->central) a.push_back(e.name);
-    for (const auto& e : strict_view->central) b.push_back(e.name);
-    if (a != b && !torch_view->count_too_small) {
+    const auto& a = torch_view->central;
+    const auto& b = strict_view->central;
+    const bool same = std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                                 [](const container::ZipCentral& x, const container::ZipCentral& y) { return x.name == y.name; });
+    if (!same && !torch_view->count_too_small) {
       add("evasion:zip-readers-disagree", Severity::kHigh, Verdict::kMalicious, where, z.eocd_offset,
           fmt::format("torch.load's reader and zipfile list different members ({} vs {} entries)", a.size(), b.size()));
     }
@@ -131,19 +239,19 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   // ---- torch's view: prefix from the first central name, case-insensitive lookup ----
   const bool torch_magic = data.size() >= 4 && std::equal(data.begin(), data.begin() + 4, "PK\x03\x04");
   std::string prefix;
-  std::map<std::string, std::vector<std::size_t>> by_lower;
+  const NameIndex by_lower(torch_view ? torch_view->central : std::span<const container::ZipCentral>{});
   if (torch_view) {
     if (torch_magic && !torch_view->central.empty()) {
       const auto slash = torch_view->central[0].name.find('/');
-      if (slash != std::string::npos) prefix = torch_view->central[0].name.substr(0, slash + 1);
+      if (slash != std::string::npos) prefix = std::string(torch_view->central[0].name.substr(0, slash + 1));
     }
-    for (std::size_t i = 0; i < torch_view->central.size(); ++i) by_lower[ascii_lower(torch_view->central[i].name)].push_back(i);
   }
-  auto torch_has = [&](std::string_view record) { return !prefix.empty() && by_lower.count(ascii_lower(prefix + std::string(record))) != 0; };
+  auto torch_has = [&](std::string_view record) { return !prefix.empty() && by_lower.contains(ascii_lower(prefix + std::string(record))); };
   const bool torch = torch_has("data.pkl") || torch_has("constants.pkl");
   if (top && torch) {
     bool script = torch_has("constants.pkl");
-    for (const auto& e : torch_view->central) script = script || ascii_lower(e.name).starts_with(ascii_lower(prefix + "code/"));
+    const std::string lcode = ascii_lower(prefix + "code/");
+    for (const auto& e : torch_view->central) script = script || starts_with_ci(e.name, lcode);
     report_.container = script ? "torchscript-zip" : "torch-zip";
   }
   if (torch_view && !torch) {
@@ -151,8 +259,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     // archive name from the first entry up to its first '/' and reads only <name>/data.pkl, so
     // torch.load fails on it (and no other loader reads a data.pkl).
     for (const auto& e : torch_view->central) {
-      const std::string lname = ascii_lower(e.name);
-      if (lname == "data.pkl" || lname.ends_with("/data.pkl")) {
+      if (equals_ci(e.name, "data.pkl") || ends_with_ascii_ci(e.name, "/data.pkl")) {
         add("malformed:torch-zip-prefix", Severity::kHigh, Verdict::kError, child(where, e.name), e.offset,
             prefix.empty() ? std::string("a torch.save archive whose first entry is in no directory: torch.load's zip "
                                          "reader requires one and fails")
@@ -171,6 +278,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   }
   const std::string lprefix = ascii_lower(prefix);
   const std::string storage_data = lprefix + "data/", storage_constants = lprefix + "constants/";
+  const std::string data_pkl = lprefix + "data.pkl", constants_pkl = lprefix + "constants.pkl";
   // What torch.load returns is reported (ScanOptions::on_load) with its records as torch finds
   // them: by case-insensitive name in torch's reading, in the byte order the `byteorder` record
   // names (torch 2.x; 1.13 writes and reads little-endian only).
@@ -178,8 +286,8 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   bool big_endian = false;
   std::optional<std::string> byteorder_problem;
   auto torch_entry = [&](const std::string& lower_name) -> const container::ZipCentral* {
-    auto it = by_lower.find(lower_name);
-    return it == by_lower.end() ? nullptr : &torch_view->central[it->second.front()];
+    const auto [lo, hi] = by_lower.find(lower_name);
+    return lo == hi ? nullptr : &by_lower.record(lo);
   };
   if (loaded) {
     if (const auto* bo = torch_entry(lprefix + "byteorder")) {
@@ -199,47 +307,62 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   std::string first_outside;
   const std::uint64_t shift = strict_view && strict_view->prepended > 0 ? static_cast<std::uint64_t>(strict_view->prepended) : 0;
 
-  // Local headers by offset: the walks parsed most of them already, and both readings look the
-  // same ones up again (each parse of a mapped file is a pread: see core::read_at).
-  std::unordered_map<std::uint64_t, std::optional<container::ZipLocal>> local_at_offset;
-  for (auto* view : {&torch_view, &strict_view}) {
-    if (!*view) continue;
-    for (const auto& l : (*view)->locals) local_at_offset.emplace(l.offset, l);
-  }
+  // Local headers by offset: the walks parsed most of them already (in offset order), and both
+  // readings look the same ones up again (each parse of a mapped file is a pread: see
+  // core::read_at). Headers no walk reached are parsed once and kept, their names copied.
+  std::map<std::uint64_t, std::optional<container::ZipLocal>> parsed_elsewhere;
+  std::deque<std::string> parsed_names;
   core::WindowReader headers(data);
-  auto local_header = [&](std::uint64_t offset) -> const std::optional<container::ZipLocal>& {
-    auto it = local_at_offset.find(offset);
-    if (it == local_at_offset.end()) it = local_at_offset.emplace(offset, container::parse_local_header(headers, offset)).first;
-    return it->second;
+  auto local_header = [&](std::uint64_t offset) -> const container::ZipLocal* {
+    for (auto* view : {&torch_view, &strict_view}) {
+      if (!*view) continue;
+      const auto& locals = (*view)->locals;
+      auto it = std::lower_bound(locals.begin(), locals.end(), offset,
+                                 [](const container::ZipLocal& l, std::uint64_t at) { return l.offset < at; });
+      if (it != locals.end() && it->offset == offset) return &*it;
+    }
+    auto it = parsed_elsewhere.find(offset);
+    if (it == parsed_elsewhere.end()) {
+      auto local = container::parse_local_header(headers, offset);
+      if (local) local->name = parsed_names.emplace_back(local->name);  // the window is reused
+      it = parsed_elsewhere.emplace(offset, std::move(local)).first;
+    }
+    return it->second ? &*it->second : nullptr;
+  };
+  // Both readings usually share one list of records (see parse_zip_layout): one index then.
+  std::optional<NameIndex> strict_index;
+  auto index_of = [&](const container::ZipLayout& view) -> const NameIndex& {
+    const auto shared = by_lower.records();
+    if (view.central.data() == shared.data() && view.central.size() == shared.size()) return by_lower;
+    if (!strict_index) strict_index.emplace(view.central);
+    return *strict_index;
   };
   auto central_checks = [&](const container::ZipLayout& view, bool is_torch) {
-    std::set<std::string> seen_exact;
-    std::map<std::string, std::size_t> seen_lower;
-    for (const auto& e : view.central) {
+    const Duplicates duplicates = find_duplicates(index_of(view));
+    for (std::size_t i = 0; i < view.central.size(); ++i) {
+      const container::ZipCentral& e = view.central[i];
       if (out_of_time(where)) return;
-      const std::string member = child(where, e.name);
-      const std::string lname = ascii_lower(e.name);
-      if (!seen_exact.insert(e.name).second) {
-        add("evasion:zip-duplicate-name", Severity::kHigh, Verdict::kMalicious, member, e.offset,
+      auto member = [&] { return child(where, e.name); };
+      if (duplicates.exact[i] != 0) {
+        add("evasion:zip-duplicate-name", Severity::kHigh, Verdict::kMalicious, member(), e.offset,
             "two entries have this name: readers pick different ones (zipfile the last, miniz either)");
-      } else if (is_torch && seen_lower.count(lname) != 0) {
-        add("evasion:zip-duplicate-name", Severity::kHigh, Verdict::kMalicious, member, e.offset,
+      } else if (is_torch && duplicates.any_case[i] != 0) {
+        add("evasion:zip-duplicate-name", Severity::kHigh, Verdict::kMalicious, member(), e.offset,
             "another entry has this name in a different case: torch's case-insensitive lookup may read either");
       }
-      seen_lower[lname]++;
       if ((e.flags & 0x01) != 0) {
-        add("unapproved:zip-encrypted", Severity::kHigh, Verdict::kUnapproved, member, e.offset,
+        add("unapproved:zip-encrypted", Severity::kHigh, Verdict::kUnapproved, member(), e.offset,
             "the member is marked encrypted: strict readers refuse it, others may read it as is");
       } else if ((e.flags & ~kOrdinaryFlags) != 0) {
-        add("unapproved:zip-flags", Severity::kMedium, Verdict::kUnapproved, member, e.offset,
+        add("unapproved:zip-flags", Severity::kMedium, Verdict::kUnapproved, member(), e.offset,
             fmt::format("unusual general-purpose flags 0x{:04x}", e.flags));
       }
-      if (is_torch && torch && !lname.starts_with(lprefix) && outside++ == 0) first_outside = e.name;
+      if (is_torch && torch && !starts_with_ci(e.name, lprefix) && outside++ == 0) first_outside = e.name;
 
       const std::uint64_t local_at = e.local_offset + (is_torch ? 0 : shift);
-      const auto& local = local_header(local_at);
+      const container::ZipLocal* local = local_header(local_at);
       if (!local) {
-        add("malformed:zip-local-header", Severity::kHigh, Verdict::kError, member, local_at,
+        add("malformed:zip-local-header", Severity::kHigh, Verdict::kError, member(), local_at,
             "the central directory points at no local header");
         continue;
       }
@@ -255,7 +378,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
           }
         }
         if (!diffs.empty()) {
-          add("evasion:zip-header-mismatch", Severity::kHigh, Verdict::kMalicious, member, local->offset,
+          add("evasion:zip-header-mismatch", Severity::kHigh, Verdict::kMalicious, member(), local->offset,
               fmt::format("local header and central directory disagree ({}): readers that trust one or the other read different members",
                           fmt::join(diffs, ", ")));
         }
@@ -266,10 +389,10 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
       c.crc = e.crc;
       c.crc_known = true;
       if (is_torch && torch) {
-        c.storage = c.storage || lname.starts_with(storage_data) || lname.starts_with(storage_constants);
-        c.torch_pickle = c.torch_pickle || lname == lprefix + "data.pkl" || lname == lprefix + "constants.pkl";
-        if (lname == lprefix + "data.pkl" && e.method != 0) {
-          add("anomaly:deflated-pickle", Severity::kLow, Verdict::kClean, member, e.offset,
+        c.storage = c.storage || starts_with_ci(e.name, storage_data) || starts_with_ci(e.name, storage_constants);
+        c.torch_pickle = c.torch_pickle || equals_ci(e.name, data_pkl) || equals_ci(e.name, constants_pkl);
+        if (equals_ci(e.name, data_pkl) && e.method != 0) {
+          add("anomaly:deflated-pickle", Severity::kLow, Verdict::kClean, member(), e.offset,
               fmt::format("data.pkl is compressed (method {}); torch.save stores it", e.method));
         }
       }
@@ -279,10 +402,10 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   if (strict_view) central_checks(*strict_view, false);
   // The streaming reading: local headers no central entry accounts for.
   // Indexed by data offset: tens of thousands of entries must not cost a pass over all the others each.
-  std::unordered_set<std::uint64_t> known_offsets;
-  for (const auto& [range, c] : candidates) known_offsets.insert(range.data_offset);
+  // (Candidates are ordered by data offset first; the walk's data offsets only grow.)
   for (const auto& l : z.locals) {
-    if (!known_offsets.insert(l.data_offset).second) continue;
+    auto known = candidates.lower_bound(Range{l.data_offset, 0, 0});
+    if (known != candidates.end() && known->first.data_offset == l.data_offset) continue;
     Candidate& c = candidates[Range{l.data_offset, l.walk_length, l.method}];
     c.name = l.name;
     c.size = l.size;
@@ -317,11 +440,15 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
 
   // ---- scan what any reading could unpickle: torch's pickles first, to learn which storage
   // records they reference (those are tensor bytes and are never read) ----
-  std::map<std::string, std::uint64_t> record_sizes;  // lower-case names
-  if (torch_view) {
-    for (const auto& e : torch_view->central) record_sizes[ascii_lower(e.name)] = e.size;
-  }
-  std::set<std::string> referenced;  // lower-case record names
+  // Record names the torch pickles reference: by position in by_lower's order (the first of the
+  // names' group), and, for names no record has, by lower-case name.
+  std::vector<std::uint8_t> referenced(by_lower.order().size());
+  std::set<std::string> referenced_missing;
+  auto is_referenced = [&](std::string_view name) {
+    const auto [lo, hi] = by_lower.find(name);
+    return lo != hi ? referenced[lo] != 0 : referenced_missing.count(ascii_lower(name)) != 0;
+  };
+  if (top) report_.members.reserve(report_.members.size() + candidates.size());
   bool any_pickle = false;
   std::uint64_t torchscript_files = 0;
   std::vector<std::pair<std::string, analysis::TorchScriptAnalysis>> scripts;  // (member, analysis)
@@ -336,7 +463,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
       return;
     }
     const core::Bytes raw = data.subspan(range.data_offset, range.compressed_size);
-    if (c.storage && referenced.count(ascii_lower(c.name)) != 0) {
+    if (c.storage && is_referenced(c.name)) {
       if (top) report_.members.push_back(std::move(info));  // tensor bytes: never read
       return;
     }
@@ -429,7 +556,7 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
       scan_stream(bytes, member, false);  // a .pkl that is no pickle: the loader's error is ours
     } else if (npz_member && format == container::Format::kNpy) {
       // numpy's NpzFile names the array after the member, without ".npy".
-      const std::string array = c.name.ends_with(".npy") ? c.name.substr(0, c.name.size() - 4) : c.name;
+      const std::string array(c.name.ends_with(".npy") ? c.name.substr(0, c.name.size() - 4) : c.name);
       if (enter(member, depth + 1)) scan_npy(bytes, member, /*loaded=*/true, array);
       check_polyglot(bytes, member, depth + 1);
     } else {
@@ -443,21 +570,27 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     // Storage records the pickle names must exist and be large enough (never read).
     check_storage_reuse(storages, member);
     const std::string dir = ascii_lower(c.name.substr(0, c.name.size() - 4)) + "/";
+    std::string record;
     for (const auto& s : storages) {
-      const std::string record = dir + ascii_lower(s.key);
-      referenced.insert(record);
-      auto it = record_sizes.find(record);
-      if (it == record_sizes.end()) {
+      record = dir;
+      record += ascii_lower(s.key);
+      const auto [lo, hi] = by_lower.find(record);
+      if (lo == hi) {
+        referenced_missing.insert(record);
         add("malformed:missing-storage", Severity::kHigh, Verdict::kError, member, s.offset,
             fmt::format("persistent id names storage '{}', but the archive has no record for it", s.key));
         continue;
       }
+      referenced[lo] = 1;
+      // Of several records with this name, the size of the last (as a map filled in directory
+      // order would hold).
+      const std::uint64_t record_size = by_lower.record(hi - 1).size;
       const std::uint64_t elem = storage_element_size(s.storage_type);
       if (elem != 0 && s.numel && *s.numel >= 0) {
         const auto need = static_cast<std::uint64_t>(*s.numel);
-        if (need > (1ull << 62) / elem || need * elem > it->second) {
+        if (need > (1ull << 62) / elem || need * elem > record_size) {
           add("malformed:storage-size", Severity::kHigh, Verdict::kError, member, s.offset,
-              fmt::format("storage '{}' claims {} x {} bytes, its record holds {}", s.key, need, elem, it->second));
+              fmt::format("storage '{}' claims {} x {} bytes, its record holds {}", s.key, need, elem, record_size));
         }
       }
     }

@@ -3,6 +3,7 @@
 // copy of contiguous tensors (copy_file_range). The page-fault counts below are this thread's
 // minor faults (getrusage RUSAGE_THREAD): touching a mapped page costs at least one, a pread
 // none.
+#include <algorithm>
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 
@@ -119,7 +120,7 @@ TEST_CASE("a second reader's layout takes the first one's local walk only when i
     REQUIRE(fresh);
     REQUIRE(shared);
     CHECK(shared->problems == fresh->problems);
-    CHECK(shared->gaps == fresh->gaps);
+    CHECK(std::ranges::equal(shared->gaps, fresh->gaps));
     REQUIRE(shared->locals.size() == fresh->locals.size());
     for (std::size_t i = 0; i < fresh->locals.size(); ++i) {
       CHECK(shared->locals[i].offset == fresh->locals[i].offset);
@@ -137,6 +138,57 @@ TEST_CASE("a second reader's layout takes the first one's local walk only when i
   test::ZipBuilder shifted = plain;
   shifted.prepend = std::string(64, 'J');
   CHECK(same_as_fresh(shifted.build()) == 2);
+}
+
+TEST_CASE("both readers' layouts of one archive share its directory records and walk, names viewing the input") {
+  test::ZipBuilder zb;
+  for (int i = 0; i < 40; ++i) zb.add("archive/data/" + std::to_string(i), std::string(10, 'x'));
+  const std::string zip = zb.build();
+  const core::Bytes data = core::as_bytes(zip);
+  auto miniz = container::parse_zip_layout(data, 1000, container::ZipReader::kMiniz);
+  REQUIRE(miniz);
+  auto zipfile = container::parse_zip_layout(data, 1000, container::ZipReader::kZipfile, &*miniz);
+  REQUIRE(zipfile);
+  // One copy of the records and of the walk, not one per reader (nor a string per name).
+  CHECK(zipfile->central.data() == miniz->central.data());
+  CHECK(zipfile->locals.data() == miniz->locals.data());
+  REQUIRE(zipfile->central.size() == 40);
+  CHECK(zipfile->central[39].name == "archive/data/39");
+  CHECK(zipfile->central[39].name.data() >= zip.data());
+  CHECK(zipfile->central[39].name.data() < zip.data() + zip.size());
+  // A copy keeps what it views alive after the layouts it came from are gone.
+  container::ZipLayout copy = *zipfile;
+  miniz = core::fail(core::ErrorCode::kContainer, 0, "gone");
+  zipfile = core::fail(core::ErrorCode::kContainer, 0, "gone");
+  REQUIRE(copy.locals.size() == 40);
+  CHECK(copy.locals[7].name == "archive/data/7");
+  CHECK(copy.locals[39].name == "archive/data/39");
+}
+
+TEST_CASE("miniz reads the first `count` directory records of the ones zipfile reads") {
+  test::ZipBuilder zb;
+  for (int i = 0; i < 5; ++i) zb.add("archive/data/" + std::to_string(i), std::string(10, 'x'));
+  std::string zip = zb.build();
+  // The EOCD's two entry counts (at +8 and +10) say 3.
+  const std::size_t eocd = zip.size() - 22;
+  zip[eocd + 8] = zip[eocd + 10] = 3;
+  const core::Bytes data = core::as_bytes(zip);
+  auto miniz = container::parse_zip_layout(data, 1000, container::ZipReader::kMiniz);
+  auto zipfile = container::parse_zip_layout(data, 1000, container::ZipReader::kZipfile, miniz ? &*miniz : nullptr);
+  REQUIRE(miniz);
+  REQUIRE(zipfile);
+  CHECK(miniz->central.size() == 3);
+  CHECK(zipfile->central.size() == 5);
+  CHECK(miniz->count_too_small);
+  CHECK(zipfile->central[2].name == miniz->central[2].name);
+  // miniz's walk looks up 3 records, zipfile's 5: each walks for itself, both find all 5 headers.
+  CHECK(miniz->locals.size() == 5);
+  CHECK(zipfile->locals.size() == 5);
+  // More records than the limit: zipfile's reading fails, miniz's (3 <= limit) does not.
+  CHECK(container::parse_zip_layout(data, 4, container::ZipReader::kMiniz));
+  auto limited = container::parse_zip_layout(data, 4, container::ZipReader::kZipfile);
+  REQUIRE(!limited);
+  CHECK(limited.error().code == core::ErrorCode::kLimitExceeded);
 }
 
 namespace {

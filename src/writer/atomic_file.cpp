@@ -96,7 +96,7 @@ core::Result<AtomicFile> AtomicFile::create(const std::string& path, bool force,
   f.fd_ = fd;
   f.buffer_.reserve(kBufferBytes);
   // O_DIRECT refused here (EINVAL: tmpfs before Linux 6.6, some FUSE and network file systems):
-  // the buffered path. The stage is mapped only when it will be used.
+  // the buffered path. The stage's pages are touched only as the output fills them.
   if (direct != nullptr && direct->enable(fd) == 0) {
     if (f.stage_.allocate(kDirectStageBytes)) {
       f.direct_ = direct;

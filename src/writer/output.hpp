@@ -12,6 +12,8 @@
 
 namespace brine::writer {
 
+struct DirectIo;
+
 struct OutputModel {
   std::vector<const tensor::Tensor*> tensors;                  ///< unique names
   std::vector<std::pair<std::string, std::string>> metadata;   ///< unique keys, in order
@@ -23,6 +25,9 @@ struct WriteOptions {
   /// (protobuf's 2 GiB message limit, with room for the graph); 0 forces external data.
   std::uint64_t onnx_inline_limit = (2ull << 30) - (64ull << 20);
   std::string producer_version;    ///< recorded as producer_version (ONNX)
+  /// Outputs are written with O_DIRECT through this where the file system allows (null: the
+  /// system's calls, system_direct_io()); tests substitute calls that refuse it.
+  const DirectIo* direct_io = nullptr;
 };
 
 /// safetensors, exactly per the format: u64 LE header length, compact JSON header padded with

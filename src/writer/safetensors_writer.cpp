@@ -87,7 +87,7 @@ core::Status write_safetensors(const OutputModel& model, const std::string& path
                       fmt::format("safetensors header would be {} bytes (the format allows {})", text.size(), kMaxHeader));
   }
 
-  BRINE_TRY_ASSIGN(AtomicFile file, AtomicFile::create(path, options.force));
+  BRINE_TRY_ASSIGN(AtomicFile file, AtomicFile::create(path, options.force, options.direct_io != nullptr ? options.direct_io : &system_direct_io()));
   std::array<std::uint8_t, 8> size_le{};
   for (int i = 0; i < 8; ++i) size_le[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(text.size() >> (8 * i));
   BRINE_TRY(file.write(core::Bytes(size_le.data(), size_le.size())));

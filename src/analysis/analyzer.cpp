@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <unordered_map>
@@ -82,8 +83,14 @@ class Analyzer {
         mutated_.insert(e.subject);
       }
     }
+    std::size_t loads = 0;
+    for (const Event& e : run_.events) loads += e.kind == Event::Kind::kPersistentLoad ? 1 : 0;
+    out_.storages.reserve(loads);  // one per storage persistent id at most: no doubling copies
     for (const Event& e : run_.events) handle(e);
-    walk_values();
+    // The walk reports globals and call records found among the values. Neither exists without
+    // an event (every GLOBAL, STACK_GLOBAL, INST and call records one), so a pickle without
+    // events (plain data, however big) has nothing for it to find.
+    if (!run_.events.empty()) walk_values();
     report_globals();
     report_anomalies();
     if (run_.error) out_.findings.push_back(error_finding(*run_.error, ctx_.member));
@@ -429,6 +436,9 @@ class Analyzer {
       const StateRoot* state;  // nullptr: plain value
     };
     std::vector<Item> stack;
+    // Capacity for every stored value at once (a hint, bounded): each is pushed at most once per
+    // context, and a doubling stack would copy itself into fresh pages as it grows.
+    stack.reserve(std::min<std::size_t>(v_.stored_size() + 1, std::size_t{1} << 20));
     // Leaves (scalars) hold no global and are never pushed; the plain context is a bitmap over
     // the values, state contexts (few values, usually) a hash set.
     std::vector<bool> seen_plain(v_.size(), false);

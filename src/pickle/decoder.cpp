@@ -15,7 +15,7 @@ bool Decoder::fail(ErrorCode code, const Instruction& ins, std::string detail) {
   return false;
 }
 
-bool Decoder::next_slow(Instruction& ins) {
+bool Decoder::decode_slow(Instruction& ins) {
   ins = Instruction{};
   ins.offset = reader_.pos();
   auto byte = reader_.u8();

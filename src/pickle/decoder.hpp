@@ -21,11 +21,13 @@
 namespace brine::pickle {
 
 namespace detail {
-/// Argument classes next_fast decodes itself; kSlow leaves the opcode to next_slow.
-enum class Fast : std::uint8_t { kSlow, kNone, kU1, kU2, kU4, kI4, kF8, kBytes1, kText1, kBytes4, kText4 };
+/// Argument classes next_fast decodes itself; kSlow leaves the opcode to next_slow. The classes
+/// up to kI4 (no argument, fixed-width integers) are decoded without a branch per class.
+enum class Fast : std::uint8_t { kNone, kU1, kU2, kU4, kI4, kF8, kBytes1, kText1, kBytes4, kText4, kSlow };
 struct FastOp {
   Op op;
   Fast cls;
+  std::uint8_t width;  ///< fixed argument bytes (kNone..kI4), length-prefix bytes (strings)
 };
 constexpr Fast fast_class(ArgKind k) {
   switch (k) {
@@ -42,20 +44,51 @@ constexpr Fast fast_class(ArgKind k) {
     default: return Fast::kSlow;  // text lines, 8-byte lengths, LONG1/LONG4, FRAME's Uint8
   }
 }
+constexpr std::uint8_t fast_width(Fast c) {
+  switch (c) {
+    case Fast::kU1: case Fast::kBytes1: case Fast::kText1: return 1;
+    case Fast::kU2: return 2;
+    case Fast::kU4: case Fast::kI4: case Fast::kBytes4: case Fast::kText4: return 4;
+    case Fast::kF8: return 8;
+    default: return 0;
+  }
+}
 constexpr std::array<FastOp, 256> make_fast_table() {
   std::array<FastOp, 256> t{};
-  for (auto& e : t) e = FastOp{Op::STOP, Fast::kSlow};  // not an opcode: next_slow reports it
-  for (std::size_t i = 0; i < kOpCount; ++i) t[kOpInfo[i].byte] = FastOp{static_cast<Op>(i), fast_class(kOpInfo[i].arg)};
+  for (auto& e : t) e = FastOp{Op::STOP, Fast::kSlow, 0};  // not an opcode: next_slow reports it
+  for (std::size_t i = 0; i < kOpCount; ++i) {
+    const Fast c = fast_class(kOpInfo[i].arg);
+    t[kOpInfo[i].byte] = FastOp{static_cast<Op>(i), c, fast_width(c)};
+  }
   return t;
 }
 inline constexpr std::array<FastOp, 256> kFast = make_fast_table();
+/// The low `width` bytes (width 0, 1, 2 or 4).
+inline constexpr std::array<std::uint64_t, 5> kLowBytes = {0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF};
+
+/// True if the `len` bytes at `s` are ASCII. Reads whole 8-byte words: the caller guarantees
+/// that the bytes up to the next multiple of 8 past `len` are readable.
+inline bool ascii_words_padded(const std::uint8_t* s, std::uint64_t len) {
+  std::uint64_t acc = 0, w = 0, i = 0;
+  for (; i + 8 <= len; i += 8) {
+    std::memcpy(&w, s + i, 8);
+    acc |= w;
+  }
+  if (i < len) {
+    std::memcpy(&w, s + i, 8);
+    acc |= w & (~std::uint64_t{0} >> (64 - 8 * (len - i)));  // little-endian: the first len-i bytes
+  }
+  return (acc & 0x8080808080808080ull) == 0;
+}
 }  // namespace detail
 
 class Decoder {
  public:
   /// Decodes `data` from `start`. Offsets in instructions and errors are relative to `data`.
   Decoder(core::Bytes data, std::uint64_t start, StringArena& arena, const core::Limits& limits)
-      : reader_(data, start), arena_(arena), limits_(limits) {}
+      : reader_(data, start), arena_(arena), limits_(limits) {
+    update_fast_limit();
+  }
   /// The decoder keeps a reference to the limits: a temporary would be gone by the first opcode.
   Decoder(core::Bytes data, std::uint64_t start, StringArena& arena, const core::Limits&& limits) = delete;
 
@@ -64,11 +97,15 @@ class Decoder {
   /// Inline: the common binary opcodes take next_fast; anything it does not handle, and every
   /// error, goes through next_slow, which decodes every opcode and is the reference.
   bool next(Instruction& out) {
-    if (reader_.remaining() >= kFastMinRemaining && next_fast(out)) [[likely]] return true;
+    if (reader_.pos() < fast_limit_ && next_fast(out)) [[likely]] return true;
     return next_slow(out);
   }
   /// The reference path alone: decodes any opcode, the way next() must (tests compare them).
-  bool next_slow(Instruction& ins);
+  bool next_slow(Instruction& ins) {
+    const bool ok = decode_slow(ins);
+    update_fast_limit();  // the FRAME (or the end of one) just read moves it
+    return ok;
+  }
   [[nodiscard]] const core::Error& error() const { return error_; }
   /// Convenience wrapper for callers outside hot loops.
   core::Result<Instruction> next_result() {
@@ -82,6 +119,7 @@ class Decoder {
   void seek(std::uint64_t pos) {
     reader_.seek(pos);
     frame_end_ = 0;
+    update_fast_limit();
   }
   [[nodiscard]] bool at_end() const { return reader_.at_end(); }
   /// End of the FRAME the last instruction was read from (0 outside frames): pickle.py's
@@ -92,6 +130,20 @@ class Decoder {
   /// next_fast needs the longest fixed argument (8 bytes) after the opcode byte to be there, so
   /// that only counted lengths need checking.
   static constexpr std::uint64_t kFastMinRemaining = 9;
+
+  /// fast_limit_: next_fast decodes only an instruction that starts before it and ends at or
+  /// before it. It is at most size - 8 (so the 8 bytes after any opcode byte it reads are
+  /// there) and, inside a FRAME, at most the frame's end: an instruction that fits needs no
+  /// FRAME bookkeeping (it neither crosses the end nor leaves the frame, and FRAME itself is
+  /// never fast), so one comparison replaces the remaining-bytes test and track_frame. Anything
+  /// else takes next_slow, which tracks frames and recomputes the limit.
+  void update_fast_limit() {
+    const std::uint64_t size = reader_.size();
+    std::uint64_t limit = size >= kFastMinRemaining ? size - (kFastMinRemaining - 1) : 0;
+    if (frame_end_ != 0 && frame_end_ < limit) limit = frame_end_;
+    fast_limit_ = limit;
+  }
+  bool decode_slow(Instruction& ins);
 
   /// Decodes the opcode at pos() if it is one of the kFast classes and well-formed within the
   /// limits; otherwise returns false without consuming anything (next_slow then decodes it, and
@@ -118,73 +170,67 @@ class Decoder {
   StringArena& arena_;
   const core::Limits& limits_;
   std::uint64_t frame_end_ = 0;  ///< end of the current FRAME, 0 when outside one
+  std::uint64_t fast_limit_ = 0;  ///< see update_fast_limit
   core::Error error_;
 };
 
 inline bool Decoder::next_fast(Instruction& ins) {
-  const std::uint64_t pos = reader_.pos();
-  const std::uint8_t* p = reader_.data().data() + pos;
+  static_assert(std::endian::native == std::endian::little, "next_fast reads little-endian arguments in place");
   using detail::Fast;
+  const std::uint64_t pos = reader_.pos();  // < fast_limit_ <= size - 8
+  const std::uint8_t* p = reader_.data().data() + pos;
   const detail::FastOp f = detail::kFast[p[0]];
-  const std::uint64_t avail = reader_.remaining() - 1;  // bytes after the opcode (>= 8 here)
+  std::uint64_t raw;  // the 8 bytes after the opcode byte, there by fast_limit_
+  std::memcpy(&raw, p + 1, 8);
   // Written field by field into `ins` (on failure the caller's next_slow rewrites all of it):
   // copying a whole Arg compiles to a slow string move.
   Arg& arg = ins.arg;
-  arg.kind = Arg::Kind::kNone;
-  arg.i = 0;
   arg.f = 0;
   arg.a = {};
   arg.b = {};
-  std::uint64_t n = 0;  // argument bytes
-  auto le = [p](unsigned width) {
-    std::uint64_t v = 0;
-    std::memcpy(&v, p + 1, width);  // little-endian host (checked below)
-    return v;
-  };
-  static_assert(std::endian::native == std::endian::little, "next_fast reads little-endian arguments in place");
-  switch (f.cls) {
-    case Fast::kSlow:
-      return false;
-    case Fast::kNone:
-      break;
-    case Fast::kU1: arg.kind = Arg::Kind::kInt; arg.i = p[1]; n = 1; break;
-    case Fast::kU2: arg.kind = Arg::Kind::kInt; arg.i = static_cast<std::int64_t>(le(2)); n = 2; break;
-    case Fast::kU4: arg.kind = Arg::Kind::kInt; arg.i = static_cast<std::int64_t>(le(4)); n = 4; break;
-    case Fast::kI4:
-      arg.kind = Arg::Kind::kInt;
-      arg.i = static_cast<std::int32_t>(static_cast<std::uint32_t>(le(4)));
-      n = 4;
-      break;
-    case Fast::kF8: {
-      const std::uint64_t bits = __builtin_bswap64(le(8));  // big-endian IEEE-754
-      arg.kind = Arg::Kind::kFloat;
-      std::memcpy(&arg.f, &bits, sizeof arg.f);
-      n = 8;
-      break;
+  std::uint64_t n;  // argument bytes
+  if (f.cls <= Fast::kI4) [[likely]] {
+    // No argument or a fixed-width integer: masked, not switched on (a random mix of BININT1,
+    // BININT2 and BININT mispredicts a jump per opcode).
+    const std::uint64_t v = raw & detail::kLowBytes[f.width];
+    arg.i = f.cls == Fast::kI4 ? static_cast<std::int32_t>(static_cast<std::uint32_t>(v)) : static_cast<std::int64_t>(v);
+    arg.kind = f.width == 0 ? Arg::Kind::kNone : Arg::Kind::kInt;
+    n = f.width;
+    if (pos + 1 + n > fast_limit_) return false;
+  } else if (f.cls == Fast::kF8) {
+    const std::uint64_t bits = __builtin_bswap64(raw);  // big-endian IEEE-754
+    arg.kind = Arg::Kind::kFloat;
+    arg.i = 0;
+    std::memcpy(&arg.f, &bits, sizeof arg.f);
+    n = 8;
+    if (pos + 1 + n > fast_limit_) return false;
+  } else if (f.cls != Fast::kSlow) {
+    const unsigned width = f.width;
+    const std::uint64_t len = raw & (width == 4 ? 0xFFFFFFFFu : 0xFFu);
+    n = width + len;
+    // A length past the data (or the frame) or over max-string is next_slow's to decode or report.
+    if (pos + 1 + n > fast_limit_ || len > limits_.max_string_length) return false;
+    const std::uint8_t* text = p + 1 + width;
+    arg.i = 0;
+    arg.a = std::string_view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(len));
+    if (f.cls == Fast::kText1 || f.cls == Fast::kText4) {
+      arg.kind = Arg::Kind::kText;
+      // ASCII is valid UTF-8; the words read stay below end + 8 <= size (fast_limit_).
+      if (!detail::ascii_words_padded(text, len) && !core::valid_utf8(arg.a, core::Utf8Mode::kSurrogatePass)) return false;
+    } else {
+      arg.kind = Arg::Kind::kBytes;
     }
-    case Fast::kBytes1:
-    case Fast::kText1:
-    case Fast::kBytes4:
-    case Fast::kText4: {
-      const bool wide = f.cls == Fast::kBytes4 || f.cls == Fast::kText4;
-      const unsigned width = wide ? 4 : 1;
-      const std::uint64_t len = wide ? le(4) : p[1];
-      // A length past the data or over max-string is an error: next_slow reports it.
-      if (len > avail - width || len > limits_.max_string_length) return false;
-      arg.kind = f.cls == Fast::kText1 || f.cls == Fast::kText4 ? Arg::Kind::kText : Arg::Kind::kBytes;
-      arg.a = std::string_view(reinterpret_cast<const char*>(p + 1 + width), static_cast<std::size_t>(len));
-      if (arg.kind == Arg::Kind::kText && !core::valid_utf8(arg.a, core::Utf8Mode::kSurrogatePass)) return false;
-      n = width + len;
-      break;
-    }
+  } else {
+    return false;
   }
+  // The instruction ends at or before fast_limit_: inside its FRAME, if any, so no FRAME
+  // bookkeeping changes (track_frame would find nothing to do).
   ins.offset = pos;
   ins.length = static_cast<std::uint32_t>(std::min<std::uint64_t>(1 + n, UINT32_MAX));
   ins.op = f.op;
   ins.noncanonical = false;
   ins.frame_violation = false;
   reader_.seek(pos + 1 + n);
-  track_frame(ins);
   return true;
 }
 

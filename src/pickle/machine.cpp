@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <unordered_map>
 
 #include "core/text.hpp"
@@ -52,14 +54,14 @@ class Memo {
  public:
   [[nodiscard]] std::size_t size() const { return count_; }
 
-  [[nodiscard]] ValueRef get(std::uint64_t idx) const {
+  [[gnu::always_inline]] [[nodiscard]] ValueRef get(std::uint64_t idx) const {
     if (idx < dense_.size()) return dense_[idx];
     auto it = sparse_.find(idx);
     return it == sparse_.end() ? kNoValue : it->second;
   }
 
   /// Stores; returns true if the index already held a value.
-  bool put(std::uint64_t idx, ValueRef v) {
+  [[gnu::always_inline]] bool put(std::uint64_t idx, ValueRef v) {
     if (idx >= dense_.size() && idx < 4 * (count_ + 1) + 1024) [[unlikely]] grow_dense(idx);
     if (idx < dense_.size()) {
       const bool had = dense_[idx] != kNoValue;
@@ -78,7 +80,7 @@ class Memo {
 
  private:
   /// Makes `idx` dense, at least doubling the dense part so that migrations stay amortised O(1).
-  void grow_dense(std::uint64_t idx) {
+  [[gnu::noinline]] void grow_dense(std::uint64_t idx) {
     const std::size_t new_size = std::max<std::size_t>(static_cast<std::size_t>(idx) + 1,
                                                        std::min<std::size_t>(2 * dense_.size(), 4 * (count_ + 1) + 1024));
     dense_.resize(pool_, new_size, kNoValue);
@@ -98,6 +100,20 @@ class Memo {
   std::size_t count_ = 0;
 };
 
+/// What Machine::step does inline, per opcode; kExecute leaves it to Machine::execute.
+enum class Inline : std::uint8_t { kExecute, kPushInput, kMemoize, kBinPut };
+constexpr std::array<Inline, kOpCount> make_inline_table() {
+  std::array<Inline, kOpCount> t{};
+  for (Op op : {Op::BININT, Op::BININT1, Op::BININT2, Op::BINFLOAT, Op::SHORT_BINUNICODE, Op::BINUNICODE,
+                Op::SHORT_BINBYTES, Op::BINBYTES, Op::NONE, Op::NEWTRUE, Op::NEWFALSE}) {
+    t[static_cast<std::size_t>(op)] = Inline::kPushInput;
+  }
+  t[static_cast<std::size_t>(Op::MEMOIZE)] = Inline::kMemoize;
+  t[static_cast<std::size_t>(Op::BINPUT)] = Inline::kBinPut;
+  return t;
+}
+constexpr std::array<Inline, kOpCount> kInline = make_inline_table();
+
 class Machine {
  public:
   Machine(core::Bytes data, std::uint64_t start, const core::Limits& limits,
@@ -108,33 +124,60 @@ class Machine {
   }
 
   void run() {
+    // The opcode count lives in a register; run_.opcodes is written back whenever run() leaves
+    // (nothing reads it during the run).
+    std::uint64_t opcodes = run_.opcodes;
+    const std::uint64_t max_opcodes = limits_.max_opcodes;
+    const std::uint64_t max_stack = limits_.max_stack_depth;
+    const std::uint64_t max_values = limits_.max_value_nodes;
     for (;;) {
-      if (++run_.opcodes > limits_.max_opcodes) {
-        fail_at(decoder_.pos(), ErrorCode::kLimitExceeded, {},
-                fmt::format("max-opcodes: more than {} opcodes", limits_.max_opcodes));
-        return;
+      ++opcodes;
+      if (opcodes > max_opcodes || (opcodes & 0xFFF) == 0) [[unlikely]] {
+        run_.opcodes = opcodes;
+        if (opcodes > max_opcodes) {
+          fail_at(decoder_.pos(), ErrorCode::kLimitExceeded, {}, fmt::format("max-opcodes: more than {} opcodes", max_opcodes));
+          return;
+        }
+        if (std::chrono::steady_clock::now() > deadline_) {
+          fail_at(decoder_.pos(), ErrorCode::kTimeout, {}, "max-time: the file's time budget is spent");
+          return;
+        }
       }
-      if ((run_.opcodes & 0xFFF) == 0 && std::chrono::steady_clock::now() > deadline_) {
-        fail_at(decoder_.pos(), ErrorCode::kTimeout, {}, "max-time: the file's time budget is spent");
-        return;
-      }
-      if (!decoder_.next(ins_)) {
+      if (!decoder_.next(ins_)) [[unlikely]] {
+        run_.opcodes = opcodes;
         run_.error = decoder_.error();
         run_.end = run_.error->offset;
         return;
       }
       if (ins_.frame_violation || ins_.noncanonical) [[unlikely]] encoding_anomalies();
-      if (!step(ins_)) {
+      if (kInline[static_cast<std::size_t>(ins_.op)] == Inline::kPushInput) [[likely]] {
+        // A binary scalar: one value, one stack item. It cannot stop the run or add decoded
+        // bytes, so only the stack and value budgets can be crossed.
+        push(v_.input_scalar(ins_.offset, text_size(ins_.arg)));
+        if (stack_.size() > max_stack || v_.size() > max_values) [[unlikely]] {
+          if (!check_budgets()) {
+            run_.opcodes = opcodes;
+            return;
+          }
+        }
+        continue;
+      }
+      if (!step(ins_)) [[unlikely]] {
+        run_.opcodes = opcodes;
         run_.end = ins_.offset;
         return;
       }
       if (run_.stopped) [[unlikely]] {
+        run_.opcodes = opcodes;
         run_.end = ins_.end();
         return;
       }
       if (stack_.size() > limits_.max_stack_depth || v_.size() > limits_.max_value_nodes ||
           run_.arena.bytes() > limits_.max_value_bytes) [[unlikely]] {
-        if (!check_budgets()) return;
+        if (!check_budgets()) {
+          run_.opcodes = opcodes;
+          return;
+        }
       }
     }
   }
@@ -149,23 +192,23 @@ class Machine {
     if (ins_.noncanonical) anomaly(Anomaly::Kind::kNoncanonical, "argument text is not in the form CPython's pickler writes");
   }
 
+  /// The size of a str/bytes argument, which decides whether its value is a long text.
+  static std::size_t text_size(const Arg& a) {
+    return a.kind == Arg::Kind::kText || a.kind == Arg::Kind::kBytes ? a.a.size() : 0;
+  }
+
   /// The opcodes that make up nearly all of a large pickle (binary scalars and memo stores),
   /// inline in the loop; execute() handles every opcode, these included, and all errors.
   bool step(const Instruction& ins) {
-    switch (ins.op) {
-      case Op::BININT: case Op::BININT1: case Op::BININT2: case Op::BINFLOAT:
-      case Op::SHORT_BINUNICODE: case Op::BINUNICODE: case Op::SHORT_BINBYTES: case Op::BINBYTES:
-      case Op::NONE: case Op::NEWTRUE: case Op::NEWFALSE:
-        push(v_.input_scalar(ins.offset));
-        return true;
-      case Op::MEMOIZE:
-        if (stack_.size() > fence()) return memo_put(memo_.size());
-        break;
-      case Op::BINPUT:
-        if (stack_.size() > fence()) return memo_put(static_cast<std::uint64_t>(ins.arg.i));  // one unsigned byte
-        break;
-      default:
-        break;
+    const Inline what = kInline[static_cast<std::size_t>(ins.op)];
+    if (what == Inline::kPushInput) [[likely]] {
+      push(v_.input_scalar(ins.offset, text_size(ins.arg)));
+      return true;
+    }
+    if (what == Inline::kMemoize) {
+      if (stack_.size() > fence()) return memo_put(memo_.size());
+    } else if (what == Inline::kBinPut) {
+      if (stack_.size() > fence()) return memo_put(static_cast<std::uint64_t>(ins.arg.i));  // one unsigned byte
     }
     return execute(ins);
   }
@@ -213,7 +256,7 @@ class Machine {
 
   // ---- stack ----
   [[nodiscard]] std::size_t fence() const { return marks_.empty() ? 0 : marks_.back(); }
-  void push(ValueRef v) { stack_.push_back(v); }
+  void push(ValueRef v) { stack_.push_back(stack_pool_, v); }
   /// Pops one item above the fence; false (with an underflow error) if there is none.
   bool pop(ValueRef& out) {
     if (stack_.size() <= fence()) return underflow(1);
@@ -230,7 +273,7 @@ class Machine {
   }
   ValueRef make_tuple_from(std::size_t start) {
     const ValueRef t = v_.tuple(ins_.offset, stack_.data() + start, stack_.size() - start);
-    stack_.resize(start);
+    stack_.resize(stack_pool_, start, 0);
     return t;
   }
 
@@ -244,7 +287,7 @@ class Machine {
       if ((ins.op == Op::EXT1 || ins.op == Op::EXT2 || ins.op == Op::EXT4) && a.i <= 0) {
         return fail(ErrorCode::kBadArgument, "EXT specifies code <= 0");
       }
-      const ValueRef v = v_.input_scalar(off);
+      const ValueRef v = v_.input_scalar(off, text_size(a));
       if (ins.op == Op::NEXT_BUFFER) event(Event::Kind::kOutOfBandBuffer, v);
       if (ins.op == Op::EXT1 || ins.op == Op::EXT2 || ins.op == Op::EXT4) event(Event::Kind::kExtension, v);
       push(v);
@@ -305,7 +348,7 @@ class Machine {
         std::size_t i;
         if (!marker(i)) return false;
         const ValueRef l = v_.list(off, stack_.data() + i, stack_.size() - i);
-        stack_.resize(i);
+        stack_.resize(stack_pool_, i, 0);
         push(l);
         return check_depth(l);
       }
@@ -333,7 +376,7 @@ class Machine {
         for (std::size_t k = i + 1; k < stack_.size(); k += 2) {
           if (!dict_set(d, stack_[k - 1], stack_[k])) return false;
         }
-        stack_.resize(i);
+        stack_.resize(stack_pool_, i, 0);
         push(d);
         return check_depth(d);
       }
@@ -357,7 +400,7 @@ class Machine {
         for (std::size_t k = i; k < stack_.size(); ++k) {
           if (!v_.set_add(s, stack_[k])) return fail(ErrorCode::kTypeError, "unhashable item in FROZENSET");
         }
-        stack_.resize(i);
+        stack_.resize(stack_pool_, i, 0);
         push(s);
         return check_depth(s);
       }
@@ -382,7 +425,7 @@ class Machine {
       case Op::POP_MARK: {
         std::size_t i;
         if (!marker(i)) return false;
-        stack_.resize(i);
+        stack_.resize(stack_pool_, i, 0);
         return true;
       }
       case Op::GET:
@@ -543,7 +586,7 @@ class Machine {
     push(c);
   }
 
-  bool memo_put(std::uint64_t idx) {
+  [[gnu::always_inline]] bool memo_put(std::uint64_t idx) {
     if (memo_.size() >= limits_.max_memo_entries && memo_.get(idx) == kNoValue) [[unlikely]] return memo_full();
     if (memo_.put(idx, stack_.back())) [[unlikely]] memo_overwrite(idx);
     return true;
@@ -573,12 +616,12 @@ class Machine {
     const Kind k = v_.node(target).kind;
     if (k == Kind::kList) {
       v_.list_extend(target, stack_.data() + x, len - x);
-      stack_.resize(x);
+      stack_.resize(stack_pool_, x, 0);
       return check_depth(target);
     }
     if (is_literal(k)) return fail(ErrorCode::kTypeError, fmt::format("'{}' object has no attribute 'extend' or 'append'", kind_name(k)));
     const ValueRef items = v_.list(ins_.offset, stack_.data() + x, len - x);
-    stack_.resize(x);
+    stack_.resize(stack_pool_, x, 0);
     event(Event::Kind::kAppend, target, items);
     return true;
   }
@@ -595,7 +638,7 @@ class Machine {
       for (std::size_t i = x + 1; i < len; i += 2) {
         if (!dict_set(target, stack_[i - 1], stack_[i])) return false;
       }
-      stack_.resize(x);
+      stack_.resize(stack_pool_, x, 0);
       return check_depth(target);
     }
     if (k == Kind::kList) {
@@ -611,12 +654,12 @@ class Machine {
         if (idx < 0 || idx >= n) return fail(ErrorCode::kTypeError, "list assignment index out of range");
         v_.list_set(target, static_cast<std::size_t>(idx), stack_[i]);
       }
-      stack_.resize(x);
+      stack_.resize(stack_pool_, x, 0);
       return true;
     }
     if (is_literal(k)) return fail(ErrorCode::kTypeError, fmt::format("'{}' object does not support item assignment", kind_name(k)));
     for (std::size_t i = x + 1; i < len; i += 2) event(Event::Kind::kSetItem, target, stack_[i - 1], stack_[i]);
-    stack_.resize(x);
+    stack_.resize(stack_pool_, x, 0);
     return true;
   }
 
@@ -630,12 +673,12 @@ class Machine {
       for (std::size_t i = mark; i < len; ++i) {
         if (!v_.set_add(target, stack_[i])) return fail(ErrorCode::kTypeError, "unhashable item in ADDITEMS");
       }
-      stack_.resize(mark);
+      stack_.resize(stack_pool_, mark, 0);
       return check_depth(target);
     }
     if (is_literal(k)) return fail(ErrorCode::kTypeError, fmt::format("'{}' object has no attribute 'add'", kind_name(k)));
     const ValueRef items = v_.list(ins_.offset, stack_.data() + mark, len - mark);
-    stack_.resize(mark);
+    stack_.resize(stack_pool_, mark, 0);
     event(Event::Kind::kAppend, target, items);
     return true;
   }
@@ -680,7 +723,9 @@ class Machine {
   ValueStore& v_;
   const BuildHook* after_build_;
   Instruction ins_;
-  std::vector<ValueRef> stack_;
+  core::Pool stack_pool_;  // before stack_, which lives in it
+  /// A PoolVec, not a std::vector: its push_back is inline (vector's was a call per opcode).
+  core::PoolVec<ValueRef> stack_;
   std::vector<std::size_t> marks_;
   Memo memo_;
 };
@@ -691,6 +736,12 @@ PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& 
                      std::chrono::steady_clock::time_point deadline, const BuildHook* after_build) {
   PickleRun run;
   run.values = ValueStore(data);
+  // Events grow one by one as calls are met; a doubling vector would copy them over and over
+  // into fresh pages (a 1,024-tensor checkpoint: ~110 first-touch faults in the copies). One
+  // reservation sized from the input instead: capacity only, a hint that the input can never
+  // make large (its pages are touched as events arrive; a plain-data pickle touches none).
+  const std::uint64_t input = start < data.size() ? data.size() - start : 0;
+  run.events.reserve(static_cast<std::size_t>(std::clamp<std::uint64_t>(input / 16, 64, std::uint64_t{1} << 16)));
   Machine(data, start, limits, deadline, run, after_build).run();
   return run;
 }

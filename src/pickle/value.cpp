@@ -70,7 +70,10 @@ ValueRef ValueStore::push(const Node& n) {
   // before the index could wrap rather than alias another value.
   if (nodes_.size() >= (std::size_t{1} << 31)) throw std::length_error("more than 2^31 stored values in one pickle");
   nodes_.push_back(n);
-  return push_slot(static_cast<std::uint32_t>(nodes_.size() - 1) << 1);
+  const ValueRef ref = push_slot(static_cast<std::uint32_t>(nodes_.size() - 1) << 1);
+  const bool text = n.kind == Kind::kStr || n.kind == Kind::kBytes || n.kind == Kind::kPy2Str || n.kind == Kind::kByteArray;
+  if (text && n.text.size() >= kLongText) long_texts_.push_back(ref);
+  return ref;
 }
 
 namespace {

@@ -158,8 +158,16 @@ class ValueStore {
   /// already read and validated there. Costs one 4-byte slot: node() decodes it when asked, and
   /// its text is a view into the input, exactly as the decoder's argument was. (Past 2 GiB into
   /// the input an offset does not fit a slot: the value is stored as the Node node() would give.)
-  ValueRef input_scalar(std::uint64_t offset) {
-    if (offset < kMaxInputOffset) [[likely]] return push_slot((static_cast<std::uint32_t>(offset) << 1) | kInputTag);
+  ValueRef input_scalar(std::uint64_t offset) { return input_scalar(offset, input_text_size(offset)); }
+  /// The same, for a caller that has the decoded instruction: `text_size` is the size of its
+  /// text argument for the str/bytes/bytearray/py2 str opcodes (the decoder's Arg::a), 0 for the
+  /// others. It only decides whether the value joins the long texts (for_each_text).
+  ValueRef input_scalar(std::uint64_t offset, std::size_t text_size) {
+    if (offset < kMaxInputOffset) [[likely]] {
+      const ValueRef ref = push_slot((static_cast<std::uint32_t>(offset) << 1) | kInputTag);
+      if (text_size >= kLongText) [[unlikely]] long_texts_.push_back(ref);
+      return ref;
+    }
     return push(input_node(offset));
   }
   ValueRef scalar(Kind kind, std::uint64_t offset, std::int64_t i = 0, double f = 0, std::string_view text = {});
@@ -230,9 +238,19 @@ class ValueStore {
   /// Calls fn(text) for every str, bytes, bytearray and py2 str value whose text is at least
   /// `min_size` bytes, in creation order: what node(ref).text is for each of them, without
   /// decoding a Node per value (an input scalar is recognised from its opcode byte and length).
+  ///
+  /// From kLongText bytes up, only the values recorded as long texts when they were created are
+  /// looked at (a big pickle's millions of short strings and ints are not read again).
   template <typename F>
   void for_each_text(std::size_t min_size, F&& fn) const {
     static_assert(std::endian::native == std::endian::little, "length prefixes are read in place");
+    if (min_size >= kLongText) {
+      for (const ValueRef ref : long_texts_) {
+        const Node n = node(ref);
+        if (n.text.size() >= min_size) fn(n.text);
+      }
+      return;
+    }
     const std::uint32_t* slots = slots_.data();
     const std::size_t count = slots_.size();
     const std::uint8_t* input = input_.data();
@@ -278,6 +296,8 @@ class ValueStore {
   /// A slot holds either (opcode offset << 1) | kInputTag (an input scalar) or (index into
   /// nodes_) << 1: 4 bytes per value, the largest table of a big pickle.
   static constexpr std::uint32_t kInputTag = 1;
+  /// Texts at least this long are listed in long_texts_ as they are created.
+  static constexpr std::size_t kLongText = 16;
   static constexpr std::uint64_t kMaxInputOffset = std::uint64_t{1} << 31;
 
   ValueRef push_slot(std::uint32_t slot) {
@@ -292,6 +312,14 @@ class ValueStore {
   [[nodiscard]] bool is_input(ValueRef ref) const { return (slots_[ref] & kInputTag) != 0; }
   [[nodiscard]] std::uint32_t depth(ValueRef ref) const { return is_input(ref) ? 0 : stored(ref).depth; }
   [[nodiscard]] Node input_node(std::uint64_t offset) const;
+  /// Size of the text of the input scalar at `offset` (0 for opcodes without text).
+  [[nodiscard]] std::size_t input_text_size(std::uint64_t offset) const {
+    const unsigned width = detail::kTextWidth[input_[offset]];
+    if (width == 0) return 0;
+    std::uint64_t len = 0;
+    std::memcpy(&len, input_.data() + offset + 1, width);  // little-endian; checked by the decoder
+    return static_cast<std::size_t>(len);
+  }
   [[nodiscard]] Kind input_kind(std::uint64_t offset) const {
     const Kind k = detail::kInputKind[input_[offset]];
     return k == detail::kDecode ? input_node(offset).kind : k;
@@ -309,6 +337,8 @@ class ValueStore {
   core::ChunkedVector<GlobalRec, 10> globals_;
   core::ChunkedVector<CallRec, 12> calls_;
   core::ChunkedVector<PersistentRec, 10> persistents_;
+  /// Values whose text has at least kLongText bytes, in creation order.
+  std::vector<ValueRef> long_texts_;
 };
 
 }  // namespace brine::pickle

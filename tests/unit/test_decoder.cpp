@@ -304,3 +304,31 @@ TEST_CASE("the fast path hands malformed arguments to the reference path, which 
   CHECK(d.error().code == core::ErrorCode::kLimitExceeded);
   CHECK(d.error().offset == 0);
 }
+
+TEST_CASE("next() stops its fast path at a FRAME's end: a crossing instruction is flagged as by the reference path") {
+  // FRAME of 6 bytes: BININT1 (2 bytes), then a BININT (5 bytes) that runs 1 byte past the end;
+  // then a FRAME of 2 bytes holding exactly BININT1, and plenty of bytes after each (the fast
+  // path's own 9-byte window is always there).
+  auto le8 = [](std::uint64_t n) { return std::string(reinterpret_cast<const char*>(&n), 8); };
+  const std::string data = "\x95" + le8(6) + "K\x01" + std::string("J\x01\x02\x03\x04", 5) + "\x95" + le8(2) + "K\x02" +
+                           std::string("J\x05\x06\x07\x08", 5) + "NNNNNNNNNNNN.";
+  core::Limits limits;
+  pickle::StringArena arena_a, arena_b;
+  pickle::Decoder a(test::bytes(data), 0, arena_a, limits);
+  pickle::Decoder b(test::bytes(data), 0, arena_b, limits);
+  std::vector<bool> violations;
+  for (;;) {
+    pickle::Instruction ia, ib;
+    REQUIRE(a.next(ia));
+    REQUIRE(b.next_slow(ib));
+    same_instruction(ia, ib);
+    CHECK(a.frame_end() == b.frame_end());
+    violations.push_back(ia.frame_violation);
+    if (ia.op == pickle::Op::STOP) break;
+  }
+  REQUIRE(violations.size() >= 6);
+  CHECK_FALSE(violations[1]);  // BININT1 inside the first frame
+  CHECK(violations[2]);        // BININT crossing its end
+  CHECK_FALSE(violations[4]);  // BININT1 ending exactly at the second frame's end
+  CHECK_FALSE(violations[5]);  // BININT after it, outside any frame
+}

@@ -122,3 +122,46 @@ TEST_CASE("for_each_text yields the text of exactly the str/bytes/bytearray/py2 
     if (min == 4) CHECK(got.size() == 7);  // abcd 12345 wxyz uvwxyz qrst py2s text
   }
 }
+
+TEST_CASE("for_each_text from the long-text threshold up yields what a pass over every value yields") {
+  // Texts around 16 bytes made by every path: the inline step (SHORT_BINUNICODE, SHORT_BINBYTES,
+  // BINUNICODE), execute (SHORT_BINSTRING, BINUNICODE8, BYTEARRAY8), stored protocol-0 nodes
+  // (STRING, UNICODE, PERSID's id), and a 20-byte LONG1 whose bytes are no text.
+  const std::string s15(15, 'a'), s16(16, 'b'), s17(17, 'c'), s22(22, 'd'), s300(300, 'e');
+  auto le4 = [](std::uint32_t n) { return std::string(reinterpret_cast<const char*>(&n), 4); };
+  auto le8 = [](std::uint64_t n) { return std::string(reinterpret_cast<const char*>(&n), 8); };
+  const std::string data = std::string("\x80\x05(", 3) + "\x8c\x0f" + s15 + "\x8c\x10" + s16 + "C\x16" + s22 + "X" + le4(300) + s300 +
+                           "U\x11" + s17 + "\x8d" + le8(16) + s16 + "\x96" + le8(22) + s22 + "\x8a\x14" + std::string(20, '\x01') +
+                           "S'" + s17 + "'\n" + "V" + s16 + "\n" + "P" + s22 + "\n" + "l.";
+  auto r = test::run(data);
+  REQUIRE(r.stopped);
+  for (std::size_t min : {15, 16, 17, 18, 22, 23, 300, 301}) {
+    CAPTURE(min);
+    std::vector<std::string_view> want, got;
+    for (std::size_t ref = 0; ref < r.values.size(); ++ref) {
+      const pickle::Node n = r.values.node(static_cast<pickle::ValueRef>(ref));
+      const bool texty = n.kind == pickle::Kind::kStr || n.kind == pickle::Kind::kBytes || n.kind == pickle::Kind::kPy2Str ||
+                         n.kind == pickle::Kind::kByteArray;
+      if (texty && n.text.size() >= min) want.push_back(n.text);
+    }
+    r.values.for_each_text(min, [&](std::string_view t) { got.push_back(t); });
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].data() == want[i].data());
+      CHECK(got[i].size() == want[i].size());
+    }
+    if (min == 16) CHECK(got.size() == 9);  // s16 s22 s300 s17 s16 s22, STRING s17, UNICODE s16, PERSID s22
+  }
+}
+
+TEST_CASE("input_scalar without the decoder's text size finds long texts itself") {
+  const std::string s20(20, 'z');
+  const std::string data = std::string("\x8c\x14", 2) + s20 + "K\x05";
+  pickle::ValueStore vs(test::bytes(data));
+  vs.input_scalar(0);
+  vs.input_scalar(22);
+  std::vector<std::string_view> got;
+  vs.for_each_text(16, [&](std::string_view t) { got.push_back(t); });
+  REQUIRE(got.size() == 1);
+  CHECK(got[0] == s20);
+}

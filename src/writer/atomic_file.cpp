@@ -25,11 +25,14 @@ constexpr std::size_t kBufferBytes = 64 << 10;
 constexpr std::size_t kDirectBlock = 4096;
 constexpr std::size_t kHugePage = 2u << 20;
 
-int enable_o_direct(int fd) {
+/// Turns O_DIRECT on or off for `fd`; 0 on success, -1 with errno as fcntl left it.
+int set_o_direct(int fd, bool on) {
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0) return -1;
-  return ::fcntl(fd, F_SETFL, flags | O_DIRECT);
+  return ::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT);
 }
+
+int enable_o_direct(int fd) { return set_o_direct(fd, true); }
 
 core::Unexpected io_error(const std::string& what, const std::string& path) {
   return core::fail(ErrorCode::kIo, 0, what + " " + path + ": " + std::strerror(errno));
@@ -101,7 +104,7 @@ core::Result<AtomicFile> AtomicFile::create(const std::string& path, bool force,
     if (f.stage_.allocate(kDirectStageBytes)) {
       f.direct_ = direct;
     } else {
-      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_DIRECT);
+      set_o_direct(fd, false);
     }
   }
   return f;
@@ -234,8 +237,7 @@ core::Status AtomicFile::leave_direct(std::size_t from) {
   // through the page cache and continue on the buffered path, leaving the file position at the
   // end of the output, where write() and copy_file_range append.
   direct_ = nullptr;
-  const int flags = ::fcntl(fd_, F_GETFL);
-  if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) return io_error("cannot turn off O_DIRECT for", temp_);
+  if (set_o_direct(fd_, false) != 0) return io_error("cannot turn off O_DIRECT for", temp_);
   if (::lseek(fd_, static_cast<off_t>(stage_at_ + from), SEEK_SET) < 0) return io_error("cannot seek in", temp_);
   if (!core::write_all(fd_, core::Bytes(stage_.data() + from, staged_ - from))) return io_error("cannot write", temp_);
   stage_at_ += staged_;

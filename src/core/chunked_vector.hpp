@@ -4,7 +4,8 @@
 //
 // Chunks are allocated uninitialised and elements are constructed only as they are appended:
 // a fresh chunk costs one malloc, not a fill of the whole chunk (the kernel maps the pages on
-// first touch), so a small pickle pays for the few values it creates, not for a chunk.
+// first touch), so a small pickle pays for the few values it creates, not for a chunk. Chunks
+// come from the thread's block cache (core/block_cache.hpp): the next pickle reuses them.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +15,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "core/block_cache.hpp"
 
 namespace brine::core {
 
@@ -47,7 +50,7 @@ class ChunkedVector {
   template <typename... Args>
   T& emplace_back(Args&&... args) {
     if ((size_ >> kChunkBits) == chunks_.size()) {
-      chunks_.push_back(Chunk(static_cast<Storage*>(::operator new(sizeof(Storage) * kChunk, std::align_val_t{alignof(T)}))));
+      chunks_.push_back(Chunk(static_cast<Storage*>(block_cache::take(sizeof(Storage) * kChunk, std::align_val_t{alignof(T)}))));
     }
     T* p = ::new (static_cast<void*>(slot(size_))) T(std::forward<Args>(args)...);
     ++size_;
@@ -60,7 +63,7 @@ class ChunkedVector {
     alignas(T) unsigned char bytes[sizeof(T)];
   };
   struct FreeChunk {
-    void operator()(Storage* p) const { ::operator delete(p, std::align_val_t{alignof(T)}); }
+    void operator()(Storage* p) const { block_cache::give(p, sizeof(Storage) * kChunk, std::align_val_t{alignof(T)}); }
   };
   using Chunk = std::unique_ptr<Storage[], FreeChunk>;
 

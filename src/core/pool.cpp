@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <new>
 
+#include "core/block_cache.hpp"
+
 namespace brine::core {
 
 namespace {
@@ -42,9 +44,9 @@ unsigned class_of(std::size_t bytes) {
 Pool::~Pool() {
   for (const Region& r : slabs_) {
     if (r.mapped) {
-      ::munmap(r.p, r.bytes);
+      if (!block_cache::keep_mapped(r.p, r.bytes)) ::munmap(r.p, r.bytes);
     } else {
-      ::operator delete(r.p, std::align_val_t{16});
+      block_cache::give(r.p, r.bytes, std::align_val_t{16});
     }
   }
   for (const auto& [p, bytes] : big_) ::munmap(p, bytes);
@@ -66,15 +68,16 @@ void Pool::new_slab(std::size_t need) {
   Region r{nullptr, 0, !slabs_.empty() || need > kFirstSlab};
   if (r.mapped) {
     r.bytes = round_up(std::max({need, kHuge, std::min(slab_bytes_, kMaxSlab)}), kHuge);
-    r.p = map_huge(r.bytes);
+    r.p = block_cache::take_mapped(r.bytes);  // a slab an earlier pickle on this thread left
+    if (r.p == nullptr) r.p = map_huge(r.bytes);
   } else {
     r.bytes = kFirstSlab;
-    r.p = ::operator new(r.bytes, std::align_val_t{16});
+    r.p = block_cache::take(r.bytes, std::align_val_t{16});
   }
   try {
     slabs_.push_back(r);
   } catch (...) {
-    r.mapped ? static_cast<void>(::munmap(r.p, r.bytes)) : ::operator delete(r.p, std::align_val_t{16});
+    r.mapped ? static_cast<void>(::munmap(r.p, r.bytes)) : block_cache::give(r.p, r.bytes, std::align_val_t{16});
     throw;
   }
   slab_bytes_ += r.bytes;

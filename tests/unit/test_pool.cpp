@@ -4,10 +4,14 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "core/block_cache.hpp"
+#include "core/chunked_vector.hpp"
 #include "core/pool.hpp"
 #include "helpers.hpp"
 #include "pickle/value.hpp"
@@ -161,3 +165,79 @@ TEST_CASE("input_scalar without the decoder's text size finds long texts itself"
   REQUIRE(got.size() == 1);
   CHECK(got[0] == s20);
 }
+
+#if !defined(__SANITIZE_ADDRESS__)  // under ASan every block is freed (to catch a use after it)
+TEST_CASE("block_cache gives a block back to the next request of its size and alignment on its thread only") {
+  std::thread([] {  // a fresh thread: nothing kept yet, so the block given back is kept
+    constexpr std::size_t kBytes = 200'000;
+    void* a = core::block_cache::take(kBytes, std::align_val_t{16});
+    std::memset(a, 0x5a, kBytes);
+    core::block_cache::give(a, kBytes, std::align_val_t{16});
+    REQUIRE(core::block_cache::kept().blocks == 1);
+    // Another size or alignment gets another block; another thread does not see this thread's.
+    void* other_size = core::block_cache::take(kBytes + 16, std::align_val_t{16});
+    void* other_align = core::block_cache::take(kBytes, std::align_val_t{64});
+    CHECK(other_size != a);
+    CHECK(other_align != a);
+    void* elsewhere = nullptr;
+    std::thread([&] {
+      elsewhere = core::block_cache::take(kBytes, std::align_val_t{16});
+      core::block_cache::give(elsewhere, kBytes, std::align_val_t{16});  // kept there, freed when it ends
+    }).join();
+    CHECK(elsewhere != a);
+    CHECK(core::block_cache::take(kBytes, std::align_val_t{16}) == a);
+    CHECK(core::block_cache::kept().blocks == 0);  // taken once: no longer kept
+    core::block_cache::give(other_size, kBytes + 16, std::align_val_t{16});
+    core::block_cache::give(other_align, kBytes, std::align_val_t{64});
+    core::block_cache::give(a, kBytes, std::align_val_t{16});
+    CHECK(core::block_cache::kept().blocks == 3);
+  }).join();
+}
+
+TEST_CASE("block_cache keeps at most kKeepBlocks blocks and kKeepBytes bytes per thread") {
+  std::thread([] {
+    CHECK(core::block_cache::kept().blocks == 0);  // a fresh thread
+    constexpr std::size_t kBytes = 4096;
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < core::block_cache::kKeepBlocks + 4; ++i) blocks.push_back(core::block_cache::take(kBytes, std::align_val_t{16}));
+    for (void* p : blocks) core::block_cache::give(p, kBytes, std::align_val_t{16});  // the last 4 are freed
+    CHECK(core::block_cache::kept().blocks == core::block_cache::kKeepBlocks);
+    CHECK(core::block_cache::kept().bytes == core::block_cache::kKeepBlocks * kBytes);
+    std::vector<void*> taken;
+    for (std::size_t i = 0; i < core::block_cache::kKeepBlocks; ++i) {
+      taken.push_back(core::block_cache::take(kBytes, std::align_val_t{16}));
+      CHECK(std::find(blocks.begin(), blocks.end(), taken.back()) != blocks.end());
+    }
+    CHECK(core::block_cache::kept().blocks == 0);
+    for (void* p : taken) core::block_cache::give(p, kBytes, std::align_val_t{16});
+    CHECK(core::block_cache::kept().blocks == core::block_cache::kKeepBlocks);
+    for (std::size_t i = 0; i < core::block_cache::kKeepBlocks; ++i) ::operator delete(core::block_cache::take(kBytes, std::align_val_t{16}), std::align_val_t{16});
+    // Bytes: two blocks of just over half the bound; the second does not fit and is freed.
+    constexpr std::size_t kHalf = core::block_cache::kKeepBytes / 2 + 16;
+    void* x = core::block_cache::take(kHalf, std::align_val_t{16});
+    void* y = core::block_cache::take(kHalf, std::align_val_t{16});
+    core::block_cache::give(x, kHalf, std::align_val_t{16});
+    core::block_cache::give(y, kHalf, std::align_val_t{16});
+    CHECK(core::block_cache::kept().blocks == 1);
+    CHECK(core::block_cache::kept().bytes == kHalf);
+    CHECK(core::block_cache::take(kHalf, std::align_val_t{16}) == x);
+    core::block_cache::give(x, kHalf, std::align_val_t{16});
+  }).join();
+}
+
+TEST_CASE("a pickle's storage is reused by the next pickle on the thread: a second run takes no new chunk") {
+  std::thread([] {
+    // Chunks of ChunkedVector and a Pool's first slab come back from the thread's block cache.
+    const void* first_chunk = nullptr;
+    {
+      core::ChunkedVector<std::uint64_t, 10> v;
+      v.push_back(1);
+      first_chunk = &v[0];
+    }
+    core::ChunkedVector<std::uint64_t, 10> w;
+    w.push_back(2);
+    CHECK(static_cast<const void*>(&w[0]) == first_chunk);
+    CHECK(w[0] == 2);
+  }).join();
+}
+#endif

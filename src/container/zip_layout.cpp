@@ -86,8 +86,17 @@ std::uint32_t crc32_of(core::Bytes data) {
 std::optional<std::uint64_t> find_eocd(core::Bytes data) {
   if (data.size() < 22) return std::nullopt;
   const std::uint64_t lowest = data.size() > 22 + 65535 ? data.size() - (22 + 65535) : 0;
-  for (std::uint64_t pos = data.size() - 22 + 1; pos-- > lowest;) {
+  // The last record start at or after `lowest` (a comment is at most 65,535 bytes). Every pickle
+  // is checked for an archive behind it, so this runs over whole small files: memrchr finds the
+  // candidate 'P' bytes many at a time, where a test of every position cost ~8 instructions a byte.
+  const auto* base = data.data();
+  std::uint64_t end = data.size() - 22 + 1;  // candidates lie in [lowest, end)
+  while (end > lowest) {
+    const void* hit = ::memrchr(base + lowest, 'P', static_cast<std::size_t>(end - lowest));
+    if (hit == nullptr) return std::nullopt;
+    const auto pos = static_cast<std::uint64_t>(static_cast<const std::uint8_t*>(hit) - base);
     if (sig_at(data, pos) == kEocdSig) return pos;
+    end = pos;
   }
   return std::nullopt;
 }

@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include "container/decompress.hpp"
+#include "container/zip_layout.hpp"
 #include "helpers.hpp"
 #include "zip_builder.hpp"
 
@@ -397,4 +398,45 @@ TEST_CASE("recognisers: an npz that is only an end-of-central-directory record (
   auto r = test::scan(eocd);
   CHECK(r.verdict == Verdict::kClean);
   CHECK(r.recognized);
+}
+
+TEST_CASE("find_eocd returns the last record signature in the comment window, as a test of every position does") {
+  // The reference: every position from the last one a 22-byte record fits at, down to the
+  // lowest a 65,535-byte comment allows.
+  auto reference = [](std::string_view d) -> std::optional<std::uint64_t> {
+    if (d.size() < 22) return std::nullopt;
+    const std::uint64_t lowest = d.size() > 22 + 65535 ? d.size() - (22 + 65535) : 0;
+    for (std::uint64_t pos = d.size() - 22 + 1; pos-- > lowest;) {
+      if (d.substr(pos, 4) == std::string_view("PK\x05\x06", 4)) return pos;
+    }
+    return std::nullopt;
+  };
+  auto find = [](std::string_view d) { return container::find_eocd(core::as_bytes(d)); };
+  const std::string sig("PK\x05\x06", 4);
+  std::vector<std::string> inputs = {"", std::string(21, 'P'), std::string(22, 'P'), sig + std::string(18, 'P'),
+                                     sig + std::string(17, 'P'), std::string(200, 'P'), std::string(1000, '\0')};
+  // Near misses around the real one: 'P' runs, "PK" without the rest, a record past the last
+  // position it fits at, one below the comment window.
+  std::string s = std::string(100, 'P') + sig + "PKPK\x05" + std::string(30, 'P') + "PK\x05\x06" + std::string(10, 'x');
+  inputs.push_back(s);
+  std::string far = sig + std::string(22 + 65535, 'P');
+  inputs.push_back(far);                     // one byte below the window: not found
+  inputs.push_back(far.substr(1));           // the signature's tail only
+  inputs.push_back(std::string("x") + sig + std::string(22 + 65535 - 4, 'P'));  // exactly at the lowest position
+  std::uint32_t seed = 7;
+  for (int n = 0; n < 200; ++n) {
+    std::string r(static_cast<std::size_t>(seed % 300), '\0');
+    for (auto& c : r) {
+      seed = seed * 1103515245u + 12345u;
+      c = "PK\x05\x06x"[(seed >> 16) % 5];
+    }
+    inputs.push_back(r);
+  }
+  for (const auto& in : inputs) {
+    CAPTURE(in.size());
+    CHECK(find(in) == reference(in));
+  }
+  CHECK(find(s) == 100);  // the later one starts past the last position a record fits at
+  CHECK_FALSE(find(far));
+  CHECK(find(inputs[inputs.size() - 201]) == 1);
 }

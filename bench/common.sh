@@ -54,6 +54,24 @@ wait_quiet() {  # others may be compiling on this machine: wait (bounded) for id
   done
   echo "$group: cpu busy ${busy}% before start (waited ${waited}s); loadavg $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RES/load.txt"
 }
+hfr() {  # hfr GROUP ROUNDS WARMUP hyperfine-args...: the commands interleaved, A B A B ...
+  # ROUNDS hyperfine runs of one run per command (WARMUP warm-up runs in the first only), merged
+  # by merge_rounds.py into $RES/GROUP.json. For ratios: hyperfine alone runs all of A before B,
+  # and on a shared host a slow minute then lands on one side only.
+  local group=$1 rounds=$2 warmup=$3 i
+  shift 3
+  log "hyperfine, $rounds interleaved rounds: $group"
+  wait_quiet "$group"
+  rm -rf "$RES/$group.rounds"
+  mkdir -p "$RES/$group.rounds"
+  for i in $(seq -w 1 "$rounds"); do
+    hyperfine -N --style none --runs 1 --warmup "$([ "$i" -eq 1 ] && echo "$warmup" || echo 0)" \
+      --export-json "$RES/$group.rounds/$i.json" "$@" >/dev/null
+  done
+  $PY "$HERE/merge_rounds.py" "$RES/$group.rounds" "$RES/$group.json" | tee "$RES/$group.txt"
+  echo "$group: loadavg after $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RES/load.txt"
+}
+
 hf() {  # hf GROUP hyperfine-args...   (always -N: no intermediate shell)
   local group=$1; shift
   log "hyperfine: $group"

@@ -10,7 +10,8 @@
 # BENCH_RUNS=N (runs of the fast commands, default 20).
 #
 # Every number is a hyperfine median (process start included, warm page cache) or a peak RSS
-# from /usr/bin/time -v. Raw exports go to bench/results-goals/; the table goes to stdout and
+# from /usr/bin/time -v. The two sides of each ratio run interleaved (bench/common.sh hfr).
+# Raw exports go to bench/results-goals/; the table goes to stdout and
 # to bench/results-goals/goals.md.
 set -euo pipefail
 
@@ -58,21 +59,21 @@ PYEOF
 hf startup --warmup 10 --runs $((RUNS * 5)) \
   -n "brine scan 1KB pickle" "$B scan small_1kb.pkl"
 
-hf pickle --warmup 2 --runs "$RUNS" \
+hfr pickle "$RUNS" 2 \
   -n "brine scan 2M-op p4" "$B scan ints_strs_p4.pkl" \
   -n "decode-only 2M-op p4" "$D ints_strs_p4.pkl"
 
-hf zip --warmup 3 --runs "$RUNS" \
+hfr zip "$RUNS" 3 \
   -n "brine scan 1GB zip (1024 tensors)" "$B scan ckpt_1gb_1024.pt" \
   -n "brine scan its data.pkl alone" "$B scan ckpt_1gb_1024.data.pkl"
 
 # Both sides write a fresh file and have it on disk when they return: brine fsyncs before its
 # atomic rename; `sync FILE` fsyncs the copy.
-hf sanitize --warmup 1 --runs 5 --prepare "rm -f $OUT/out.safetensors $OUT/out.copy" \
+hfr sanitize 5 1 --prepare "rm -f $OUT/out.safetensors $OUT/out.copy" \
   -n "brine sanitize 1GB zip -> safetensors" "$B sanitize ckpt_1gb_1024.pt -o $OUT/out.safetensors" \
   -n "cp + sync of the copy" "sh -c 'cp ckpt_1gb_1024.pt $OUT/out.copy && sync $OUT/out.copy'"
 
-hf tree --warmup 1 --runs 5 \
+hfr tree 10 1 \
   -n "brine scan -j 1 tree" "$B scan -j 1 tree" \
   -n "brine scan -j 2 tree" "$B scan -j 2 tree"
 

@@ -69,6 +69,7 @@ hfr() {  # hfr GROUP ROUNDS WARMUP hyperfine-args...: the commands interleaved, 
       --export-json "$RES/$group.rounds/$i.json" "$@" >/dev/null
   done
   $PY "$HERE/merge_rounds.py" "$RES/$group.rounds" "$RES/$group.json" | tee "$RES/$group.txt"
+  rm -r "$RES/$group.rounds"  # every run's time is in the merged export
   echo "$group: loadavg after $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RES/load.txt"
 }
 

@@ -1,7 +1,5 @@
 #include "core/block_cache.hpp"
 
-#include <sys/mman.h>
-
 #include <array>
 
 namespace brine::core::block_cache {
@@ -17,7 +15,7 @@ constexpr bool kKeepAny = true;
 struct Block {
   void* p;
   std::size_t bytes;
-  std::size_t align;  ///< 0: a mapping
+  std::size_t align;
 };
 
 class Kept {
@@ -55,13 +53,7 @@ class Kept {
   static thread_local bool gone;  ///< trivially destructible: still valid after the list is destroyed
 
  private:
-  static void release(const Block& b) {
-    if (b.align == 0) {
-      ::munmap(b.p, b.bytes);
-    } else {
-      ::operator delete(b.p, std::align_val_t{b.align});
-    }
-  }
+  static void release(const Block& b) { ::operator delete(b.p, std::align_val_t{b.align}); }
 
   std::array<Block, kKeepBlocks> blocks_{};
   std::size_t count_ = 0;
@@ -85,10 +77,6 @@ void give(void* p, std::size_t bytes, std::align_val_t align) noexcept {
   if (!Kept::gone && t_kept.keep(p, bytes, static_cast<std::size_t>(align))) return;
   ::operator delete(p, align);
 }
-
-void* take_mapped(std::size_t bytes) noexcept { return Kept::gone ? nullptr : t_kept.take(bytes, 0); }
-
-bool keep_mapped(void* p, std::size_t bytes) noexcept { return !Kept::gone && t_kept.keep(p, bytes, 0); }
 
 KeptCount kept() noexcept { return Kept::gone ? KeptCount{0, 0} : t_kept.count(); }
 

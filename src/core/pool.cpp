@@ -44,7 +44,7 @@ unsigned class_of(std::size_t bytes) {
 Pool::~Pool() {
   for (const Region& r : slabs_) {
     if (r.mapped) {
-      if (!block_cache::keep_mapped(r.p, r.bytes)) ::munmap(r.p, r.bytes);
+      ::munmap(r.p, r.bytes);
     } else {
       block_cache::give(r.p, r.bytes, std::align_val_t{16});
     }
@@ -68,8 +68,7 @@ void Pool::new_slab(std::size_t need) {
   Region r{nullptr, 0, !slabs_.empty() || need > kFirstSlab};
   if (r.mapped) {
     r.bytes = round_up(std::max({need, kHuge, std::min(slab_bytes_, kMaxSlab)}), kHuge);
-    r.p = block_cache::take_mapped(r.bytes);  // a slab an earlier pickle on this thread left
-    if (r.p == nullptr) r.p = map_huge(r.bytes);
+    r.p = map_huge(r.bytes);
   } else {
     r.bytes = kFirstSlab;
     r.p = block_cache::take(r.bytes, std::align_val_t{16});

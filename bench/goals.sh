@@ -78,6 +78,9 @@ hfr tree 10 1 \
   -n "brine scan -j 2 tree" "$B scan -j 2 tree"
 
 if [ -n "${PICKLESCAN_SRC:-}" ] && [ -f "$PICKLESCAN_SRC/src/picklescan/__main__.py" ]; then
+  # Not interleaved with brine: right after a picklescan run (Python, 311 MiB peak RSS) brine's
+  # scan of the same pickle took 50-94 ms instead of ~25-40 (fresh pages are slow to come back on
+  # this VM, finding 10), which would measure the alternation, not brine.
   hf picklescan --warmup 1 --runs 3 \
     -n "picklescan 2M-op p4" "env PYTHONPATH=$PICKLESCAN_SRC/src $PY -m picklescan --path ints_strs_p4.pkl"
 else

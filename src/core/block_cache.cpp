@@ -29,7 +29,7 @@ class Kept {
     gone = true;  // blocks given back later on this thread (thread_local destruction order) are freed
   }
 
-  /// The most recently kept block of this size and kind, removed from the list; nullptr if none.
+  /// A kept block of this size and alignment, removed from the list; nullptr if none.
   void* take(std::size_t bytes, std::size_t align) {
     for (std::size_t i = count_; i-- > 0;) {
       if (blocks_[i].bytes == bytes && blocks_[i].align == align) {

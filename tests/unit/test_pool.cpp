@@ -227,17 +227,35 @@ TEST_CASE("block_cache keeps at most kKeepBlocks blocks and kKeepBytes bytes per
 
 TEST_CASE("a pickle's storage is reused by the next pickle on the thread: a second run takes no new chunk") {
   std::thread([] {
-    // Chunks of ChunkedVector and a Pool's first slab come back from the thread's block cache.
+    // Counted, not compared by address: malloc often hands a freed block back at the same address.
+    REQUIRE(core::block_cache::kept().blocks == 0);  // a fresh thread
     const void* first_chunk = nullptr;
     {
       core::ChunkedVector<std::uint64_t, 10> v;
       v.push_back(1);
       first_chunk = &v[0];
     }
-    core::ChunkedVector<std::uint64_t, 10> w;
-    w.push_back(2);
-    CHECK(static_cast<const void*>(&w[0]) == first_chunk);
-    CHECK(w[0] == 2);
+    CHECK(core::block_cache::kept().blocks == 1);  // the chunk, given back
+    {
+      core::ChunkedVector<std::uint64_t, 10> w;
+      w.push_back(2);
+      CHECK(core::block_cache::kept().blocks == 0);  // taken again
+      CHECK(static_cast<const void*>(&w[0]) == first_chunk);
+      CHECK(w[0] == 2);
+    }
+    // A Pool's first slab likewise.
+    const std::size_t before = core::block_cache::kept().blocks;
+    void* first_block = nullptr;
+    {
+      core::Pool pool;
+      std::size_t bytes = 64;
+      first_block = pool.allocate(bytes);
+    }
+    CHECK(core::block_cache::kept().blocks == before + 1);
+    core::Pool again;
+    std::size_t bytes = 64;
+    CHECK(again.allocate(bytes) == first_block);
+    CHECK(core::block_cache::kept().blocks == before);
   }).join();
 }
 #endif

@@ -31,6 +31,8 @@ class ByteReader {
   [[nodiscard]] std::uint64_t remaining() const { return data_.size() - pos_; }
   [[nodiscard]] bool at_end() const { return pos_ >= data_.size(); }
   void seek(std::uint64_t pos) { pos_ = pos <= data_.size() ? pos : data_.size(); }
+  /// seek() for a caller that has already checked `pos` <= size() (a hot decoding loop).
+  void seek_checked(std::uint64_t pos) { pos_ = pos; }
   [[nodiscard]] Bytes data() const { return data_; }
 
   std::optional<std::uint8_t> u8() {

@@ -192,10 +192,15 @@ void MappedFile::release(Bytes range) const {
 }
 
 void MappedFile::prefault(Bytes range) const {
+  if (!mapped_ || range.empty() || range.data() < data_ || range.data() + range.size() > data_ + size_) return;
+  populate_for_reading(range);
+}
+
+void populate_for_reading(Bytes range) {
 #ifndef MADV_POPULATE_READ
   constexpr int MADV_POPULATE_READ = 22;  // glibc 2.36 headers may predate it; the kernel decides
 #endif
-  if (!mapped_ || range.empty() || range.data() < data_ || range.data() + range.size() > data_ + size_) return;
+  if (range.empty()) return;
   static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   const auto begin = reinterpret_cast<std::uintptr_t>(range.data()) & ~(page - 1);
   const auto end = reinterpret_cast<std::uintptr_t>(range.data()) + range.size();

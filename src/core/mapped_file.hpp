@@ -55,6 +55,12 @@ class MappedFile {
   std::vector<std::uint8_t> owned_;
 };
 
+/// Maps in the pages under `range` (any readable memory) in one call, MADV_POPULATE_READ, rather
+/// than one fault per few pages as a reader walks it: a pass over a 10 MB pickle took ~115 faults
+/// of a mapped file. Anonymous pages already present cost a page-table walk; unsupported
+/// kernels, and memory that is no mapping, make it a no-op. Never reads past `range`'s pages.
+void populate_for_reading(Bytes range);
+
 /// write(2) until all of `bytes` is written: short writes and EINTR are not errors. False on
 /// any other failure (errno says which); then some prefix may have been written.
 bool write_all(int fd, Bytes bytes);

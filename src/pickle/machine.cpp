@@ -6,6 +6,7 @@
 #include <array>
 #include <unordered_map>
 
+#include "core/mapped_file.hpp"
 #include "core/text.hpp"
 #include "pickle/decoder.hpp"
 
@@ -119,7 +120,7 @@ class Machine {
   Machine(core::Bytes data, std::uint64_t start, const core::Limits& limits,
           std::chrono::steady_clock::time_point deadline, PickleRun& run, const BuildHook* after_build)
       : decoder_(data, start, run.arena, limits), limits_(limits), deadline_(deadline), run_(run), v_(run.values),
-        after_build_(after_build) {
+        after_build_(after_build), input_(data), populated_(start) {
     run_.start = start;
   }
 
@@ -130,10 +131,12 @@ class Machine {
     const std::uint64_t max_opcodes = limits_.max_opcodes;
     const std::uint64_t max_stack = limits_.max_stack_depth;
     const std::uint64_t max_values = limits_.max_value_nodes;
+    populate_ahead();
     for (;;) {
       ++opcodes;
       if (opcodes > max_opcodes || (opcodes & 0xFFF) == 0) [[unlikely]] {
         run_.opcodes = opcodes;
+        if (decoder_.pos() + kPopulateMargin > populated_) populate_ahead();
         if (opcodes > max_opcodes) {
           fail_at(decoder_.pos(), ErrorCode::kLimitExceeded, {}, fmt::format("max-opcodes: more than {} opcodes", max_opcodes));
           return;
@@ -183,6 +186,23 @@ class Machine {
   }
 
  private:
+  /// A large input is a mapped file: instead of a page fault every few pages as the decoder walks
+  /// it, its pages are mapped in ahead of the decoder, a window at a time. The window starts
+  /// small and doubles while the decoder keeps reaching its end, so a short pickle followed by
+  /// tensor bytes (a legacy torch.save file) maps in little it will not read.
+  static constexpr std::uint64_t kPopulateFrom = std::uint64_t{1} << 20;  ///< smaller inputs are read, not mapped
+  static constexpr std::uint64_t kPopulateFirst = std::uint64_t{256} << 10;
+  static constexpr std::uint64_t kPopulateMax = std::uint64_t{8} << 20;
+  static constexpr std::uint64_t kPopulateMargin = std::uint64_t{64} << 10;  ///< refill when the decoder is this close
+  [[gnu::noinline]] void populate_ahead() {
+    if (input_.size() < kPopulateFrom || populated_ >= input_.size()) return;
+    const std::uint64_t from = std::max(populated_, decoder_.pos());
+    const std::uint64_t to = std::min<std::uint64_t>(input_.size(), from + window_);
+    core::populate_for_reading(input_.subspan(from, to - from));
+    populated_ = to;
+    window_ = std::min(window_ * 2, kPopulateMax);
+  }
+
   [[gnu::noinline]] void encoding_anomalies() {
     if (ins_.frame_violation) {
       anomaly(Anomaly::Kind::kFrameViolation,
@@ -728,6 +748,9 @@ class Machine {
   core::PoolVec<ValueRef> stack_;
   std::vector<std::size_t> marks_;
   Memo memo_;
+  core::Bytes input_;
+  std::uint64_t populated_;  ///< input_ is mapped in up to here (populate_ahead)
+  std::uint64_t window_ = kPopulateFirst;
 };
 
 }  // namespace

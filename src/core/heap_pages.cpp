@@ -1,0 +1,49 @@
+#include "core/heap_pages.hpp"
+
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstddef>
+
+namespace brine::core {
+
+namespace {
+constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+/// How far the heap is grown at start-up, and kept beyond its free top when malloc trims it.
+constexpr std::size_t kPad = std::size_t{16} << 20;
+/// Blocks up to this size come from the heap (glibc's default starts at 128 KiB).
+constexpr int kMmapThreshold = 4 << 20;
+
+std::uintptr_t current_break() { return reinterpret_cast<std::uintptr_t>(::sbrk(0)); }
+/// Where the main arena's free top chunk starts: it runs to the break (keepcost is its size).
+std::uintptr_t top_chunk() { return current_break() - mallinfo2().keepcost; }
+}  // namespace
+
+HugeHeap place_heap_on_huge_pages() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return {};  // the sanitizer's allocator, not glibc's, serves malloc
+#else
+  if (::mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 0 || ::mallopt(M_TOP_PAD, static_cast<int>(kPad)) == 0) return {};
+  // A filler block from the top chunk, ending at the next 2 MiB boundary past it: glibc rounds a
+  // request up to a multiple of 16 plus an 8-byte header, so the block ends exactly there and the
+  // top chunk then starts there. Asking for it also grows the heap by kPad.
+  const std::uintptr_t top = top_chunk();
+  const std::uintptr_t aligned = (top + 64 + kHuge - 1) & ~(kHuge - 1);
+  void* filler = ::malloc(aligned - top - 16);
+  if (filler == nullptr) return {};
+  if (top_chunk() != aligned) {
+    // It came from elsewhere (a free block that was big enough): nothing moved, give it back.
+    ::free(filler);
+    return {};
+  }
+  // The filler is kept for the life of the process: untouched, it costs no memory.
+  HugeHeap heap{true, aligned, current_break() & ~(kHuge - 1)};
+  if (heap.end <= heap.begin || ::madvise(reinterpret_cast<void*>(heap.begin), heap.end - heap.begin, MADV_HUGEPAGE) != 0) {
+    heap.placed = false;
+  }
+  return heap;
+#endif
+}
+
+}  // namespace brine::core

@@ -28,7 +28,7 @@ struct FastOp {
   Op op;
   Fast cls;
   std::uint8_t width;  ///< fixed argument bytes (kNone..kI4), length-prefix bytes (strings)
-  std::uint8_t pad = 0;  ///< four bytes an entry: the table is read with one load per opcode
+  bool scalar = false;  ///< one of kScalarOps (Decoder::next_scalar); also makes an entry four bytes, one load
 };
 static_assert(sizeof(FastOp) == 4);
 constexpr Fast fast_class(ArgKind k) {
@@ -55,13 +55,19 @@ constexpr std::uint8_t fast_width(Fast c) {
     default: return 0;
   }
 }
+/// The opcodes next_scalar decodes: binary scalars whose whole value is their own bytes, which
+/// make most of a large pickle. All are of a fast class.
+inline constexpr std::array<Op, 11> kScalarOps = {Op::BININT, Op::BININT1, Op::BININT2, Op::BINFLOAT,
+                                                  Op::SHORT_BINUNICODE, Op::BINUNICODE, Op::SHORT_BINBYTES,
+                                                  Op::BINBYTES, Op::NONE, Op::NEWTRUE, Op::NEWFALSE};
 constexpr std::array<FastOp, 256> make_fast_table() {
   std::array<FastOp, 256> t{};
-  for (auto& e : t) e = FastOp{Op::STOP, Fast::kSlow, 0, 0};  // not an opcode: next_slow reports it
+  for (auto& e : t) e = FastOp{Op::STOP, Fast::kSlow, 0, false};  // not an opcode: next_slow reports it
   for (std::size_t i = 0; i < kOpCount; ++i) {
     const Fast c = fast_class(kOpInfo[i].arg);
-    t[kOpInfo[i].byte] = FastOp{static_cast<Op>(i), c, fast_width(c), 0};
+    t[kOpInfo[i].byte] = FastOp{static_cast<Op>(i), c, fast_width(c), false};
   }
+  for (Op op : kScalarOps) t[info(op).byte].scalar = true;
   return t;
 }
 inline constexpr std::array<FastOp, 256> kFast = make_fast_table();
@@ -102,6 +108,13 @@ class Decoder {
     if (reader_.pos() < fast_limit_ && next_fast(out)) [[likely]] return true;
     return next_slow(out);
   }
+  /// next() for the hot loop of a symbolic run: if the opcode at pos() is one of
+  /// detail::kScalarOps and next() would decode it on its fast path, moves past it and gives
+  /// what the run needs of it: its offset, opcode and text size (the argument's byte count for
+  /// the str/bytes opcodes, 0 for the others). The Instruction next() would give is exactly
+  /// {offset, 1 + argument bytes, op, the argument}, with no anomaly. Otherwise consumes nothing
+  /// and returns false: next() then decodes the opcode (and reports it, if it is malformed).
+  bool next_scalar(std::uint64_t& offset, Op& op, std::uint64_t& text_size);
   /// The reference path alone: decodes any opcode, the way next() must (tests compare them).
   bool next_slow(Instruction& ins) {
     const bool ok = decode_slow(ins);
@@ -123,6 +136,9 @@ class Decoder {
     frame_end_ = 0;
     update_fast_limit();
   }
+  /// Back to `pos`, where the instruction just decoded starts, so that next() decodes it again
+  /// (in the same FRAME: unlike seek(), this keeps the frame).
+  void seek_back_to(std::uint64_t pos) { reader_.seek(pos); }
   [[nodiscard]] bool at_end() const { return reader_.at_end(); }
   /// End of the FRAME the last instruction was read from (0 outside frames): pickle.py's
   /// _Unframer has read the file up to there, so that is where a loader reading the file itself is.
@@ -232,6 +248,38 @@ inline bool Decoder::next_fast(Instruction& ins) {
   ins.op = f.op;
   ins.noncanonical = false;
   ins.frame_violation = false;
+  reader_.seek_checked(pos + 1 + n);  // <= fast_limit_ <= size, checked above
+  return true;
+}
+
+inline bool Decoder::next_scalar(std::uint64_t& offset, Op& op, std::uint64_t& text_size) {
+  using detail::Fast;
+  const std::uint64_t pos = reader_.pos();
+  if (pos >= fast_limit_) return false;
+  const std::uint8_t* p = reader_.data().data() + pos;  // the 8 bytes after p[0] are there (fast_limit_)
+  const detail::FastOp f = detail::kFast[p[0]];
+  if (!f.scalar) return false;
+  // The checks of next_fast, for the classes kScalarOps have.
+  std::uint64_t n = f.width;  // kNone .. kI4
+  std::uint64_t len = 0;
+  if (f.cls == Fast::kF8) {
+    n = 8;
+  } else if (f.cls > Fast::kI4) {  // kBytes1, kText1, kBytes4, kText4
+    std::uint64_t raw;
+    std::memcpy(&raw, p + 1, 8);
+    len = raw & (f.width == 4 ? 0xFFFFFFFFu : 0xFFu);
+    n = f.width + len;
+    if (pos + 1 + n > fast_limit_ || len > limits_.max_string_length) return false;
+    if (f.cls == Fast::kText1 || f.cls == Fast::kText4) {
+      const std::uint8_t* text = p + 1 + f.width;
+      const std::string_view view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(len));
+      if (!detail::ascii_words_padded(text, len) && !core::valid_utf8(view, core::Utf8Mode::kSurrogatePass)) return false;
+    }
+  }
+  if (pos + 1 + n > fast_limit_) return false;
+  offset = pos;
+  op = f.op;
+  text_size = len;
   reader_.seek_checked(pos + 1 + n);  // <= fast_limit_ <= size, checked above
   return true;
 }

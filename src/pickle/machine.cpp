@@ -105,15 +105,21 @@ class Memo {
 enum class Inline : std::uint8_t { kExecute, kPushInput, kMemoize, kBinPut };
 constexpr std::array<Inline, kOpCount> make_inline_table() {
   std::array<Inline, kOpCount> t{};
-  for (Op op : {Op::BININT, Op::BININT1, Op::BININT2, Op::BINFLOAT, Op::SHORT_BINUNICODE, Op::BINUNICODE,
-                Op::SHORT_BINBYTES, Op::BINBYTES, Op::NONE, Op::NEWTRUE, Op::NEWFALSE}) {
-    t[static_cast<std::size_t>(op)] = Inline::kPushInput;
-  }
+  // The binary scalars the decoder's next_scalar hands over without an Instruction.
+  for (Op op : detail::kScalarOps) t[static_cast<std::size_t>(op)] = Inline::kPushInput;
   t[static_cast<std::size_t>(Op::MEMOIZE)] = Inline::kMemoize;
   t[static_cast<std::size_t>(Op::BINPUT)] = Inline::kBinPut;
   return t;
 }
 constexpr std::array<Inline, kOpCount> kInline = make_inline_table();
+/// next_scalar's opcodes push one input scalar (ValueStore::input_scalar) and nothing else.
+constexpr bool scalar_ops_are_input_scalars() {
+  for (Op op : detail::kScalarOps) {
+    if (detail::kInputKind[info(op).byte] == detail::kNotInput || detail::kFast[info(op).byte].cls == detail::Fast::kSlow) return false;
+  }
+  return true;
+}
+static_assert(scalar_ops_are_input_scalars());
 
 class Machine {
  public:
@@ -145,6 +151,24 @@ class Machine {
           fail_at(decoder_.pos(), ErrorCode::kTimeout, {}, "max-time: the file's time budget is spent");
           return;
         }
+      }
+      // Most opcodes of a large pickle: a binary scalar, one value and one stack item, decoded
+      // without an Instruction. It cannot stop the run or add decoded bytes, so only the stack
+      // and value budgets can be crossed.
+      std::uint64_t scalar_at, scalar_text;
+      Op scalar_op;
+      if (decoder_.next_scalar(scalar_at, scalar_op, scalar_text)) [[likely]] {
+        push(v_.input_scalar(scalar_at, static_cast<std::size_t>(scalar_text)));
+        if (stack_.size() > max_stack || v_.size() > max_values) [[unlikely]] {
+          // An error names the opcode: ins_ is made what next() would have made of it.
+          decoder_.seek_back_to(scalar_at);
+          decoder_.next(ins_);
+          if (!check_budgets()) {
+            run_.opcodes = opcodes;
+            return;
+          }
+        }
+        continue;
       }
       if (!decoder_.next(ins_)) [[unlikely]] {
         run_.opcodes = opcodes;

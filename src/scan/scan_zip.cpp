@@ -116,14 +116,28 @@ class NameIndex {
     std::iota(order_.begin(), order_.end(), std::size_t{0});
     std::stable_sort(order_.begin(), order_.end(),
                      [&](std::size_t a, std::size_t b) { return compare_ci(records_[a].name, records_[b].name) < 0; });
+    // Lookups by name hash to the first position of the name's group: a torch archive looks up
+    // one record per tensor, and a binary search over the sorted names cost ~11 comparisons each.
+    if (order_.size() >= kEmpty) return;  // (positions would not fit: find() searches instead)
+    std::size_t size = 16;
+    while (size < 2 * order_.size()) size *= 2;
+    table_.assign(size, kEmpty);
+    for (std::size_t pos = 0; pos < order_.size(); ++pos) {
+      if (pos > 0 && compare_ci(records_[order_[pos - 1]].name, records_[order_[pos]].name) == 0) continue;  // not a group's first
+      std::size_t slot = hash_ci(records_[order_[pos]].name) & (size - 1);
+      while (table_[slot] != kEmpty) slot = (slot + 1) & (size - 1);
+      table_[slot] = static_cast<std::uint32_t>(pos);
+    }
   }
   /// Positions in order() of the records named `name` in any case, in directory order.
   [[nodiscard]] std::pair<std::size_t, std::size_t> find(std::string_view name) const {
-    auto lo = std::lower_bound(order_.begin(), order_.end(), name,
-                               [&](std::size_t i, std::string_view k) { return compare_ci(records_[i].name, k) < 0; });
-    auto hi = lo;
-    while (hi != order_.end() && compare_ci(records_[*hi].name, name) == 0) ++hi;  // groups are one record, as a rule
-    return {static_cast<std::size_t>(lo - order_.begin()), static_cast<std::size_t>(hi - order_.begin())};
+    if (table_.empty()) return search(name);
+    const std::size_t mask = table_.size() - 1;
+    for (std::size_t slot = hash_ci(name) & mask; table_[slot] != kEmpty; slot = (slot + 1) & mask) {
+      const std::size_t lo = table_[slot];
+      if (compare_ci(records_[order_[lo]].name, name) == 0) return {lo, group_end(lo + 1, name)};
+    }
+    return {0, 0};  // no record has the name
   }
   [[nodiscard]] bool contains(std::string_view name) const {
     const auto [lo, hi] = find(name);
@@ -134,8 +148,29 @@ class NameIndex {
   [[nodiscard]] const container::ZipCentral& record(std::size_t position) const { return records_[order_[position]]; }
 
  private:
+  static constexpr std::uint32_t kEmpty = UINT32_MAX;
+  /// find() by binary search over the sorted names.
+  [[nodiscard]] std::pair<std::size_t, std::size_t> search(std::string_view name) const {
+    auto lo = std::lower_bound(order_.begin(), order_.end(), name,
+                               [&](std::size_t i, std::string_view k) { return compare_ci(records_[i].name, k) < 0; });
+    const auto pos = static_cast<std::size_t>(lo - order_.begin());
+    return {pos, group_end(pos, name)};
+  }
+  /// The end of the run of records named `name` (any case) that starts at position `lo`.
+  [[nodiscard]] std::size_t group_end(std::size_t lo, std::string_view name) const {
+    std::size_t hi = lo;
+    while (hi < order_.size() && compare_ci(records_[order_[hi]].name, name) == 0) ++hi;  // groups are one record, as a rule
+    return hi;
+  }
+  /// FNV-1a over the ASCII-lowered bytes: names equal under compare_ci hash alike.
+  static std::size_t hash_ci(std::string_view name) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (char c : name) h = (h ^ static_cast<unsigned char>(lower_ascii(c))) * 0x100000001b3ull;
+    return static_cast<std::size_t>(h ^ (h >> 29));
+  }
   std::span<const container::ZipCentral> records_;
   std::vector<std::size_t> order_;
+  std::vector<std::uint32_t> table_;  ///< open addressing: a group's first position in order_, or kEmpty
 };
 
 /// Per record of the index, whether an earlier record has exactly its name, and whether an

@@ -159,6 +159,10 @@ MappedFile MappedFile::from_buffer(std::vector<std::uint8_t> buffer) {
 MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }
 
 void MappedFile::unmap() {
+  if (anon_bytes_ != 0) {
+    ::munmap(const_cast<std::uint8_t*>(data_), anon_bytes_);
+    anon_bytes_ = 0;
+  }
   if (!mapped_) return;
   unregister_mapping(data_);
   ::munmap(const_cast<std::uint8_t*>(data_), size_);
@@ -172,6 +176,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   unmap();
   fd_ = std::exchange(other.fd_, -1);
   mapped_ = std::exchange(other.mapped_, false);
+  anon_bytes_ = std::exchange(other.anon_bytes_, 0);
   size_ = std::exchange(other.size_, 0);
   const bool other_owned = !mapped_ && other.data_ == other.owned_.data();
   owned_ = std::move(other.owned_);
@@ -194,6 +199,50 @@ void MappedFile::release(Bytes range) const {
 void MappedFile::prefault(Bytes range) const {
   if (!mapped_ || range.empty() || range.data() < data_ || range.data() + range.size() > data_ + size_) return;
   populate_for_reading(range);
+}
+
+bool MappedFile::read_whole() {
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  // Whole 2 MiB pieces are read into huge pages; the rest stays a map of the file, placed right
+  // after them: a fresh 4 KiB page costs more than mapping in a cached one (finding 16), and a
+  // partial huge page would make the resident size larger than the file.
+  const auto n = static_cast<std::size_t>(size_);
+  const std::size_t head = n & ~(kHuge - 1);
+  if (!mapped_ || fd_ < 0 || head == 0) return false;
+  static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t keep = (n + page - 1) & ~(page - 1);
+  // Room to start at a 2 MiB boundary; the unused head and tail are given back at once.
+  const std::size_t span = keep + kHuge;
+  void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return false;
+  const auto lo = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t begin = (lo + kHuge - 1) & ~static_cast<std::uintptr_t>(kHuge - 1);
+  if (begin > lo) ::munmap(raw, begin - lo);
+  if (lo + span > begin + keep) ::munmap(reinterpret_cast<void*>(begin + keep), lo + span - (begin + keep));
+  auto* copy = reinterpret_cast<std::uint8_t*>(begin);
+  auto give_up = [&] {
+    ::munmap(copy, keep);
+    return false;
+  };
+  ::madvise(copy, head, MADV_HUGEPAGE);
+  std::size_t got = 0;
+  while (got < head) {
+    const ssize_t r = ::pread(fd_, copy + got, head - got, static_cast<off_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  if (got != head) return give_up();
+  if (keep > head) {
+    // The tail: the file from `head` (a multiple of the page size) over the reserved pages.
+    void* tail = ::mmap(copy + head, keep - head, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd_, static_cast<off_t>(head));
+    if (tail == MAP_FAILED) return give_up();
+  }
+  ::mprotect(copy, head, PROT_READ);  // read-only, as the map was
+  unmap();  // the file's first map and its descriptor (the tail's map needs neither)
+  data_ = copy;
+  anon_bytes_ = keep;
+  return true;
 }
 
 void populate_for_reading(Bytes range) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 
+#include "container/sniff.hpp"
 #include "core/mapped_file.hpp"
 #include "core/sha256.hpp"
 #include "core/text.hpp"
@@ -92,7 +93,22 @@ FileReport Scanner::scan_path(const std::string& path) const {
     report.verdict = Verdict::kError;
     return report;
   }
+  if (reads_whole(file->bytes())) file->read_whole();  // same bytes, read at once (a hint: may decline)
   return scan_bytes(file->bytes(), path);
+}
+
+bool Scanner::reads_whole(core::Bytes bytes) {
+  // A raw pickle is decoded from its first byte to its last STOP, so reading it costs no byte a
+  // scan would skip, unless it carries bulk data its loader reads past the stream: a legacy
+  // torch.save file (tensors after the pickles) or a joblib file (arrays inside the stream,
+  // announced by NumpyArrayWrapper before the first one). Bounded: a miss reads at most this much.
+  constexpr std::uint64_t kMaxRead = std::uint64_t{64} << 20;
+  constexpr std::size_t kLookAhead = std::size_t{64} << 10;
+  if (bytes.size() > kMaxRead || container::sniff(bytes) != container::Format::kPickle || container::is_torch_legacy_magic(bytes)) {
+    return false;
+  }
+  const std::string_view head = core::as_chars(bytes.first(std::min<std::size_t>(bytes.size(), kLookAhead)));
+  return head.find("NumpyArrayWrapper") == std::string_view::npos && head.find("numpy_pickle") == std::string_view::npos;
 }
 
 }  // namespace brine::scan

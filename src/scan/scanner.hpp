@@ -69,6 +69,10 @@ class Scanner {
   [[nodiscard]] FileReport scan_bytes(core::Bytes data, std::string path) const;
   /// Maps and scans a file; an unreadable file is a report with verdict `error`.
   [[nodiscard]] FileReport scan_path(const std::string& path) const;
+  /// Whether scan_path reads a mapped file into memory at once (MappedFile::read_whole) rather
+  /// than through its map: for a raw pickle of at most 64 MiB with no sign of bulk data the
+  /// loader reads past the stream (legacy torch tensors, joblib arrays).
+  [[nodiscard]] static bool reads_whole(core::Bytes bytes);
   [[nodiscard]] const rules::RuleSet& rules() const { return *rules_; }
   [[nodiscard]] const std::shared_ptr<const rules::RuleSet>& shared_rules() const { return rules_; }
   [[nodiscard]] const ScanOptions& options() const { return options_; }

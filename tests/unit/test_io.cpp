@@ -84,6 +84,41 @@ TEST_CASE("read_at and WindowReader read a mapped file's bytes, and in-memory by
   std::filesystem::remove(path);
 }
 
+TEST_CASE("read_whole replaces a file's map with its bytes read at once, whole 2 MiB pieces first, the tail mapped after them") {
+  const std::string content = pattern((5 << 20) + 12345, 11);  // two whole 2 MiB pieces and a tail
+  const auto path = temp_file("brine_unit_io_read_whole.bin", content);
+  auto file = core::MappedFile::open(path);
+  REQUIRE(file);
+  REQUIRE(file->fd() >= 0);
+  const auto* mapped_at = file->bytes().data();
+  REQUIRE(file->read_whole());
+  CHECK(file->fd() == -1);  // no longer a map of the file: read_at copies from memory
+  CHECK(file->bytes().data() != mapped_at);
+  CHECK(reinterpret_cast<std::uintptr_t>(file->bytes().data()) % (std::uintptr_t{2} << 20) == 0);
+  REQUIRE(file->bytes().size() == content.size());
+  CHECK(core::as_chars(file->bytes()) == content);  // the copied pieces and the mapped tail, in order
+  std::string out(100, '\0');
+  auto span = std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(out.data()), out.size());
+  CHECK(core::read_at(file->bytes(), (4 << 20) - 50, span) == 100);  // across the copy's end
+  CHECK(out == content.substr((4 << 20) - 50, 100));
+  CHECK_FALSE(file->read_whole());  // already read
+  // A move keeps the bytes; the moved-from file no longer owns them.
+  core::MappedFile moved = std::move(*file);
+  CHECK(core::as_chars(moved.bytes()) == content);
+  // Under 2 MiB there is no whole piece to read: the map stays.
+  const auto small_path = temp_file("brine_unit_io_read_whole_small.bin", pattern((1 << 20) + 4096, 3));
+  auto small = core::MappedFile::open(small_path);
+  REQUIRE(small);
+  REQUIRE(small->fd() >= 0);
+  CHECK_FALSE(small->read_whole());
+  CHECK(small->fd() >= 0);
+  // A buffer that is no map is left as it is.
+  auto buffer = core::MappedFile::from_buffer(std::vector<std::uint8_t>(10, 1));
+  CHECK_FALSE(buffer.read_whole());
+  std::filesystem::remove(path);
+  std::filesystem::remove(small_path);
+}
+
 TEST_CASE("the zip layout of a mapped 1 MiB-per-member archive reads its local headers without faulting member pages in") {
   test::ZipBuilder zb;
   constexpr int kMembers = 32;

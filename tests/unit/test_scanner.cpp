@@ -223,3 +223,17 @@ TEST_CASE("a zip stored inside a pickle's bytes value is data, not a polyglot") 
   auto after = test::scan(std::string("\x80\x03}.", 4) + zip);
   CHECK(after.verdict == analysis::Verdict::kMalicious);
 }
+
+TEST_CASE("a raw pickle is read whole only when no bulk data may follow its stream") {
+  using scan::Scanner;
+  const std::string p4(test::lit("\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01K\x02\x86."));
+  CHECK(Scanner::reads_whole(test::bytes(p4)));
+  CHECK_FALSE(Scanner::reads_whole(test::bytes(std::string("(lp0\nI1\na."))));  // no PROTO: not known to be a pickle
+  // legacy torch.save: tensors follow the pickles
+  const std::string legacy = std::string(test::lit("\x80\x02\x8a\x0al\xfc\x9c" "F\xf9 j\xa8P\x19.")) + p4;
+  CHECK_FALSE(Scanner::reads_whole(test::bytes(legacy)));
+  // joblib: arrays inside the stream, which its loader reads itself
+  const std::string joblib(test::lit("\x80\x04\x95\x40\x00\x00\x00\x00\x00\x00\x00\x8c\x13joblib.numpy_pickle\x94\x8c\x11NumpyArrayWrapper\x94\x93."));
+  CHECK_FALSE(Scanner::reads_whole(test::bytes(joblib)));
+  CHECK_FALSE(Scanner::reads_whole(test::bytes(torch_zip(state_dict_pickle()))));  // a zip: only some members are read
+}

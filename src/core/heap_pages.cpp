@@ -12,6 +12,8 @@ namespace {
 constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
 /// How far the heap is grown at start-up, and kept beyond its free top when malloc trims it.
 constexpr std::size_t kPad = std::size_t{16} << 20;
+/// The filler's least size (its pages are never touched: address space only).
+constexpr std::uintptr_t kMinFiller = std::uintptr_t{256} << 10;
 /// Blocks up to this size come from the heap (glibc's default starts at 128 KiB).
 constexpr int kMmapThreshold = 4 << 20;
 
@@ -25,14 +27,19 @@ HugeHeap place_heap_on_huge_pages() {
   return {};  // the sanitizer's allocator, not glibc's, serves malloc
 #else
   if (::mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 0 || ::mallopt(M_TOP_PAD, static_cast<int>(kPad)) == 0) return {};
-  // A filler block from the top chunk, ending at the next 2 MiB boundary past it: glibc rounds a
-  // request up to a multiple of 16 plus an 8-byte header, so the block ends exactly there and the
-  // top chunk then starts there. Asking for it also grows the heap by kPad.
+  // A filler block from the top chunk, ending 16 bytes short of the next 2 MiB boundary past
+  // it: glibc rounds a request up to a multiple of 16 plus an 8-byte header, so the block ends
+  // exactly there and the top chunk then starts there. Its header (the size glibc writes 8 bytes
+  // in) lies before the boundary: nothing at or past the boundary is touched before it is advised,
+  // or the kernel would already have mapped that 2 MiB with 4 KiB pages. The first block malloc
+  // hands out next starts at the boundary. Asking for the filler also grows the heap by kPad.
   const std::uintptr_t top = top_chunk();
-  const std::uintptr_t aligned = (top + 64 + kHuge - 1) & ~(kHuge - 1);
-  void* filler = ::malloc(aligned - top - 16);
+  // At least kMinFiller before the boundary: a small request could be served from a free block
+  // of its size elsewhere (the thread cache, a bin), and then the top would not move.
+  const std::uintptr_t aligned = (top + kMinFiller + kHuge - 1) & ~(kHuge - 1);
+  void* filler = ::malloc(aligned - top - 32);
   if (filler == nullptr) return {};
-  if (top_chunk() != aligned) {
+  if (top_chunk() != aligned - 16) {
     // It came from elsewhere (a free block that was big enough): nothing moved, give it back.
     ::free(filler);
     return {};

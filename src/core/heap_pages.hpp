@@ -8,8 +8,9 @@
 //
 // How: the kernel only backs 2 MiB-aligned ranges of a mapping advised MADV_HUGEPAGE. At start-up
 // the heap is grown once by a large pad (address space, not memory: nothing is touched), a filler
-// block moves the heap's free top to the next 2 MiB boundary, and the range from there to the end
-// of the heap is advised. Later allocations come from that range. The filler's pages are never
+// block moves the heap's free top to just before the next 2 MiB boundary, and the range from there
+// to the end of the heap is advised before anything in it is touched (a 2 MiB range with one 4 KiB
+// page mapped in already is filled with 4 KiB pages). Later allocations come from that range. The filler's pages are never
 // touched, so it costs address space only.
 #pragma once
 

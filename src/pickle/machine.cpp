@@ -80,10 +80,15 @@ class Memo {
   }
 
  private:
-  /// Makes `idx` dense, at least doubling the dense part so that migrations stay amortised O(1).
+  /// Makes `idx` dense. With entries in the map, the dense part at least doubles, so that
+  /// migrating them stays amortised O(1). Without (the indices a pickler writes: 0, 1, 2, ...) it
+  /// grows by kDenseStep slots: every slot made dense is written (kNoValue), and doubling would
+  /// write, and keep resident, up to twice the memo's size (the array's capacity still doubles).
   [[gnu::noinline]] void grow_dense(std::uint64_t idx) {
+    constexpr std::size_t kDenseStep = 4096;
+    const std::size_t grown = sparse_.empty() ? dense_.size() + kDenseStep : 2 * dense_.size();
     const std::size_t new_size = std::max<std::size_t>(static_cast<std::size_t>(idx) + 1,
-                                                       std::min<std::size_t>(2 * dense_.size(), 4 * (count_ + 1) + 1024));
+                                                       std::min<std::size_t>(grown, 4 * (count_ + 1) + 1024));
     dense_.resize(pool_, new_size, kNoValue);
     for (auto it = sparse_.begin(); it != sparse_.end();) {
       if (it->first < new_size) {
@@ -789,9 +794,12 @@ PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& 
   // Events grow one by one as calls are met; a doubling vector would copy them over and over
   // into fresh pages (a 1,024-tensor checkpoint: ~110 first-touch faults in the copies). One
   // reservation sized from the input instead: capacity only, a hint that the input can never
-  // make large (its pages are touched as events arrive; a plain-data pickle touches none).
+  // make large. At most 8,192 events (256 KiB): it comes from the huge-page heap (core/
+  // heap_pages.hpp), where even untouched capacity moves later blocks into another 2 MiB page
+  // (65,536 of them cost a plain-data 10 MB pickle 2 MiB of resident memory); beyond it, copies
+  // within the huge-page heap are cheap.
   const std::uint64_t input = start < data.size() ? data.size() - start : 0;
-  run.events.reserve(static_cast<std::size_t>(std::clamp<std::uint64_t>(input / 16, 64, std::uint64_t{1} << 16)));
+  run.events.reserve(static_cast<std::size_t>(std::clamp<std::uint64_t>(input / 16, 64, std::uint64_t{1} << 13)));
   Machine(data, start, limits, deadline, run, after_build).run();
   return run;
 }

@@ -250,19 +250,27 @@ void same_instruction(const pickle::Instruction& a, const pickle::Instruction& b
   CHECK(a.noncanonical == b.noncanonical);
   CHECK(a.frame_violation == b.frame_violation);
 }
-}  // namespace
 
-TEST_CASE("next() with its fast path decodes every stream exactly as the reference path, errors included") {
-  std::uint64_t seed = 20261205;
-  std::size_t fast_ok = 0, errors = 0;
+/// Runs `check(data, limits)` on 20,000 random streams from `seed`, one in 7 of them with a
+/// max-string limit of 0 to 2 bytes (the limit, checked on every path).
+template <typename F>
+void on_random_streams(std::uint64_t seed, F&& check) {
   for (int iter = 0; iter < 20000; ++iter) {
     const std::string data = random_stream(seed);
     core::Limits limits;
-    if (iter % 7 == 0) limits.max_string_length = iter % 3;  // the limit, checked on both paths
+    if (iter % 7 == 0) limits.max_string_length = iter % 3;
+    CAPTURE(iter);
+    check(data, limits);
+  }
+}
+}  // namespace
+
+TEST_CASE("next() with its fast path decodes every stream exactly as the reference path, errors included") {
+  std::size_t fast_ok = 0, errors = 0;
+  on_random_streams(20261205, [&](const std::string& data, const core::Limits& limits) {
     pickle::StringArena arena_a, arena_b;
     pickle::Decoder a(test::bytes(data), 0, arena_a, limits);
     pickle::Decoder b(test::bytes(data), 0, arena_b, limits);
-    CAPTURE(iter);
     for (;;) {
       pickle::Instruction ia, ib;
       const bool ok_a = a.next(ia);
@@ -282,22 +290,17 @@ TEST_CASE("next() with its fast path decodes every stream exactly as the referen
       if (data.size() - ia.offset >= 9) ++fast_ok;  // next() tried its fast path
       if (a.at_end()) break;
     }
-  }
+  });
   CHECK(fast_ok > 10000);  // the streams did reach the fast path
   CHECK(errors > 1000);
 }
 
 TEST_CASE("next_scalar takes exactly the scalar opcodes next() decodes on its fast path, and gives what next() gives") {
-  std::uint64_t seed = 20261206;
   std::size_t scalars = 0, others = 0;
-  for (int iter = 0; iter < 20000; ++iter) {
-    const std::string data = random_stream(seed);
-    core::Limits limits;
-    if (iter % 7 == 0) limits.max_string_length = iter % 3;
+  on_random_streams(20261206, [&](const std::string& data, const core::Limits& limits) {
     pickle::StringArena arena_a, arena_b;
     pickle::Decoder a(test::bytes(data), 0, arena_a, limits);  // next_scalar first, then next()
     pickle::Decoder b(test::bytes(data), 0, arena_b, limits);  // next() only
-    CAPTURE(iter);
     for (;;) {
       std::uint64_t at = 0, text = 0;
       pickle::Op op = pickle::Op::STOP;
@@ -332,7 +335,7 @@ TEST_CASE("next_scalar takes exactly the scalar opcodes next() decodes on its fa
       CHECK(a.frame_end() == b.frame_end());
       if (a.at_end()) break;
     }
-  }
+  });
   CHECK(scalars > 3000);  // 4,894 with this seed
   CHECK(others > 10000);
 }

@@ -9,7 +9,7 @@
 namespace brine::core {
 
 namespace {
-constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+constexpr std::uintptr_t kHuge = kHugePage;
 /// How far the heap is grown at start-up, and kept beyond its free top when malloc trims it.
 constexpr std::size_t kPad = std::size_t{16} << 20;
 /// The filler's least size (its pages are never touched: address space only).
@@ -21,6 +21,21 @@ std::uintptr_t current_break() { return reinterpret_cast<std::uintptr_t>(::sbrk(
 /// Where the main arena's free top chunk starts: it runs to the break (keepcost is its size).
 std::uintptr_t top_chunk() { return current_break() - mallinfo2().keepcost; }
 }  // namespace
+
+void* map_huge_pages(std::size_t bytes) noexcept {
+  // Room to start at a 2 MiB boundary; the unused head and tail are given back at once.
+  const std::size_t span = bytes + kHugePage;
+  void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto lo = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (lo + kHuge - 1) & ~(kHuge - 1);
+  if (aligned != lo) ::munmap(raw, aligned - lo);
+  const std::uintptr_t tail = aligned + bytes;
+  if (tail != lo + span) ::munmap(reinterpret_cast<void*>(tail), lo + span - tail);
+  void* p = reinterpret_cast<void*>(aligned);
+  ::madvise(p, bytes, MADV_HUGEPAGE);  // advice: without THP the memory is still good
+  return p;
+}
 
 HugeHeap place_heap_on_huge_pages() {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

@@ -14,9 +14,18 @@
 // touched, so it costs address space only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace brine::core {
+
+/// The transparent huge page size on x86-64.
+inline constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+/// `bytes` of fresh memory mapped at a 2 MiB boundary and advised MADV_HUGEPAGE: the kernel then
+/// backs each whole 2 MiB of it with one huge page, one fault each, instead of 4 KiB pages.
+/// nullptr if the system refuses the mapping. Free with munmap(p, bytes).
+void* map_huge_pages(std::size_t bytes) noexcept;
 
 struct HugeHeap {
   bool placed = false;        ///< false: left as it was (not glibc, a sanitizer, a check failed)

@@ -1,5 +1,7 @@
 #include "core/mapped_file.hpp"
 
+#include "core/heap_pages.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -202,29 +204,20 @@ void MappedFile::prefault(Bytes range) const {
 }
 
 bool MappedFile::read_whole() {
-  constexpr std::size_t kHuge = std::size_t{2} << 20;
   // Whole 2 MiB pieces are read into huge pages; the rest stays a map of the file, placed right
   // after them: a fresh 4 KiB page costs more than mapping in a cached one (finding 16), and a
   // partial huge page would make the resident size larger than the file.
   const auto n = static_cast<std::size_t>(size_);
-  const std::size_t head = n & ~(kHuge - 1);
+  const std::size_t head = n & ~(kHugePage - 1);
   if (!mapped_ || fd_ < 0 || head == 0) return false;
   static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   const std::size_t keep = (n + page - 1) & ~(page - 1);
-  // Room to start at a 2 MiB boundary; the unused head and tail are given back at once.
-  const std::size_t span = keep + kHuge;
-  void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return false;
-  const auto lo = reinterpret_cast<std::uintptr_t>(raw);
-  const std::uintptr_t begin = (lo + kHuge - 1) & ~static_cast<std::uintptr_t>(kHuge - 1);
-  if (begin > lo) ::munmap(raw, begin - lo);
-  if (lo + span > begin + keep) ::munmap(reinterpret_cast<void*>(begin + keep), lo + span - (begin + keep));
-  auto* copy = reinterpret_cast<std::uint8_t*>(begin);
+  auto* copy = static_cast<std::uint8_t*>(map_huge_pages(keep));
+  if (copy == nullptr) return false;
   auto give_up = [&] {
     ::munmap(copy, keep);
     return false;
   };
-  ::madvise(copy, head, MADV_HUGEPAGE);
   std::size_t got = 0;
   while (got < head) {
     const ssize_t r = ::pread(fd_, copy + got, head - got, static_cast<off_t>(got));

@@ -18,19 +18,10 @@ constexpr std::size_t kMaxSlab = std::size_t{64} << 20;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
-/// `bytes` (a multiple of 2 MiB) of fresh memory at a 2 MiB boundary, marked for transparent
-/// huge pages: the kernel then maps it 2 MiB per fault instead of 4 KiB.
+/// `bytes` (a multiple of 2 MiB) of huge-page memory (core::map_huge_pages), or bad_alloc.
 void* map_huge(std::size_t bytes) {
-  const std::size_t span = bytes + Pool::kHuge;
-  void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) throw std::bad_alloc();
-  const auto lo = reinterpret_cast<std::uintptr_t>(raw);
-  const std::uintptr_t aligned = round_up(lo, Pool::kHuge);
-  if (aligned != lo) ::munmap(raw, aligned - lo);
-  const std::uintptr_t tail = aligned + bytes;
-  if (tail != lo + span) ::munmap(reinterpret_cast<void*>(tail), lo + span - tail);
-  void* p = reinterpret_cast<void*>(aligned);
-  ::madvise(p, bytes, MADV_HUGEPAGE);  // advice: without THP the memory is still good
+  void* p = map_huge_pages(bytes);
+  if (p == nullptr) throw std::bad_alloc();
   return p;
 }
 

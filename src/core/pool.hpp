@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/heap_pages.hpp"
+
 namespace brine::core {
 
 class Pool {
@@ -55,7 +57,7 @@ class Pool {
 
   static constexpr unsigned kMinShift = 4;     ///< smallest block: 16 bytes
   static constexpr unsigned kSlabShift = 20;   ///< blocks up to 1 MiB come from slabs
-  static constexpr std::size_t kHuge = std::size_t{2} << 20;  ///< transparent huge page size
+  static constexpr std::size_t kHuge = kHugePage;  ///< transparent huge page size
 
  private:
   struct Region {

@@ -220,12 +220,11 @@ class Machine {
   /// small and doubles while the decoder keeps reaching its end, so a short pickle followed by
   /// tensor bytes (a legacy torch.save file) maps in little it will not read; after a jump past
   /// it (joblib's arrays, which the loader reads itself) it starts small again.
-  static constexpr std::uint64_t kPopulateFrom = std::uint64_t{1} << 20;  ///< smaller inputs are read, not mapped
   static constexpr std::uint64_t kPopulateFirst = std::uint64_t{256} << 10;
   static constexpr std::uint64_t kPopulateMax = std::uint64_t{8} << 20;
   static constexpr std::uint64_t kPopulateMargin = std::uint64_t{64} << 10;  ///< refill when the decoder is this close
   [[gnu::noinline]] void populate_ahead() {
-    if (input_.size() < kPopulateFrom || populated_ >= input_.size()) return;
+    if (input_.size() <= core::MappedFile::kReadThreshold || populated_ >= input_.size()) return;  // smaller: read, not mapped
     // Past the window (a loader-read array was jumped over): start small again, as at the start.
     if (decoder_.pos() > populated_) window_ = kPopulateFirst;
     const std::uint64_t from = std::max(populated_, decoder_.pos());

@@ -1,10 +1,11 @@
 #include "cli/parallel_walk.hpp"
 
+#include "core/side_task.hpp"
+
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
-#include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -29,7 +30,7 @@ class Pool {
     work(0);
     // Every thread was started by a walk step, all before the step that ended the walk, which
     // work(0) waited for: the list is complete.
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_) t->wait();
     return handed_out_;
   }
 
@@ -70,11 +71,14 @@ class Pool {
   void start_threads() {
     while (threads_.size() + 1 < jobs_ && threads_.size() + 1 < found_) {
       const auto worker = static_cast<unsigned>(threads_.size() + 1);
-      try {
-        threads_.emplace_back([this, worker] { work(worker); });
-      } catch (const std::system_error&) {
+      // Started off this thread's CPU, then free to run anywhere: a thread woken on its
+      // creator's CPU takes turns with it until the scheduler moves one (core::SideTask).
+      auto thread = std::make_unique<core::SideTask>();
+      if (!thread->start([this, worker] { work(worker); }, core::SideTask::After::kAnywhere)) {
         jobs_ = static_cast<unsigned>(threads_.size() + 1);  // no more threads: scan with those running
+        break;
       }
+      threads_.push_back(std::move(thread));
     }
   }
 
@@ -85,7 +89,7 @@ class Pool {
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<WalkTarget> queue_;
-  std::vector<std::thread> threads_;
+  std::vector<std::unique_ptr<core::SideTask>> threads_;
   std::size_t found_ = 0, handed_out_ = 0;
   bool walking_ = false, over_ = false;
 };

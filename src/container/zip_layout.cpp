@@ -296,7 +296,7 @@ std::shared_ptr<const detail::ZipWalk> walk_locals(core::Bytes data, const ZipLa
 }
 }  // namespace
 
-core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader, const ZipLayout* other) {
+core::Result<ZipLayout> parse_zip_directory(core::Bytes data, std::uint64_t max_entries, ZipReader reader, const ZipLayout* other) {
   auto eocd = find_eocd(data);
   if (!eocd) return core::fail(core::Error{ErrorCode::kContainer, 0, {}, {}, "zip: no end-of-central-directory record"});
   ZipLayout z;
@@ -410,8 +410,13 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
                                      z.declared_entries, z.cd_size, present, z.declared_entries));
   }
 
+  return z;
+}
+
+void walk_zip_locals(core::Bytes data, std::uint64_t max_entries, ZipLayout& z, const ZipLayout* other) {
   // Local headers, walked from the start of the archive as a streaming reader would; past bytes
   // that are no local header it resyncs at the next signature, and records the gap.
+  if (z.walk_storage) return;  // walked already
   z.walk_problems_from = z.problems.size();
   if (other != nullptr && other->walk_storage && same_walk(*other, z)) {
     // The walk depends only on where it starts and stops and on the directory's local offsets
@@ -423,6 +428,11 @@ core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_ent
   z.locals = z.walk_storage->locals;
   z.gaps = z.walk_storage->gaps;
   z.problems.insert(z.problems.end(), z.walk_storage->problems.begin(), z.walk_storage->problems.end());
+}
+
+core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader, const ZipLayout* other) {
+  auto z = parse_zip_directory(data, max_entries, reader, other);
+  if (z) walk_zip_locals(data, max_entries, *z, other);
   return z;
 }
 

@@ -115,6 +115,14 @@ std::optional<std::uint64_t> find_eocd(core::Bytes data);
 core::Result<ZipLayout> parse_zip_layout(core::Bytes data, std::uint64_t max_entries, ZipReader reader = ZipReader::kMiniz,
                                          const ZipLayout* other = nullptr);
 
+/// parse_zip_layout in two steps, for a caller that has other work to do while the local headers
+/// are read (each is a pread: a 1,024-tensor checkpoint's take ~4 ms): the end records and the
+/// central directory, with `locals` and `gaps` empty; then the walk, which completes `z` exactly
+/// as parse_zip_layout would have (`other` as there, and walked itself already if it is to be shared).
+core::Result<ZipLayout> parse_zip_directory(core::Bytes data, std::uint64_t max_entries, ZipReader reader = ZipReader::kMiniz,
+                                            const ZipLayout* other = nullptr);
+void walk_zip_locals(core::Bytes data, std::uint64_t max_entries, ZipLayout& z, const ZipLayout* other = nullptr);
+
 /// Parses the local header at `offset`; nullopt if it is not one or is cut off. The name is a
 /// view into `data`.
 std::optional<ZipLocal> parse_local_header(core::Bytes data, std::uint64_t offset);

@@ -280,13 +280,17 @@ std::size_t read_at(Bytes data, std::uint64_t offset, std::span<std::uint8_t> ou
   return n;
 }
 
+bool read_through_file(Bytes data) {
+  int fd = -1;
+  std::uint64_t at = 0;
+  return !data.empty() && file_of(data.data(), fd, at);
+}
+
 Bytes WindowReader::peek(std::uint64_t offset, std::size_t n) {
   if (offset >= data_.size()) return {};
   n = static_cast<std::size_t>(std::min<std::uint64_t>(n, data_.size() - offset));
   if (!looked_up_) {
-    int fd = -1;
-    std::uint64_t at = 0;
-    in_file_ = !data_.empty() && file_of(data_.data(), fd, at);
+    in_file_ = read_through_file(data_);
     looked_up_ = true;
   }
   // Bytes in memory (a small file read whole, a decompressed member) are used where they are.

@@ -80,6 +80,10 @@ bool write_all(int fd, Bytes bytes);
 /// map made 230 MB resident; pread copies only what is asked. Anywhere else, a plain copy.
 std::size_t read_at(Bytes data, std::uint64_t offset, std::span<std::uint8_t> out);
 
+/// Whether read_at reads `data` with pread (it starts in a live MappedFile's mapping): each
+/// small read at a scattered offset is then a system call.
+bool read_through_file(Bytes data);
+
 /// Small reads at scattered offsets of `data` (zip local headers) through read_at, one pread per
 /// window: 512 bytes from the first offset asked, so neighbouring fields (a data descriptor and
 /// the next local header) cost one read. The view returned stays valid until the next call.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <numeric>
@@ -205,14 +206,31 @@ bool FileScan::take_pickle_budget(const std::string& where, std::uint64_t offset
   return true;
 }
 
+namespace {
+std::atomic<std::uint64_t> early_runs_taken_{0};
+}  // namespace
+
+std::uint64_t FileScan::early_runs_taken() { return early_runs_taken_.load(std::memory_order_relaxed); }
+
 pickle::PickleRun FileScan::run_one(core::Bytes data, std::uint64_t pos, const std::string& where,
                                     std::vector<analysis::StorageRef>* storages, analysis::PersistentIds ids,
                                     const pickle::BuildHook* hook, bool observe) {
-  pickle::PickleRun run = pickle::run_pickle(data, pos, options_.limits, deadline_, hook);
+  std::optional<analysis::PickleAnalysis> early_analysis;
+  pickle::PickleRun run = [&] {
+    if (early_run_ && pos == 0 && hook != nullptr && early_run_->data == data.data() && early_run_->size == data.size()) {
+      // This very run, made while the archive's headers were read (scan_zip).
+      pickle::PickleRun early = std::move(early_run_->run);
+      if (early_run_->member == where && ids == analysis::PersistentIds::kTorchZip) early_analysis = std::move(early_run_->analysis);
+      early_run_.reset();
+      early_runs_taken_.fetch_add(1, std::memory_order_relaxed);
+      return early;
+    }
+    return pickle::run_pickle(data, pos, options_.limits, deadline_, hook);
+  }();
   report_.opcodes += run.opcodes;
   note_bytes_values(run, data);
   if (observe && options_.on_pickle) options_.on_pickle(where, data, run);
-  auto result = analysis::analyze_pickle(run, rules_, analysis::PickleContext{where, ids});
+  auto result = early_analysis ? std::move(*early_analysis) : analysis::analyze_pickle(run, rules_, analysis::PickleContext{where, ids});
   for (auto& f : result.findings) add(std::move(f));
   if (storages != nullptr) storages->insert(storages->end(), result.storages.begin(), result.storages.end());
   for (const auto& nested : result.nested) scan_nested(nested, where);

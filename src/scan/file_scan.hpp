@@ -30,6 +30,9 @@ class FileScan {
 
   /// The whole file: sets the report's container and `recognized`.
   void run(core::Bytes data);
+  /// How many runs made early (while a torch zip's local headers were read) were taken in their
+  /// turn, in this process: for tests, which must see the overlap happen, not just its result.
+  static std::uint64_t early_runs_taken();
 
  private:
   // ---- dispatch (file_scan.cpp) ----
@@ -151,6 +154,27 @@ class FileScan {
   /// polyglot.
   std::vector<std::pair<const std::uint8_t*, const std::uint8_t*>> bytes_values_;
   void note_bytes_values(const pickle::PickleRun& run, core::Bytes data);
+
+  // ---- a torch zip's data.pkl run while its local headers are read (scan_zip.cpp) ----
+  /// A run of run_pickle(bytes, 0, limits, deadline, hook) made before its turn, and its
+  /// analysis as a torch zip's pickle named `member`: the next run_one of exactly those bytes
+  /// from 0 with a joblib hook takes the run instead of running again, and the analysis if it
+  /// names the member so too.
+  struct EarlyRun {
+    const std::uint8_t* data;
+    std::size_t size;
+    pickle::PickleRun run;
+    std::string member;
+    analysis::PickleAnalysis analysis;
+  };
+  std::optional<EarlyRun> early_run_;
+  /// torch's data.pkl (its bytes and its name) as torch.load would find it from the central
+  /// directory alone, if reading this archive's local headers is worth overlapping with its run
+  /// (many headers, each a pread).
+  std::optional<std::pair<core::Bytes, std::string_view>> early_pickle(core::Bytes data, const container::ZipLayout& torch_view) const;
+  /// Runs and analyses `pickle` into early_run_, unless a joblib array's BUILD (whose hook has
+  /// effects) or the deadline stopped it: then run_one runs it again in its turn.
+  void run_early(core::Bytes pickle, std::string member);
 };
 
 }  // namespace brine::scan

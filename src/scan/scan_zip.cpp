@@ -22,9 +22,11 @@
 #include <tuple>
 #include <set>
 
+#include "analysis/joblib_array.hpp"
 #include "analysis/torchscript.hpp"
 #include "container/sniff.hpp"
 #include "container/zip_layout.hpp"
+#include "core/side_task.hpp"
 #include "core/text.hpp"
 #include "scan/file_scan.hpp"
 
@@ -208,11 +210,55 @@ bool worth_scanning(core::Bytes head) {
 
 }  // namespace
 
+std::optional<std::pair<core::Bytes, std::string_view>> FileScan::early_pickle(core::Bytes data,
+                                                                              const container::ZipLayout& torch_view) const {
+  // Below this many local headers, reading them costs less than starting a thread.
+  constexpr std::size_t kOverlapFrom = 64;
+  if (early_run_ || torch_view.central.size() < kOverlapFrom || !core::read_through_file(data)) return std::nullopt;
+  if (data.size() < 4 || !std::equal(data.begin(), data.begin() + 4, "PK\x03\x04")) return std::nullopt;
+  // A guess at what scan_zip will run (the prefix from the first name, as torch takes it): a
+  // wrong guess costs a run, never a result, since run_one takes the run only for the same bytes.
+  const std::string_view first = torch_view.central[0].name;
+  const auto slash = first.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  const std::string data_pkl = ascii_lower(std::string(first.substr(0, slash + 1))) + "data.pkl";
+  for (const auto& e : torch_view.central) {
+    if (!equals_ci(e.name, data_pkl)) continue;
+    if (e.method != 0) return std::nullopt;
+    const auto local = container::parse_local_header(data, e.local_offset);
+    if (!local || local->data_offset >= data.size() || e.compressed_size > data.size() - local->data_offset) return std::nullopt;
+    const core::Bytes pickle = data.subspan(local->data_offset, e.compressed_size);
+    if (pickle.empty() || pickle[0] != 0x80) return std::nullopt;  // torch.save's pickles start with PROTO
+    return std::pair{pickle, e.name};
+  }
+  return std::nullopt;
+}
+
+void FileScan::run_early(core::Bytes pickle, std::string member) {
+  // scan_stream's joblib hook changes the run only after a NumpyArrayWrapper's BUILD: up to the
+  // first such BUILD this run is that one, and there it gives up.
+  bool joblib = false;
+  const pickle::BuildHook until_joblib = [&joblib](const pickle::ValueStore& v, pickle::ValueRef inst, pickle::ValueRef,
+                                                   std::uint64_t pos, std::uint64_t) {
+    pickle::BuildHookResult r;
+    if (analysis::is_joblib_wrapper(v, inst)) {
+      joblib = true;
+      r.error = core::Error{core::ErrorCode::kTypeError, pos, {}, "BUILD", "a joblib array: run again in turn"};
+    }
+    return r;
+  };
+  pickle::PickleRun run = pickle::run_pickle(pickle, 0, options_.limits, deadline_, &until_joblib);
+  if (joblib || (run.error && run.error->code == core::ErrorCode::kTimeout)) return;
+  // What run_one will make of it, as a torch zip's pickle under the name torch reads it by.
+  auto analysis = analysis::analyze_pickle(run, rules_, analysis::PickleContext{member, analysis::PersistentIds::kTorchZip});
+  early_run_.emplace(EarlyRun{pickle.data(), pickle.size(), std::move(run), std::move(member), std::move(analysis)});
+}
+
 void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned depth) {
   const bool top = where.empty();
-  auto torch_view = container::parse_zip_layout(data, options_.limits.max_archive_entries, ZipReader::kMiniz);
-  auto strict_view = container::parse_zip_layout(data, options_.limits.max_archive_entries, ZipReader::kZipfile,
-                                                 torch_view ? &*torch_view : nullptr);
+  const std::uint64_t max_entries = options_.limits.max_archive_entries;
+  auto torch_view = container::parse_zip_directory(data, max_entries, ZipReader::kMiniz);
+  auto strict_view = container::parse_zip_directory(data, max_entries, ZipReader::kZipfile, torch_view ? &*torch_view : nullptr);
   for (auto* view : {&torch_view, &strict_view}) {
     if (!*view && view->error().code == core::ErrorCode::kLimitExceeded) {
       add(analysis::error_finding(view->error(), where));
@@ -224,6 +270,33 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
     add(analysis::error_finding(strict_view.error(), where));
     return;
   }
+  // The local headers, walked as each reader would (one pread each): on a second thread while
+  // this one runs torch's data.pkl, when there are many. Nothing else runs in between, and the
+  // run is kept for its turn below, so findings come out as they would one step after another.
+  bool ran_early = false;
+  {
+    auto walk = [&] {
+      if (torch_view) container::walk_zip_locals(data, max_entries, *torch_view);
+      if (strict_view) container::walk_zip_locals(data, max_entries, *strict_view, torch_view ? &*torch_view : nullptr);
+    };
+    const auto pickle = torch_view ? early_pickle(data, *torch_view) : std::nullopt;
+    core::SideTask walking;
+    if (pickle && walking.start(walk)) {
+      run_early(pickle->first, child(where, pickle->second));
+      ran_early = early_run_.has_value();
+      walking.wait();
+    } else {
+      walk();  // no other CPU, or not worth one: one step after another
+    }
+  }
+  // An early run nothing took (the guess was not what got scanned) goes with this archive.
+  struct DropEarlyRun {
+    std::optional<EarlyRun>& run;
+    bool on;
+    ~DropEarlyRun() {
+      if (on) run.reset();
+    }
+  } drop_early_run{early_run_, ran_early};
   // The structure both readers agree on is described by the strict view when there is one.
   const container::ZipLayout& z = strict_view ? *strict_view : *torch_view;
 

@@ -175,6 +175,39 @@ TEST_CASE("a second reader's layout takes the first one's local walk only when i
   CHECK(same_as_fresh(shifted.build()) == 2);
 }
 
+TEST_CASE("the directory first and the walk later make the layout parse_zip_layout makes") {
+  test::ZipBuilder zb;
+  zb.prepend = std::string(32, 'J');  // the readers walk from different places
+  for (int i = 0; i < 5; ++i) zb.add("archive/data/" + std::to_string(i), std::string(10, 'x'));
+  test::ZipBuilder::Entry hidden("archive/hidden", "y");
+  hidden.hidden = true;
+  zb.add(std::move(hidden));
+  const std::string zip = zb.build();
+  const core::Bytes data = core::as_bytes(zip);
+  auto miniz = container::parse_zip_directory(data, 1000, container::ZipReader::kMiniz);
+  auto zipfile = container::parse_zip_directory(data, 1000, container::ZipReader::kZipfile, &*miniz);
+  REQUIRE(miniz);
+  REQUIRE(zipfile);
+  CHECK(miniz->locals.empty());
+  CHECK(zipfile->gaps.empty());
+  container::walk_zip_locals(data, 1000, *miniz);
+  container::walk_zip_locals(data, 1000, *zipfile, &*miniz);
+  auto whole_miniz = container::parse_zip_layout(data, 1000, container::ZipReader::kMiniz);
+  auto whole_zipfile = container::parse_zip_layout(data, 1000, container::ZipReader::kZipfile, &*whole_miniz);
+  for (auto [split, whole] : {std::pair{&*miniz, &*whole_miniz}, std::pair{&*zipfile, &*whole_zipfile}}) {
+    CHECK(split->problems == whole->problems);
+    CHECK(split->walk_problems_from == whole->walk_problems_from);
+    CHECK(std::ranges::equal(split->gaps, whole->gaps));
+    REQUIRE(split->locals.size() == whole->locals.size());
+    for (std::size_t i = 0; i < whole->locals.size(); ++i) {
+      CHECK(split->locals[i].offset == whole->locals[i].offset);
+      CHECK(split->locals[i].name == whole->locals[i].name);
+    }
+  }
+  CHECK(zipfile->locals.size() == 6);  // zipfile's walk starts after the prepended bytes: all six members
+  CHECK(!miniz->gaps.empty());         // miniz's starts at 0, in those bytes
+}
+
 TEST_CASE("both readers' layouts of one archive share its directory records and walk, names viewing the input") {
   test::ZipBuilder zb;
   for (int i = 0; i < 40; ++i) zb.add("archive/data/" + std::to_string(i), std::string(10, 'x'));

@@ -1,7 +1,11 @@
 // Containers: raw streams, torch zips (storage records are never read), the legacy torch stream.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "helpers.hpp"
+#include "scan/file_scan.hpp"
 #include "zip_builder.hpp"
 
 using namespace brine;
@@ -236,4 +240,70 @@ TEST_CASE("a raw pickle is read whole only when no bulk data may follow its stre
   const std::string joblib(test::lit("\x80\x04\x95\x40\x00\x00\x00\x00\x00\x00\x00\x8c\x13joblib.numpy_pickle\x94\x8c\x11NumpyArrayWrapper\x94\x93."));
   CHECK_FALSE(Scanner::reads_whole(test::bytes(joblib)));
   CHECK_FALSE(Scanner::reads_whole(test::bytes(torch_zip(state_dict_pickle()))));  // a zip: only some members are read
+}
+
+namespace {
+/// Everything a report says but its timing.
+std::string describe(const scan::FileReport& r) {
+  std::string s = r.container + " " + std::to_string(static_cast<int>(r.verdict)) + " pickles " + std::to_string(r.pickles) +
+                  " opcodes " + std::to_string(r.opcodes) + "\n";
+  for (const auto& f : r.findings) {
+    s += f.rule + "|" + f.global + "|" + f.use + "|" + f.call + "|" + f.member + "|" + std::to_string(f.offset) + "|" + f.opcode +
+         "|" + f.message + "|" + std::to_string(f.count) + "\n";
+  }
+  for (const auto& m : r.members) s += m.name + "|" + m.format + "|" + std::to_string(m.size) + "|" + (m.scanned ? "1" : "0") + "\n";
+  return s;
+}
+}  // namespace
+
+TEST_CASE("a torch zip's data.pkl run while its local headers are read gives the report of one step after another") {
+  // Mapped (over 1 MiB) and with many local headers: scan_zip reads the headers on a second
+  // thread while it runs data.pkl, and keeps that run for data.pkl's turn. An archive in memory
+  // is scanned one step after another: both reports must be the same, findings in the same order.
+  const std::string payload(test::lit("\x80\x02\x63os\nsystem\n\x58\x02\x00\x00\x00id\x85R."));
+  // A joblib array whose bytes pickle.load would run as opcodes (see test_containers.cpp).
+  std::string padding(test::lit("cos\nsystem\n1")), array;
+  while (padding.size() < 40) padding += "N0";
+  while (array.size() < 24) array += "N0";
+  const std::string joblib = test::joblib_stream(3, "(" + padding + array);
+  struct Case {
+    const char* what;
+    std::string data_pkl;
+    bool extras;  // a hidden local header and a .pkl member with a payload: layout findings come first
+    bool early;   // whether data.pkl's run is made early (and taken)
+  };
+  const Case cases[] = {
+      {"a clean state dict", state_dict_pickle(), false, true},
+      {"a payload", payload, false, true},
+      {"a joblib array (the early run gives up at its BUILD)", joblib, false, false},
+      {"layout findings and another pickle", state_dict_pickle(), true, true},
+      {"not a pickle", "not a pickle at all", false, false},
+  };
+  scan::ScanOptions options;
+  options.compute_sha256 = false;
+  const scan::Scanner scanner(test::builtin_rules(), options);
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    test::ZipBuilder z;
+    z.add("archive/data.pkl", c.data_pkl);
+    z.add("archive/data/0", std::string(std::size_t{3} << 19, '\x02'));  // 1.5 MiB: the file is mapped
+    for (int i = 1; i < 80; ++i) z.add("archive/data/" + std::to_string(i), std::string(64, static_cast<char>(i)));
+    z.add("archive/version", "3\n");
+    if (c.extras) {
+      test::ZipBuilder::Entry hidden("archive/hidden.pkl", payload);
+      hidden.hidden = true;
+      z.add(std::move(hidden));
+      z.add("archive/extra.pkl", payload);
+    }
+    const std::string bytes = z.build();
+    const auto path = (std::filesystem::temp_directory_path() / "brine_unit_early_run.pt").string();
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    const std::uint64_t taken = scan::FileScan::early_runs_taken();
+    auto mapped = scanner.scan_path(path);
+    CHECK(scan::FileScan::early_runs_taken() - taken == (c.early ? 1 : 0));
+    auto in_memory = scanner.scan_bytes(test::bytes(bytes), path);
+    std::filesystem::remove(path);
+    CHECK(mapped.container == "torch-zip");
+    CHECK(describe(mapped) == describe(in_memory));
+  }
 }

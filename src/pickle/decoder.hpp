@@ -115,6 +115,21 @@ class Decoder {
   /// {offset, 1 + argument bytes, op, the argument}, with no anomaly. Otherwise consumes nothing
   /// and returns false: next() then decodes the opcode (and reports it, if it is malformed).
   bool next_scalar(std::uint64_t& offset, Op& op, std::uint64_t& text_size);
+  /// What a run_of_scalars callback did with the opcode it was given.
+  enum class Take : std::uint8_t {
+    kNext,   ///< took it; go on
+    kStop,   ///< took it; stop after it
+    kLeave,  ///< left it: stop before it (next() decodes it)
+  };
+  /// next_scalar over consecutive opcodes, and MEMOIZE among them, at most `max`:
+  /// on_scalar(offset, op, text_size) for each opcode next_scalar would take, on_memoize(offset)
+  /// for each MEMOIZE next() would decode on its fast path. Stops at anything else. Returns how
+  /// many opcodes were taken; pos() is past the last one taken.
+  /// Why a loop here: the position stays in a register from one opcode to the next. Stored in
+  /// the reader after every opcode, each decode waited for the store, a load of the opcode byte
+  /// and a table load in a row (bench/README.md finding 19).
+  template <typename OnScalar, typename OnMemoize>
+  std::uint64_t run_of_scalars(std::uint64_t max, OnScalar&& on_scalar, OnMemoize&& on_memoize);
   /// The reference path alone: decodes any opcode, the way next() must (tests compare them).
   bool next_slow(Instruction& ins) {
     const bool ok = decode_slow(ins);
@@ -252,16 +267,14 @@ inline bool Decoder::next_fast(Instruction& ins) {
   return true;
 }
 
-inline bool Decoder::next_scalar(std::uint64_t& offset, Op& op, std::uint64_t& text_size) {
-  using detail::Fast;
-  const std::uint64_t pos = reader_.pos();
-  if (pos >= fast_limit_) return false;
-  const std::uint8_t* p = reader_.data().data() + pos;  // the 8 bytes after p[0] are there (fast_limit_)
-  const detail::FastOp f = detail::kFast[p[0]];
-  if (!f.scalar) return false;
-  // The checks of next_fast, for the classes kScalarOps have.
+namespace detail {
+/// The opcode at `p` (offset `pos`, below `fast_limit`, so the 8 bytes after p[0] are there),
+/// if it is one of kScalarOps that next_fast would decode: the checks of next_fast, for the
+/// classes kScalarOps have. Sets `end` (where the next opcode starts) and `len` (the text size).
+inline bool scalar_at(const std::uint8_t* p, std::uint64_t pos, FastOp f, std::uint64_t fast_limit, std::uint64_t max_string,
+                      std::uint64_t& end, std::uint64_t& len) {
   std::uint64_t n = f.width;  // kNone .. kI4
-  std::uint64_t len = 0;
+  len = 0;
   if (f.cls == Fast::kF8) {
     n = 8;
   } else if (f.cls > Fast::kI4) {  // kBytes1, kText1, kBytes4, kText4
@@ -269,19 +282,58 @@ inline bool Decoder::next_scalar(std::uint64_t& offset, Op& op, std::uint64_t& t
     std::memcpy(&raw, p + 1, 8);
     len = raw & (f.width == 4 ? 0xFFFFFFFFu : 0xFFu);
     n = f.width + len;
-    if (pos + 1 + n > fast_limit_ || len > limits_.max_string_length) return false;
+    if (pos + 1 + n > fast_limit || len > max_string) return false;
     if (f.cls == Fast::kText1 || f.cls == Fast::kText4) {
       const std::uint8_t* text = p + 1 + f.width;
       const std::string_view view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(len));
-      if (!detail::ascii_words_padded(text, len) && !core::valid_utf8(view, core::Utf8Mode::kSurrogatePass)) return false;
+      if (!ascii_words_padded(text, len) && !core::valid_utf8(view, core::Utf8Mode::kSurrogatePass)) return false;
     }
   }
-  if (pos + 1 + n > fast_limit_) return false;
+  end = pos + 1 + n;
+  return end <= fast_limit;
+}
+}  // namespace detail
+
+inline bool Decoder::next_scalar(std::uint64_t& offset, Op& op, std::uint64_t& text_size) {
+  const std::uint64_t pos = reader_.pos();
+  if (pos >= fast_limit_) return false;
+  const std::uint8_t* p = reader_.data().data() + pos;  // the 8 bytes after p[0] are there (fast_limit_)
+  const detail::FastOp f = detail::kFast[p[0]];
+  std::uint64_t end;
+  if (!f.scalar || !detail::scalar_at(p, pos, f, fast_limit_, limits_.max_string_length, end, text_size)) return false;
   offset = pos;
   op = f.op;
-  text_size = len;
-  reader_.seek_checked(pos + 1 + n);  // <= fast_limit_ <= size, checked above
+  reader_.seek_checked(end);  // <= fast_limit_ <= size, checked above
   return true;
+}
+
+template <typename OnScalar, typename OnMemoize>
+inline std::uint64_t Decoder::run_of_scalars(std::uint64_t max, OnScalar&& on_scalar, OnMemoize&& on_memoize) {
+  const std::uint8_t* const base = reader_.data().data();
+  const std::uint64_t fast_limit = fast_limit_, max_string = limits_.max_string_length;
+  std::uint64_t pos = reader_.pos();
+  std::uint64_t taken = 0;
+  while (taken < max && pos < fast_limit) {
+    const std::uint8_t* p = base + pos;
+    const detail::FastOp f = detail::kFast[p[0]];
+    std::uint64_t end, len;
+    Take t;
+    if (f.scalar) {
+      if (!detail::scalar_at(p, pos, f, fast_limit, max_string, end, len)) break;
+      t = on_scalar(pos, f.op, len);
+    } else if (f.op == Op::MEMOIZE && f.cls == detail::Fast::kNone) {
+      end = pos + 1;  // <= fast_limit: pos < fast_limit
+      t = on_memoize(pos);
+    } else {
+      break;
+    }
+    if (t == Take::kLeave) break;
+    pos = end;
+    ++taken;
+    if (t == Take::kStop) break;
+  }
+  reader_.seek_checked(pos);
+  return taken;
 }
 
 }  // namespace brine::pickle

@@ -142,6 +142,7 @@ class Machine {
     const std::uint64_t max_opcodes = limits_.max_opcodes;
     const std::uint64_t max_stack = limits_.max_stack_depth;
     const std::uint64_t max_values = limits_.max_value_nodes;
+    const std::uint64_t max_memo = limits_.max_memo_entries;
     populate_ahead();
     for (;;) {
       ++opcodes;
@@ -157,16 +158,38 @@ class Machine {
           return;
         }
       }
-      // Most opcodes of a large pickle: a binary scalar, one value and one stack item, decoded
-      // without an Instruction. It cannot stop the run or add decoded bytes, so only the stack
-      // and value budgets can be crossed.
-      std::uint64_t scalar_at, scalar_text;
-      Op scalar_op;
-      if (decoder_.next_scalar(scalar_at, scalar_op, scalar_text)) [[likely]] {
-        push(v_.input_scalar(scalar_at, static_cast<std::size_t>(scalar_text)));
-        if (stack_.size() > max_stack || v_.size() > max_values) [[unlikely]] {
+      // Most opcodes of a large pickle: binary scalars (one value and one stack item each) and
+      // the MEMOIZEs after them, decoded in a run without an Instruction, up to the opcode
+      // before the next periodic check (so the checks above fall where they would one opcode at
+      // a time). A scalar cannot stop the run or add decoded bytes, so only the stack and value
+      // budgets can be crossed; a MEMOIZE that could fail or has no item is left to step().
+      const std::uint64_t room = 1 + std::min<std::uint64_t>(0xFFF - (opcodes & 0xFFF), max_opcodes - opcodes);
+      std::uint64_t over_at = UINT64_MAX;  // the scalar that crossed a budget
+      const std::uint64_t taken = decoder_.run_of_scalars(
+          room,
+          [&](std::uint64_t at, Op, std::uint64_t text) {
+            push(v_.input_scalar(at, static_cast<std::size_t>(text)));
+            if (stack_.size() > max_stack || v_.size() > max_values) [[unlikely]] {
+              over_at = at;
+              return Decoder::Take::kStop;
+            }
+            return Decoder::Take::kNext;
+          },
+          [&](std::uint64_t at) {
+            if (stack_.size() <= fence() || memo_.size() >= max_memo) [[unlikely]] return Decoder::Take::kLeave;
+            const std::uint64_t idx = memo_.size();
+            if (memo_.put(idx, stack_.back())) [[unlikely]] {
+              ins_.offset = at;  // what the anomaly names
+              ins_.op = Op::MEMOIZE;
+              memo_overwrite(idx);
+            }
+            return Decoder::Take::kNext;
+          });
+      if (taken != 0) [[likely]] {
+        opcodes += taken - 1;  // `opcodes` counted the first of them already
+        if (over_at != UINT64_MAX) [[unlikely]] {
           // An error names the opcode: ins_ is made what next() would have made of it.
-          decoder_.seek_back_to(scalar_at);
+          decoder_.seek_back_to(over_at);
           decoder_.next(ins_);
           if (!check_budgets()) {
             run_.opcodes = opcodes;

@@ -340,6 +340,76 @@ TEST_CASE("next_scalar takes exactly the scalar opcodes next() decodes on its fa
   CHECK(others > 10000);
 }
 
+TEST_CASE("run_of_scalars takes what next_scalar and next() take, MEMOIZE too, and stops where it is told") {
+  using Take = pickle::Decoder::Take;
+  std::size_t taken_total = 0, memoizes = 0, stops = 0, leaves = 0;
+  std::uint64_t rng = 20261207;
+  auto rand = [&] { return rng = rng * 6364136223846793005ull + 1442695040888963407ull, rng >> 33; };
+  on_random_streams(20261207, [&](const std::string& data, const core::Limits& limits) {
+    pickle::StringArena arena_a, arena_b;
+    pickle::Decoder a(test::bytes(data), 0, arena_a, limits);  // runs, then next() for what a run leaves
+    pickle::Decoder b(test::bytes(data), 0, arena_b, limits);  // next() only
+    for (;;) {
+      const std::uint64_t max = 1 + rand() % 6;
+      std::uint64_t calls = 0;
+      bool told = false;  // a callback said stop or leave
+      bool left = false;  // ... leave: that call's opcode was not taken
+      auto expect = [&](std::uint64_t at, pickle::Op op, std::uint64_t text) {
+        ++calls;
+        pickle::Instruction ib;
+        REQUIRE(b.next(ib));
+        CHECK(ib.offset == at);
+        CHECK(ib.op == op);
+        const bool texty = ib.arg.kind == pickle::Arg::Kind::kText || ib.arg.kind == pickle::Arg::Kind::kBytes;
+        CHECK(text == (texty ? ib.arg.a.size() : 0));
+        CHECK_FALSE(ib.frame_violation);
+        const auto r = rand() % 16;
+        if (r == 0) {
+          told = true;
+          ++stops;
+          return Take::kStop;
+        }
+        if (r == 1) {
+          told = left = true;
+          ++leaves;
+          b.seek_back_to(at);  // left: next() decodes it again below
+          return Take::kLeave;
+        }
+        return Take::kNext;
+      };
+      const std::uint64_t taken = a.run_of_scalars(
+          max, [&](std::uint64_t at, pickle::Op op, std::uint64_t text) { return expect(at, op, text); },
+          [&](std::uint64_t at) {
+            ++memoizes;
+            return expect(at, pickle::Op::MEMOIZE, 0);
+          });
+      taken_total += taken;
+      CHECK(taken <= max);
+      CHECK(calls == taken + (left ? 1 : 0));
+      REQUIRE(a.pos() == b.pos());
+      if (!told && taken < max) {
+        // It stopped by itself: what is at pos() is not a scalar next_scalar would take.
+        std::uint64_t at = 0, text = 0;
+        pickle::Op op = pickle::Op::STOP;
+        CHECK_FALSE(a.next_scalar(at, op, text));
+      }
+      if (taken == 0 || told) {
+        pickle::Instruction ia, ib;
+        const bool ok_a = a.next(ia), ok_b = b.next(ib);
+        REQUIRE(ok_a == ok_b);
+        if (!ok_a) break;
+        same_instruction(ia, ib);
+      }
+      REQUIRE(a.pos() == b.pos());
+      if (a.at_end()) break;
+    }
+  });
+  CHECK(taken_total > 5000);
+  CHECK(memoizes > 100);
+  CHECK(stops > 100);
+  CHECK(leaves > 100);
+}
+
 TEST_CASE("the fast path hands malformed arguments to the reference path, which reports them") {
   const std::string pad(16, 'N');  // enough bytes after the opcode for the fast path to try
   // Invalid UTF-8 in SHORT_BINUNICODE / BINUNICODE.

@@ -3,9 +3,8 @@
 //
 // Why the CPU is chosen: on this project's 2-vCPU VM a new thread is woken on its creator's CPU
 // and runs there first, while the other CPU sleeps; the two then take turns instead of running
-// side by side (measured: a 1 ms task started this way delayed its creator by the whole 1 ms in
-// 4 runs of 5, bench/README.md finding 18). Kept off the caller's CPU, it starts within ~0.05 ms
-// on the other one.
+// side by side (measured: a 1 ms task and its creator's 2 ms took turns in 5 runs of 5,
+// bench/README.md finding 18). Kept off the caller's CPU, it starts within ~0.1 ms on the other.
 #pragma once
 
 #include <pthread.h>

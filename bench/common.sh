@@ -6,6 +6,14 @@ QUIET_WAIT=${BENCH_QUIET_WAIT:-300}
 
 log() { printf '\n== %s\n' "$*"; }
 
+# The records in RES name the repo's and OUTDIR's files relative to them, not by this machine's
+# paths (the exports keep the commands as run: hyperfine JSON, /usr/bin/time logs, summaries).
+bench_relative_paths() {
+  grep -rlIF -e "$ROOT" -e "$OUT" "$RES" | while IFS= read -r f; do
+    sed -i "s|$ROOT/||g; s|$OUT/||g; s|$ROOT|.|g; s|$OUT|OUTDIR|g" "$f"
+  done
+}
+
 need_pkg() {  # need_pkg COMMAND DEBIAN-PACKAGE
   command -v "$1" >/dev/null 2>&1 && return 0
   log "installing $2 (for $1)"

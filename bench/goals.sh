@@ -91,8 +91,6 @@ log "peak RSS (/usr/bin/time -v)"
 rss() {  # rss NAME COMMAND...
   local name=$1; shift
   /usr/bin/time -v -o "$RES/rss/$name.txt" "$@" >/dev/null
-  # The record names the command relative to the repo and OUTDIR, not this machine's paths.
-  sed -i "s|$ROOT/||g; s|$OUT/||g" "$RES/rss/$name.txt"
   grep -E 'Maximum resident' "$RES/rss/$name.txt" | sed "s/^/$name: /"
 }
 rss scan-2M-op-p4 "$B" scan ints_strs_p4.pkl
@@ -104,3 +102,4 @@ echo "loadavg at end: $(cat /proc/loadavg)" | tee -a "$RES/machine.txt"
 
 log "goals"
 $PY "$HERE/goals.py" "$RES" | tee "$RES/goals.md"
+bench_relative_paths

@@ -216,4 +216,5 @@ echo "loadavg at end: $(cat /proc/loadavg)" | tee -a "$RES/machine.txt"
 
 # ---------------------------------------------------------------- summary
 $PY "$HERE/summarize.py" "$RES" "$OUT" | tee "$RES/summary.md"
+bench_relative_paths
 log "done: $RES"

@@ -294,18 +294,6 @@ inline bool scalar_at(const std::uint8_t* p, std::uint64_t pos, FastOp f, std::u
 }
 }  // namespace detail
 
-inline bool Decoder::next_scalar(std::uint64_t& offset, Op& op, std::uint64_t& text_size) {
-  const std::uint64_t pos = reader_.pos();
-  if (pos >= fast_limit_) return false;
-  const std::uint8_t* p = reader_.data().data() + pos;  // the 8 bytes after p[0] are there (fast_limit_)
-  const detail::FastOp f = detail::kFast[p[0]];
-  std::uint64_t end;
-  if (!f.scalar || !detail::scalar_at(p, pos, f, fast_limit_, limits_.max_string_length, end, text_size)) return false;
-  offset = pos;
-  op = f.op;
-  reader_.seek_checked(end);  // <= fast_limit_ <= size, checked above
-  return true;
-}
 
 template <typename OnScalar, typename OnMemoize>
 inline std::uint64_t Decoder::run_of_scalars(std::uint64_t max, OnScalar&& on_scalar, OnMemoize&& on_memoize) {
@@ -334,6 +322,19 @@ inline std::uint64_t Decoder::run_of_scalars(std::uint64_t max, OnScalar&& on_sc
   }
   reader_.seek_checked(pos);
   return taken;
+}
+
+inline bool Decoder::next_scalar(std::uint64_t& offset, Op& op, std::uint64_t& text_size) {
+  // A run of at most one scalar, MEMOIZE left to next().
+  return run_of_scalars(
+             1,
+             [&](std::uint64_t at, Op o, std::uint64_t text) {
+               offset = at;
+               op = o;
+               text_size = text;
+               return Take::kNext;
+             },
+             [](std::uint64_t) { return Take::kLeave; }) == 1;
 }
 
 }  // namespace brine::pickle

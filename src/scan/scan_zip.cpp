@@ -203,6 +203,15 @@ Duplicates find_duplicates(const NameIndex& index) {
   return d;
 }
 
+/// The archive name torch's reader takes (PyTorchStreamReader): the first central name up to and
+/// including its first '/', for a file that starts with a local header; "" when there is none.
+std::string torch_prefix(core::Bytes data, std::span<const container::ZipCentral> central) {
+  const bool magic = data.size() >= 4 && std::equal(data.begin(), data.begin() + 4, "PK\x03\x04");
+  if (!magic || central.empty()) return {};
+  const auto slash = central[0].name.find('/');
+  return slash == std::string_view::npos ? std::string() : std::string(central[0].name.substr(0, slash + 1));
+}
+
 bool worth_scanning(core::Bytes head) {
   const auto f = container::sniff(head);
   return f != container::Format::kUnknown || container::sniff_codec(head) || container::sniff_archive(head);
@@ -215,13 +224,11 @@ std::optional<std::pair<core::Bytes, std::string_view>> FileScan::early_pickle(c
   // Below this many local headers, reading them costs less than starting a thread.
   constexpr std::size_t kOverlapFrom = 64;
   if (early_run_ || torch_view.central.size() < kOverlapFrom || !core::read_through_file(data)) return std::nullopt;
-  if (data.size() < 4 || !std::equal(data.begin(), data.begin() + 4, "PK\x03\x04")) return std::nullopt;
-  // A guess at what scan_zip will run (the prefix from the first name, as torch takes it): a
-  // wrong guess costs a run, never a result, since run_one takes the run only for the same bytes.
-  const std::string_view first = torch_view.central[0].name;
-  const auto slash = first.find('/');
-  if (slash == std::string_view::npos) return std::nullopt;
-  const std::string data_pkl = ascii_lower(std::string(first.substr(0, slash + 1))) + "data.pkl";
+  // A guess at what scan_zip will run (torch's data.pkl): a wrong guess costs a run, never a
+  // result, since run_one takes the run only for the same bytes.
+  const std::string prefix = torch_prefix(data, torch_view.central);
+  if (prefix.empty()) return std::nullopt;
+  const std::string data_pkl = ascii_lower(prefix) + "data.pkl";
   for (const auto& e : torch_view.central) {
     if (!equals_ci(e.name, data_pkl)) continue;
     if (e.method != 0) return std::nullopt;
@@ -345,15 +352,8 @@ void FileScan::scan_zip(core::Bytes data, const std::string& where, unsigned dep
   }
 
   // ---- torch's view: prefix from the first central name, case-insensitive lookup ----
-  const bool torch_magic = data.size() >= 4 && std::equal(data.begin(), data.begin() + 4, "PK\x03\x04");
-  std::string prefix;
   const NameIndex by_lower(torch_view ? torch_view->central : std::span<const container::ZipCentral>{});
-  if (torch_view) {
-    if (torch_magic && !torch_view->central.empty()) {
-      const auto slash = torch_view->central[0].name.find('/');
-      if (slash != std::string::npos) prefix = std::string(torch_view->central[0].name.substr(0, slash + 1));
-    }
-  }
+  const std::string prefix = torch_view ? torch_prefix(data, torch_view->central) : std::string();
   auto torch_has = [&](std::string_view record) { return !prefix.empty() && by_lower.contains(ascii_lower(prefix + std::string(record))); };
   const bool torch = torch_has("data.pkl") || torch_has("constants.pkl");
   if (top && torch) {

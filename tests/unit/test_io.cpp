@@ -146,6 +146,21 @@ TEST_CASE("the zip layout of a mapped 1 MiB-per-member archive reads its local h
   std::filesystem::remove(path);
 }
 
+namespace {
+/// The local walks of two layouts (one made some other way) found the same: problems, gaps,
+/// and each local header where and as long as the other.
+void same_walk(const container::ZipLayout& a, const container::ZipLayout& b) {
+  CHECK(a.problems == b.problems);
+  CHECK(std::ranges::equal(a.gaps, b.gaps));
+  REQUIRE(a.locals.size() == b.locals.size());
+  for (std::size_t i = 0; i < b.locals.size(); ++i) {
+    CHECK(a.locals[i].offset == b.locals[i].offset);
+    CHECK(a.locals[i].name == b.locals[i].name);
+    CHECK(a.locals[i].walk_length == b.locals[i].walk_length);
+  }
+}
+}  // namespace
+
 TEST_CASE("a second reader's layout takes the first one's local walk only when it would walk the same headers") {
   auto same_as_fresh = [](const std::string& zip) {
     const core::Bytes data = core::as_bytes(zip);
@@ -154,14 +169,7 @@ TEST_CASE("a second reader's layout takes the first one's local walk only when i
     auto shared = container::parse_zip_layout(data, 1000, container::ZipReader::kZipfile, miniz ? &*miniz : nullptr);
     REQUIRE(fresh);
     REQUIRE(shared);
-    CHECK(shared->problems == fresh->problems);
-    CHECK(std::ranges::equal(shared->gaps, fresh->gaps));
-    REQUIRE(shared->locals.size() == fresh->locals.size());
-    for (std::size_t i = 0; i < fresh->locals.size(); ++i) {
-      CHECK(shared->locals[i].offset == fresh->locals[i].offset);
-      CHECK(shared->locals[i].name == fresh->locals[i].name);
-      CHECK(shared->locals[i].walk_length == fresh->locals[i].walk_length);
-    }
+    same_walk(*shared, *fresh);
     return fresh->locals.size();
   };
   test::ZipBuilder plain;
@@ -195,14 +203,8 @@ TEST_CASE("the directory first and the walk later make the layout parse_zip_layo
   auto whole_miniz = container::parse_zip_layout(data, 1000, container::ZipReader::kMiniz);
   auto whole_zipfile = container::parse_zip_layout(data, 1000, container::ZipReader::kZipfile, &*whole_miniz);
   for (auto [split, whole] : {std::pair{&*miniz, &*whole_miniz}, std::pair{&*zipfile, &*whole_zipfile}}) {
-    CHECK(split->problems == whole->problems);
+    same_walk(*split, *whole);
     CHECK(split->walk_problems_from == whole->walk_problems_from);
-    CHECK(std::ranges::equal(split->gaps, whole->gaps));
-    REQUIRE(split->locals.size() == whole->locals.size());
-    for (std::size_t i = 0; i < whole->locals.size(); ++i) {
-      CHECK(split->locals[i].offset == whole->locals[i].offset);
-      CHECK(split->locals[i].name == whole->locals[i].name);
-    }
   }
   CHECK(zipfile->locals.size() == 6);  // zipfile's walk starts after the prepended bytes: all six members
   CHECK(!miniz->gaps.empty());         // miniz's starts at 0, in those bytes

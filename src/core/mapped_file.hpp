@@ -42,7 +42,8 @@ class MappedFile {
   /// page fault per few pages while copying; a no-op where unsupported or for owned buffers.
   void prefault(Bytes range) const;
   /// For a mapped file that will be read from its start to its end (a raw pickle): its whole
-  /// 2 MiB pieces are read into huge pages, and the rest is mapped right after them, so bytes()
+  /// 2 MiB pieces are read into huge pages (from two pieces on, the second half of them by a
+  /// core::SideTask at the same time), and the rest is mapped right after them, so bytes()
   /// stays one span. One read costs less than mapping those pieces in page by page (bench/
   /// README.md finding 17). fd() is -1 afterwards. False, with the map kept, if the file is not
   /// mapped or is under 2 MiB, the memory is refused, or the read comes up short (it changed).

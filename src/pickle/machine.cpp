@@ -161,18 +161,18 @@ class Machine {
       // Most opcodes of a large pickle: binary scalars (one value and one stack item each) and
       // the MEMOIZEs after them, decoded in a run without an Instruction, up to the opcode
       // before the next periodic check (so the checks above fall where they would one opcode at
-      // a time). A scalar cannot stop the run or add decoded bytes, so only the stack and value
-      // budgets can be crossed; a MEMOIZE that could fail or has no item is left to step().
-      const std::uint64_t room = 1 + std::min<std::uint64_t>(0xFFF - (opcodes & 0xFFF), max_opcodes - opcodes);
-      std::uint64_t over_at = UINT64_MAX;  // the scalar that crossed a budget
+      // a time). A scalar cannot stop the run or add decoded bytes: it adds one stack item and
+      // one value, so the run is cut short before the stack or value budget could be crossed,
+      // and the scalar that crosses one is next()'s below, which reports it. A MEMOIZE that
+      // could fail or has no item is left to step().
+      const std::uint64_t budget_room = std::min(max_stack - std::min<std::uint64_t>(stack_.size(), max_stack),
+                                                 max_values - std::min<std::uint64_t>(v_.size(), max_values));
+      const std::uint64_t room =
+          std::min<std::uint64_t>(budget_room, 1 + std::min<std::uint64_t>(0xFFF - (opcodes & 0xFFF), max_opcodes - opcodes));
       const std::uint64_t taken = decoder_.run_of_scalars(
           room,
           [&](std::uint64_t at, Op, std::uint64_t text) {
             push(v_.input_scalar(at, static_cast<std::size_t>(text)));
-            if (stack_.size() > max_stack || v_.size() > max_values) [[unlikely]] {
-              over_at = at;
-              return Decoder::Take::kStop;
-            }
             return Decoder::Take::kNext;
           },
           [&](std::uint64_t at) {
@@ -187,15 +187,6 @@ class Machine {
           });
       if (taken != 0) [[likely]] {
         opcodes += taken - 1;  // `opcodes` counted the first of them already
-        if (over_at != UINT64_MAX) [[unlikely]] {
-          // An error names the opcode: ins_ is made what next() would have made of it.
-          decoder_.seek_back_to(over_at);
-          decoder_.next(ins_);
-          if (!check_budgets()) {
-            run_.opcodes = opcodes;
-            return;
-          }
-        }
         continue;
       }
       if (!decoder_.next(ins_)) [[unlikely]] {

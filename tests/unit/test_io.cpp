@@ -119,6 +119,25 @@ TEST_CASE("read_whole replaces a file's map with its bytes read at once, whole 2
   std::filesystem::remove(small_path);
 }
 
+TEST_CASE("read_whole reads one whole piece, or halves of two or more at once, into the same bytes") {
+  // 2 MiB: one piece, read by the caller; 6 and 9 MiB: the second half read on another thread.
+  for (const std::size_t size : {(std::size_t{2} << 20) + 7, (std::size_t{6} << 20) + 1, (std::size_t{9} << 20) + 4097}) {
+    CAPTURE(size);
+    // Not pattern(): that repeats every 2 MiB, so pieces read to the wrong place would pass.
+    std::string content(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) content[i] = static_cast<char>((i * 0x9E3779B97F4A7C15ull) >> 56);
+    const auto path = temp_file("brine_unit_io_read_whole_halves.bin", content);
+    auto file = core::MappedFile::open(path);
+    REQUIRE(file);
+    REQUIRE(file->read_whole());
+    CHECK(file->fd() == -1);
+    REQUIRE(file->bytes().size() == content.size());
+    CHECK(core::as_chars(file->bytes()) == content);
+    file = core::MappedFile::from_buffer({});
+    std::filesystem::remove(path);
+  }
+}
+
 TEST_CASE("the zip layout of a mapped 1 MiB-per-member archive reads its local headers without faulting member pages in") {
   test::ZipBuilder zb;
   constexpr int kMembers = 32;

@@ -220,6 +220,34 @@ TEST_CASE("limits stop the run with a named limit") {
   CHECK(timed.error->code == core::ErrorCode::kTimeout);
 }
 
+TEST_CASE("a run of scalars stops at the one that crosses the stack or value budget, which the error names") {
+  // 6,000 BININT1s (2 bytes each, so scalar k is at offset 2k) decoded in runs: the run is cut
+  // before the budget could be crossed, and the crossing scalar is reported where it is, with
+  // the opcodes counted up to it, as one opcode at a time would.
+  std::string ints;
+  for (int k = 0; k < 6000; ++k) ints += std::string("K") + static_cast<char>(k & 0x7F);
+  for (const std::uint64_t budget : {1ull, 4095ull, 4096ull, 4097ull, 5000ull}) {
+    CAPTURE(budget);
+    core::Limits s;
+    s.max_stack_depth = budget;
+    const auto stack = test::run(ints + ".", s);
+    REQUIRE(stack.error);
+    CHECK(stack.error->detail.starts_with("max-stack"));
+    CHECK(stack.error->offset == 2 * budget);
+    CHECK(stack.error->opcode == "BININT1");
+    CHECK(stack.opcodes == budget + 1);
+
+    core::Limits v;
+    v.max_value_nodes = budget;
+    const auto values = test::run(ints + ".", v);
+    REQUIRE(values.error);
+    CHECK(values.error->detail.starts_with("max-values"));
+    CHECK(values.error->offset == 2 * budget);
+    CHECK(values.error->opcode == "BININT1");
+    CHECK(values.opcodes == budget + 1);
+  }
+}
+
 TEST_CASE("a sparse memo index costs one entry, not an array that size") {
   auto r = test::run("Nr\xff\xff\xff\xffj\xff\xff\xff\xff.");
   CHECK(r.stopped);

@@ -71,6 +71,7 @@ ValueRef ValueStore::push(const Node& n) {
   if (nodes_.size() >= (std::size_t{1} << 31)) throw std::length_error("more than 2^31 stored values in one pickle");
   nodes_.push_back(n);
   const ValueRef ref = push_slot(static_cast<std::uint32_t>(nodes_.size() - 1) << 1);
+  inputs_from_ = ref + 1;
   const bool text = n.kind == Kind::kStr || n.kind == Kind::kBytes || n.kind == Kind::kPy2Str || n.kind == Kind::kByteArray;
   if (text && n.text.size() >= kLongText) long_texts_.push_back(ref);
   return ref;
@@ -184,7 +185,9 @@ ValueRef ValueStore::list(std::uint64_t offset, const ValueRef* items, std::size
   auto& seq = sequences_.emplace_back();
   seq.items.append(pool_, items, n);
   std::uint32_t depth = 0;
-  for (std::size_t k = 0; k < n; ++k) depth = std::max(depth, this->depth(items[k]));
+  if (!all_input_scalars(items, n)) {
+    for (std::size_t k = 0; k < n; ++k) depth = std::max(depth, this->depth(items[k]));
+  }
   node.depth = depth + 1;
   return push(node);
 }
@@ -228,7 +231,7 @@ void ValueStore::list_extend(ValueRef list, const ValueRef* items, std::size_t n
   Node& node = stored(list);
   auto& seq = sequences_[node.aux];
   seq.items.append(pool_, items, n);
-  if (n == 0) return;
+  if (n == 0 || all_input_scalars(items, n)) return;  // depth 0 each: the list's depth stays
   std::uint32_t deepest = 0;  // of the items (input scalars are depth 0)
   for (std::size_t k = 0; k < n; ++k) {
     const std::uint32_t slot = slots_[items[k]];

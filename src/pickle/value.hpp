@@ -10,6 +10,7 @@
 // items (SETITEM/APPEND), and those are recorded too.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdint>
@@ -300,6 +301,14 @@ class ValueStore {
   static constexpr std::size_t kLongText = 16;
   static constexpr std::uint64_t kMaxInputOffset = std::uint64_t{1} << 31;
 
+  /// True if every one of the n refs is an input scalar created after the last stored node, so
+  /// none has a Node to look at: one pass over the refs, without a slot load each (a big list's
+  /// APPENDS of scalars; bench/README.md finding 20).
+  [[nodiscard]] bool all_input_scalars(const ValueRef* items, std::size_t n) const {
+    ValueRef lowest = kNoValue;
+    for (std::size_t k = 0; k < n; ++k) lowest = std::min(lowest, items[k]);
+    return lowest >= inputs_from_;
+  }
   ValueRef push_slot(std::uint32_t slot) {
     slots_.push_back(pool_, slot);
     return static_cast<ValueRef>(slots_.size() - 1);
@@ -337,6 +346,8 @@ class ValueStore {
   core::ChunkedVector<GlobalRec, 10> globals_;
   core::ChunkedVector<CallRec, 12> calls_;
   core::ChunkedVector<PersistentRec, 10> persistents_;
+  /// Every value from this ref on is an input scalar (one past the last value with a stored Node).
+  ValueRef inputs_from_ = 0;
   /// Values whose text has at least kLongText bytes, in creation order.
   std::vector<ValueRef> long_texts_;
 };

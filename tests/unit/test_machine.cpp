@@ -248,6 +248,27 @@ TEST_CASE("a run of scalars stops at the one that crosses the stack or value bud
   }
 }
 
+TEST_CASE("a list's nesting counts a container among appended scalars, wherever it was made") {
+  // APPENDS of scalars skips the items' nodes (all input scalars made after the last container);
+  // a container fetched from the memo among them still counts. The list made first is memoized
+  // and popped.
+  core::Limits one;
+  one.max_nesting = 1;
+  std::string scalars;
+  for (int k = 0; k < 300; ++k) scalars += std::string("K") + static_cast<char>(k & 0x7F);
+  const std::string first("]q\x00" "0", 4);  // (sized: the string has a NUL)
+  const std::string get("h\x00", 2);
+  CHECK_FALSE(test::run(first + "](" + scalars + "e.", one).error);  // depth 1
+  const auto nested = test::run(first + "](" + scalars + get + scalars + "e.", one);  // [.., [], ..]: depth 2
+  REQUIRE(nested.error);
+  CHECK(nested.error->detail.starts_with("max-nesting"));
+  // The same through a list made at once from the stack (LIST after a MARK).
+  CHECK_FALSE(test::run(first + "(" + scalars + "l.", one).error);
+  const auto made = test::run(first + "(" + scalars + get + "l.", one);
+  REQUIRE(made.error);
+  CHECK(made.error->detail.starts_with("max-nesting"));
+}
+
 TEST_CASE("a sparse memo index costs one entry, not an array that size") {
   auto r = test::run("Nr\xff\xff\xff\xffj\xff\xff\xff\xff.");
   CHECK(r.stopped);

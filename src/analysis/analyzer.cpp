@@ -253,7 +253,7 @@ class Analyzer {
   /// The bytes an approved loader receives as argument `index`, computed exactly
   /// (nested_bytes.hpp); when they cannot be, the file is not clean.
   void collect_nested(const pickle::CallRec& c, std::size_t index, const std::string& loader, const Event& e) {
-    const auto args = v_.node(c.args).kind == Kind::kTuple ? v_.items(c.args) : std::span<const ValueRef>{};
+    const auto args = v_.node(c.args).kind == Kind::kTuple ? v_.items(c.args) : pickle::Items{};
     LoaderBytes bytes = index < args.size() ? loader_bytes(v_, args[index], [this](ValueRef r) { return matcher_.callee_name(r); }, mutated_)
                                             : LoaderBytes{false, {}, fmt::format("argument {} is missing", index)};
     if (!bytes.computed) {

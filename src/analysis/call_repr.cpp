@@ -47,7 +47,7 @@ class Printer {
   bool full() const { return out_.size() > limits_.max_chars; }
 
   template <typename Fn>
-  void seq(std::span<const ValueRef> items, unsigned depth, Fn&& each) {
+  void seq(pickle::Items items, unsigned depth, Fn&& each) {
     std::size_t n = 0;
     for (ValueRef item : items) {
       if (full()) return;

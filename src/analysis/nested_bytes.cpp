@@ -62,7 +62,7 @@ LoaderBytes not_computable(std::string why) {
 }
 
 /// encode(text, encoding='utf-8', errors='strict') with `args` = (text[, encoding[, errors]]).
-LoaderBytes encode_call(const pickle::ValueStore& v, std::span<const ValueRef> args, std::string_view callee) {
+LoaderBytes encode_call(const pickle::ValueStore& v, pickle::Items args, std::string_view callee) {
   if (args.empty() || args.size() > 3) return not_computable(fmt::format("{} with {} arguments", callee, args.size()));
   const auto text = str_value(v, args[0]);
   if (!text) return not_computable(fmt::format("{} of a {} that is not a str the same under every unpickler encoding", callee,

@@ -183,9 +183,16 @@ ValueRef ValueStore::list(std::uint64_t offset, const ValueRef* items, std::size
   node.offset = offset;
   node.aux = static_cast<std::uint32_t>(sequences_.size());
   auto& seq = sequences_.emplace_back();
-  seq.items.append(pool_, items, n);
+  const bool run = n != 0 && consecutive(items, n);
+  if (run) {
+    seq.run_first = items[0];
+    seq.run_size = n;
+  } else {
+    seq.items.append(pool_, items, n);
+  }
   std::uint32_t depth = 0;
-  if (!all_input_scalars(items, n)) {
+  // A run's lowest ref is its first.
+  if (!(run ? items[0] >= inputs_from_ : all_input_scalars(items, n))) {
     for (std::size_t k = 0; k < n; ++k) depth = std::max(depth, this->depth(items[k]));
   }
   node.depth = depth + 1;
@@ -230,8 +237,19 @@ ValueRef ValueStore::persistent(PersistentRec rec) { return record(Kind::kPersis
 void ValueStore::list_extend(ValueRef list, const ValueRef* items, std::size_t n) {
   Node& node = stored(list);
   auto& seq = sequences_[node.aux];
-  seq.items.append(pool_, items, n);
-  if (n == 0 || all_input_scalars(items, n)) return;  // depth 0 each: the list's depth stays
+  if (n == 0) return;
+  const bool run = consecutive(items, n);
+  if (run && seq.run_size != 0 && items[0] == seq.run_first + seq.run_size) {
+    seq.run_size += n;  // the run goes on
+  } else if (run && seq.run_size == 0 && seq.items.empty()) {
+    seq.run_first = items[0];  // an empty list's first items start a run
+    seq.run_size = n;
+  } else {
+    write_out_run(seq);
+    seq.items.append(pool_, items, n);
+  }
+  // Input scalars have depth 0: the list's depth stays. (A run's lowest ref is its first.)
+  if (run ? items[0] >= inputs_from_ : all_input_scalars(items, n)) return;
   std::uint32_t deepest = 0;  // of the items (input scalars are depth 0)
   for (std::size_t k = 0; k < n; ++k) {
     const std::uint32_t slot = slots_[items[k]];
@@ -240,8 +258,16 @@ void ValueStore::list_extend(ValueRef list, const ValueRef* items, std::size_t n
   node.depth = std::max(node.depth, deepest + 1);
 }
 
+void ValueStore::write_out_run(Sequence& seq) {
+  if (seq.run_size == 0) return;
+  seq.items.resize(pool_, seq.run_size, 0);
+  for (std::size_t k = 0; k < seq.run_size; ++k) seq.items[k] = seq.run_first + static_cast<ValueRef>(k);
+  seq.run_size = 0;
+}
+
 void ValueStore::list_set(ValueRef list, std::size_t index, ValueRef value) {
   Node& node = stored(list);
+  write_out_run(sequences_[node.aux]);
   sequences_[node.aux].items[index] = value;
   node.depth = std::max(node.depth, depth(value) + 1);
 }
@@ -286,15 +312,18 @@ bool ValueStore::set_add(ValueRef set, ValueRef item) {
   return true;
 }
 
-std::span<const ValueRef> ValueStore::items(ValueRef ref) const {
+Items ValueStore::items(ValueRef ref) const {
   if (is_input(ref)) return {};
   const Node& n = stored(ref);
   switch (n.kind) {
     case Kind::kTuple:
     case Kind::kList:
     case Kind::kSet:
-    case Kind::kFrozenSet:
-      return sequences_[n.aux].items;
+    case Kind::kFrozenSet: {
+      const Sequence& seq = sequences_[n.aux];
+      if (seq.run_size != 0) return Items::run(seq.run_first, seq.run_size);
+      return std::span<const ValueRef>(seq.items);
+    }
     default:
       return {};
   }

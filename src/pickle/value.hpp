@@ -13,9 +13,12 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <compare>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <optional>
+#include <ranges>
 #include <span>
 #include <string_view>
 #include <unordered_map>
@@ -108,6 +111,83 @@ struct Node {
   std::string_view text;       ///< kStr, kBytes, kPy2Str, kByteArray, kBigInt
   std::uint64_t offset = 0;    ///< offset of the opcode that created the value
 };
+
+/// The items of a tuple, list, set or frozenset, as ValueStore::items gives them: a view, read
+/// like a span of refs. A list whose items are consecutive refs, first, first + 1, ... (what
+/// MARK, scalars, APPENDS make: most of a large list) is kept as that run rather than one ref
+/// per item (bench/README.md finding 21), and its view makes each ref from the run.
+class Items {
+ public:
+  class iterator {
+   public:
+    using iterator_concept = std::random_access_iterator_tag;
+    using iterator_category = std::random_access_iterator_tag;
+    using value_type = ValueRef;
+    using difference_type = std::ptrdiff_t;
+    using reference = ValueRef;
+    using pointer = void;
+    iterator() = default;
+    iterator(const ValueRef* data, ValueRef first, difference_type i) : data_(data), first_(first), i_(i) {}
+    ValueRef operator*() const { return data_ != nullptr ? data_[i_] : static_cast<ValueRef>(first_ + i_); }
+    ValueRef operator[](difference_type n) const { return *(*this + n); }
+    iterator& operator++() { ++i_; return *this; }
+    iterator operator++(int) { iterator t = *this; ++i_; return t; }
+    iterator& operator--() { --i_; return *this; }
+    iterator operator--(int) { iterator t = *this; --i_; return t; }
+    iterator& operator+=(difference_type n) { i_ += n; return *this; }
+    iterator& operator-=(difference_type n) { i_ -= n; return *this; }
+    friend iterator operator+(iterator it, difference_type n) { return it += n; }
+    friend iterator operator+(difference_type n, iterator it) { return it += n; }
+    friend iterator operator-(iterator it, difference_type n) { return it -= n; }
+    friend difference_type operator-(const iterator& a, const iterator& b) { return a.i_ - b.i_; }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.i_ == b.i_; }
+    friend auto operator<=>(const iterator& a, const iterator& b) { return a.i_ <=> b.i_; }
+
+   private:
+    const ValueRef* data_ = nullptr;
+    ValueRef first_ = 0;
+    difference_type i_ = 0;
+  };
+
+  Items() = default;
+  Items(std::span<const ValueRef> refs) : data_(refs.data()), size_(refs.size()) {}  // NOLINT: a span is a view of items
+  /// The run first, first + 1, ..., first + n - 1.
+  static Items run(ValueRef first, std::size_t n) {
+    Items items;
+    items.first_ = first;
+    items.size_ = n;
+    return items;
+  }
+  [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] bool empty() const { return size_ == 0; }
+  ValueRef operator[](std::size_t i) const { return data_ != nullptr ? data_[i] : static_cast<ValueRef>(first_ + i); }
+  [[nodiscard]] ValueRef front() const { return (*this)[0]; }
+  [[nodiscard]] ValueRef back() const { return (*this)[size_ - 1]; }
+  /// The items from `offset` on (at most `count` of them), as std::span::subspan.
+  [[nodiscard]] Items subspan(std::size_t offset, std::size_t count = SIZE_MAX) const {
+    const std::size_t n = std::min(count, size_ - offset);
+    return data_ != nullptr ? Items(std::span<const ValueRef>(data_ + offset, n)) : run(first_ + static_cast<ValueRef>(offset), n);
+  }
+  /// The first `count` items (count <= size()), as std::span::first.
+  [[nodiscard]] Items first(std::size_t count) const { return subspan(0, count); }
+  [[nodiscard]] iterator begin() const { return {data_, first_, 0}; }
+  [[nodiscard]] iterator end() const { return {data_, first_, static_cast<std::ptrdiff_t>(size_)}; }
+
+ private:
+  const ValueRef* data_ = nullptr;  ///< nullptr: the run first_, first_ + 1, ... (or no items)
+  ValueRef first_ = 0;
+  std::size_t size_ = 0;
+};
+
+static_assert(std::random_access_iterator<Items::iterator>);
+
+}  // namespace brine::pickle
+
+/// Items is a view: its iterators do not point into it, so they outlive it (as a span's do).
+template <>
+inline constexpr bool std::ranges::enable_borrowed_range<brine::pickle::Items> = true;
+
+namespace brine::pickle {
 
 namespace detail {
 /// What an input scalar's opcode byte makes (kNotInput: not an input scalar; kDecode: LONG1/
@@ -220,7 +300,7 @@ class ValueStore {
   /// Number of values with a stored Node (all but the input scalars).
   [[nodiscard]] std::size_t stored_size() const { return nodes_.size(); }
   /// Items of a kTuple, kList, kSet or kFrozenSet.
-  [[nodiscard]] std::span<const ValueRef> items(ValueRef ref) const;
+  [[nodiscard]] Items items(ValueRef ref) const;
   /// Entries of a kDict, in insertion order.
   [[nodiscard]] std::span<const std::pair<ValueRef, ValueRef>> entries(ValueRef ref) const;
   [[nodiscard]] const GlobalRec& global_rec(ValueRef ref) const { return globals_[stored(ref).aux]; }
@@ -287,9 +367,22 @@ class ValueStore {
  private:
   // Arrays that grow as items arrive live in pool_ (huge pages once large; see core/pool.hpp).
   struct Sequence {
-    core::PoolVec<ValueRef> items;
+    core::PoolVec<ValueRef> items;  ///< empty while run_size is not 0
     HashIndex index;  // sets only
+    /// Lists only: while not 0, the items are the run run_first, run_first + 1, ... (see Items).
+    ValueRef run_first = 0;
+    std::size_t run_size = 0;
   };
+  /// True if items[k] == items[0] + k for every k < n (n > 0).
+  static bool consecutive(const ValueRef* items, std::size_t n) {
+    // Differences OR-ed together, no early exit: the loop vectorizes (finding 21).
+    ValueRef differ = 0;
+    for (std::size_t k = 0; k < n; ++k) differ |= (items[k] - static_cast<ValueRef>(k)) ^ items[0];
+    return differ == 0;
+  }
+  /// A list kept as a run gets its items written out (before one is replaced or a non-run
+  /// follows).
+  void write_out_run(Sequence& seq);
   struct Mapping {
     core::PoolVec<std::pair<ValueRef, ValueRef>> entries;
     HashIndex index;

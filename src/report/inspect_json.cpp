@@ -220,7 +220,7 @@ class RunJson {
   void pair(ValueRef k, ValueRef v, bool comma) { stack_.push_back({Task::Kind::kPair, k, v, {}, true, comma}); }
 
   /// Pushes, in reverse, the items then `close` (the caller has written or pushes the opening).
-  void push_items(std::span<const ValueRef> items, std::string_view close) {
+  void push_items(pickle::Items items, std::string_view close) {
     lit(close);
     for (std::size_t i = items.size(); i-- > 0;) item(items[i], i != 0);
   }

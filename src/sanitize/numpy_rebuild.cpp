@@ -90,7 +90,7 @@ void Walker::numpy_tensor(const std::string& path, const NpDtype& d, std::vector
   out_.tensors.push_back(std::move(t));
 }
 
-void Walker::numpy_reconstruct(ValueRef r, std::span<const ValueRef> args, const std::string& path) {
+void Walker::numpy_reconstruct(ValueRef r, pickle::Items args, const std::string& path) {
   const auto& c = v_.call_rec(r);
   if (args.empty() || v_.node(args[0]).kind != Kind::kGlobal) return drop(path, "numpy _reconstruct of an unknown class", c.offset);
   const auto& g = v_.global_rec(args[0]);
@@ -112,7 +112,7 @@ void Walker::numpy_reconstruct(ValueRef r, std::span<const ValueRef> args, const
                fmt::format("{}#{}", in_.member, r));
 }
 
-void Walker::numpy_frombuffer(ValueRef r, std::span<const ValueRef> args, const std::string& path) {
+void Walker::numpy_frombuffer(ValueRef r, pickle::Items args, const std::string& path) {
   const auto& c = v_.call_rec(r);
   if (args.size() < 4) return drop(path, "numpy _frombuffer with unexpected arguments", c.offset);
   if (v_.node(args[0]).kind == Kind::kBuffer) return drop(path, "an out-of-band buffer: its data is not in the file", c.offset);

@@ -183,7 +183,7 @@ void Walker::bare_storage(ValueRef r, const std::string& path) {
   out_.tensors.push_back(std::move(t));
 }
 
-void Walker::torch_tensor(ValueRef call, Rebuild kind, std::span<const ValueRef> args, const std::string& path) {
+void Walker::torch_tensor(ValueRef call, Rebuild kind, pickle::Items args, const std::string& path) {
   const std::uint64_t offset = v_.call_rec(call).offset;
   const std::size_t need = kind == Rebuild::kTensor ? 4 : (kind == Rebuild::kTensorV3 ? 7 : (kind == Rebuild::kQTensor ? 5 : 4));
   if (args.size() < need) return drop(path, fmt::format("a tensor rebuild with {} arguments", args.size()), offset);

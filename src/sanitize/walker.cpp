@@ -154,7 +154,7 @@ std::optional<std::vector<std::int64_t>> Walker::int_tuple(ValueRef r) const {
   return out;
 }
 
-std::span<const ValueRef> Walker::args_of(ValueRef call) const {
+pickle::Items Walker::args_of(ValueRef call) const {
   const auto& c = v_.call_rec(call);
   const auto& n = v_.node(c.args);
   if (n.kind != Kind::kTuple && n.kind != Kind::kList) return {};
@@ -166,7 +166,7 @@ std::optional<core::Bytes> Walker::bytes_of(ValueRef r) {
   // has no cycle, as a call's arguments exist before the call).
   Callee callee;
   Rebuild kind = Rebuild::kNone;
-  std::span<const ValueRef> args;
+  pickle::Items args;
   for (;;) {
     const auto& n = v_.node(r);
     if (n.kind == Kind::kBytes || n.kind == Kind::kPy2Str || n.kind == Kind::kByteArray) return core::as_bytes(n.text);
@@ -384,7 +384,7 @@ Walker::JsonStart Walker::call_json_start(ValueRef r, unsigned depth) {
   const auto callee = callee_of(c.callable, use_of(c.kind));
   if (!callee.approved) return json_done(std::nullopt);
   const auto args = args_of(r);
-  auto frame = [&](JsonFrame::Shape shape, std::span<const ValueRef> items) {
+  auto frame = [&](JsonFrame::Shape shape, pickle::Items items) {
     return JsonStart{false, std::nullopt, JsonFrame{shape, depth, items, {}, 0, Json::array()}};
   };
   switch (rebuild_kind(callee.name)) {

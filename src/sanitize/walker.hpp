@@ -79,7 +79,7 @@ class Walker {
   /// A tuple (or torch.Size) of ints.
   std::optional<std::vector<std::int64_t>> int_tuple(ValueRef r) const;
 
-  std::span<const ValueRef> args_of(ValueRef call) const;
+  pickle::Items args_of(ValueRef call) const;
 
   /// Bytes of a bytes-like value: BINBYTES, a protocol-2 `_codecs.encode(str[, encoding])`, a
   /// py2 str, a bytearray.
@@ -144,7 +144,7 @@ class Walker {
     enum class Shape : std::uint8_t { kArray, kObject, kDevice, kLayout, kForward };
     Shape shape = Shape::kArray;
     unsigned depth = 0;
-    std::span<const ValueRef> items;                            ///< kArray, kDevice, kLayout, kForward
+    pickle::Items items;                            ///< kArray, kDevice, kLayout, kForward
     std::span<const std::pair<ValueRef, ValueRef>> entries;     ///< kObject
     std::size_t next = 0;
     Json acc;
@@ -224,7 +224,7 @@ class Walker {
   /// written as a 1-D tensor of its class's dtype (uint8 for untyped storages).
   void bare_storage(ValueRef r, const std::string& path);
 
-  void torch_tensor(ValueRef call, Rebuild kind, std::span<const ValueRef> args, const std::string& path);
+  void torch_tensor(ValueRef call, Rebuild kind, pickle::Items args, const std::string& path);
 
   /// (per_tensor_affine, scale, zero_point) or (per_channel_affine, scales, zero_points, axis).
   void quantizer_params(ValueRef q, const std::string& path, std::uint64_t offset);
@@ -237,8 +237,8 @@ class Walker {
 
   void numpy_tensor(const std::string& path, const NpDtype& d, std::vector<std::int64_t> shape, bool fortran,
                     core::Bytes data, std::uint64_t offset, std::string key);
-  void numpy_reconstruct(ValueRef r, std::span<const ValueRef> args, const std::string& path);
-  void numpy_frombuffer(ValueRef r, std::span<const ValueRef> args, const std::string& path);
+  void numpy_reconstruct(ValueRef r, pickle::Items args, const std::string& path);
+  void numpy_frombuffer(ValueRef r, pickle::Items args, const std::string& path);
   std::optional<Json> np_scalar_json(ValueRef r);
   void joblib_array(ValueRef r, const std::string& path);
 

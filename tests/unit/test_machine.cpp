@@ -409,3 +409,14 @@ TEST_CASE("input scalars keep Python equality and identity in dicts, sets and th
   CHECK(m.values.equal(items[0], items[2]));
   CHECK(m.values.hash(items[0]) == m.values.hash(items[2]));
 }
+
+TEST_CASE("a list built from scalar runs reads back item by item, also after SETITEMS replaces one") {
+  std::string ints;
+  for (int k = 0; k < 3; ++k) ints += std::string("K") + static_cast<char>(k);
+  // [0, 1, 2] by APPENDS, then [0, 1, 2, 0, 1, 2] by a second APPENDS: one run of six refs.
+  CHECK(root_repr(test::run("](" + ints + "e(" + ints + "e.")) == "[0, 1, 2, 0, 1, 2]");
+  // list[1] = 9 through SETITEMS on the list (the run is written out first).
+  CHECK(root_repr(test::run("](" + ints + "e(K\x01K\x09u.")) == "[0, 9, 2]");
+  // A memo GET of an earlier item breaks the run: the items stay in order.
+  CHECK(root_repr(test::run("](K\x07q\x01K\x08" + std::string("h\x01", 2) + "K\x05" "e.")) == "[7, 8, 7, 5]");
+}

@@ -259,3 +259,58 @@ TEST_CASE("a pickle's storage is reused by the next pickle on the thread: a seco
   }).join();
 }
 #endif
+
+namespace {
+std::vector<pickle::ValueRef> as_vector(pickle::Items items) { return {items.begin(), items.end()}; }
+}  // namespace
+
+TEST_CASE("a list of consecutive refs is kept as a run and reads exactly as its items would") {
+  // 40 ints (BININT1), values 0..39; a dict as value 40; the lists after them.
+  std::string data;
+  for (int k = 0; k < 40; ++k) data += std::string("K") + static_cast<char>(k);
+  pickle::ValueStore vs(test::bytes(data));
+  std::vector<pickle::ValueRef> refs;
+  for (int k = 0; k < 40; ++k) refs.push_back(vs.input_scalar(static_cast<std::uint64_t>(2 * k)));
+  const pickle::ValueRef d = vs.dict(0);
+
+  // Made at once (LIST) from consecutive refs, then extended (APPENDS) with the refs after them.
+  const pickle::ValueRef a = vs.list(0, refs.data(), 10);
+  vs.list_extend(a, refs.data() + 10, 10);
+  vs.list_extend(a, refs.data() + 20, 1);
+  std::vector<pickle::ValueRef> want(refs.begin(), refs.begin() + 21);
+  CHECK(as_vector(vs.items(a)) == want);
+  CHECK(vs.items(a).size() == 21);
+  CHECK(vs.items(a)[20] == refs[20]);
+  CHECK(vs.items(a).front() == refs[0]);
+  CHECK(vs.items(a).back() == refs[20]);
+  CHECK(as_vector(vs.items(a).subspan(5, 3)) == std::vector<pickle::ValueRef>{refs[5], refs[6], refs[7]});
+  CHECK(as_vector(vs.items(a).first(2)) == std::vector<pickle::ValueRef>{refs[0], refs[1]});
+  CHECK(std::ranges::find(vs.items(a), refs[13]) - vs.items(a).begin() == 13);
+  CHECK(vs.node(a).depth == 1);
+
+  // Items that do not go on from the run's end (a gap, a repeat, the dict): written out, in order.
+  vs.list_extend(a, refs.data() + 30, 2);
+  want.insert(want.end(), {refs[30], refs[31]});
+  CHECK(as_vector(vs.items(a)) == want);
+  vs.list_extend(a, &d, 1);
+  want.push_back(d);
+  CHECK(as_vector(vs.items(a)) == want);
+  CHECK(vs.node(a).depth == 2);  // the dict counts
+
+  // An empty list starts a run with its first items; replacing one item writes the run out.
+  const pickle::ValueRef b = vs.list(0, nullptr, 0);
+  CHECK(vs.items(b).empty());
+  vs.list_extend(b, refs.data() + 3, 4);
+  CHECK(as_vector(vs.items(b)) == std::vector<pickle::ValueRef>{refs[3], refs[4], refs[5], refs[6]});
+  vs.list_set(b, 2, refs[39]);
+  CHECK(as_vector(vs.items(b)) == std::vector<pickle::ValueRef>{refs[3], refs[4], refs[39], refs[6]});
+  vs.list_extend(b, refs.data() + 7, 1);  // no run any more: appended as items
+  CHECK(as_vector(vs.items(b)) == std::vector<pickle::ValueRef>{refs[3], refs[4], refs[39], refs[6], refs[7]});
+
+  // Not consecutive from the start: items as given.
+  const pickle::ValueRef c = vs.list(0, std::vector<pickle::ValueRef>{refs[2], refs[1]}.data(), 2);
+  CHECK(as_vector(vs.items(c)) == std::vector<pickle::ValueRef>{refs[2], refs[1]});
+  // A list nested in a run-kept list counts for the depth, wherever its ref is.
+  const pickle::ValueRef e = vs.list(0, &a, 1);
+  CHECK(vs.node(e).depth == 3);
+}

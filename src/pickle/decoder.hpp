@@ -23,7 +23,9 @@ namespace brine::pickle {
 namespace detail {
 /// Argument classes next_fast decodes itself; kSlow leaves the opcode to next_slow. The classes
 /// up to kI4 (no argument, fixed-width integers) are decoded without a branch per class.
-enum class Fast : std::uint8_t { kNone, kU1, kU2, kU4, kI4, kF8, kBytes1, kText1, kBytes4, kText4, kSlow };
+/// kLong1 (LONG1: a 1-byte count, then the int's bytes) is measured by run_of_scalars only:
+/// next() decodes it on its slow path, which turns the bytes into an int.
+enum class Fast : std::uint8_t { kNone, kU1, kU2, kU4, kI4, kF8, kBytes1, kText1, kBytes4, kText4, kLong1, kSlow };
 struct FastOp {
   Op op;
   Fast cls;
@@ -43,12 +45,13 @@ constexpr Fast fast_class(ArgKind k) {
     case ArgKind::UnicodeString1: return Fast::kText1;
     case ArgKind::String4: case ArgKind::Bytes4: return Fast::kBytes4;
     case ArgKind::UnicodeString4: return Fast::kText4;
-    default: return Fast::kSlow;  // text lines, 8-byte lengths, LONG1/LONG4, FRAME's Uint8
+    case ArgKind::Long1: return Fast::kLong1;
+    default: return Fast::kSlow;  // text lines, 8-byte lengths, LONG4, FRAME's Uint8
   }
 }
 constexpr std::uint8_t fast_width(Fast c) {
   switch (c) {
-    case Fast::kU1: case Fast::kBytes1: case Fast::kText1: return 1;
+    case Fast::kU1: case Fast::kBytes1: case Fast::kText1: case Fast::kLong1: return 1;
     case Fast::kU2: return 2;
     case Fast::kU4: case Fast::kI4: case Fast::kBytes4: case Fast::kText4: return 4;
     case Fast::kF8: return 8;
@@ -56,8 +59,9 @@ constexpr std::uint8_t fast_width(Fast c) {
   }
 }
 /// The opcodes next_scalar decodes: binary scalars whose whole value is their own bytes, which
-/// make most of a large pickle. All are of a fast class.
-inline constexpr std::array<Op, 11> kScalarOps = {Op::BININT, Op::BININT1, Op::BININT2, Op::BINFLOAT,
+/// make most of a large pickle. All are of a fast class. (LONG1 is what pickle writes for an int
+/// past 32 bits: int64 ids, timestamps, numpy int64 lists.)
+inline constexpr std::array<Op, 12> kScalarOps = {Op::BININT, Op::BININT1, Op::BININT2, Op::LONG1, Op::BINFLOAT,
                                                   Op::SHORT_BINUNICODE, Op::BINUNICODE, Op::SHORT_BINBYTES,
                                                   Op::BINBYTES, Op::NONE, Op::NEWTRUE, Op::NEWFALSE};
 constexpr std::array<FastOp, 256> make_fast_table() {
@@ -109,7 +113,8 @@ class Decoder {
     return next_slow(out);
   }
   /// next() for the hot loop of a symbolic run: if the opcode at pos() is one of
-  /// detail::kScalarOps and next() would decode it on its fast path, moves past it and gives
+  /// detail::kScalarOps and within next()'s fast limit and checks (LONG1, which next() decodes
+  /// on its slow path, under the same checks of its count), moves past it and gives
   /// what the run needs of it: its offset, opcode and text size (the argument's byte count for
   /// the str/bytes opcodes, 0 for the others). The Instruction next() would give is exactly
   /// {offset, 1 + argument bytes, op, the argument}, with no anomaly. Otherwise consumes nothing
@@ -237,7 +242,7 @@ inline bool Decoder::next_fast(Instruction& ins) {
     std::memcpy(&arg.f, &bits, sizeof arg.f);
     n = 8;
     if (pos + 1 + n > fast_limit_) return false;
-  } else if (f.cls != Fast::kSlow) {
+  } else if (f.cls <= Fast::kText4) {  // the str/bytes classes
     const unsigned width = f.width;
     const std::uint64_t len = raw & (width == 4 ? 0xFFFFFFFFu : 0xFFu);
     n = width + len;
@@ -277,17 +282,19 @@ inline bool scalar_at(const std::uint8_t* p, std::uint64_t pos, FastOp f, std::u
   len = 0;
   if (f.cls == Fast::kF8) {
     n = 8;
-  } else if (f.cls > Fast::kI4) {  // kBytes1, kText1, kBytes4, kText4
+  } else if (f.cls > Fast::kI4) {  // kBytes1, kText1, kBytes4, kText4, kLong1
     std::uint64_t raw;
     std::memcpy(&raw, p + 1, 8);
-    len = raw & (f.width == 4 ? 0xFFFFFFFFu : 0xFFu);
-    n = f.width + len;
-    if (pos + 1 + n > fast_limit || len > max_string) return false;
+    const std::uint64_t count = raw & (f.width == 4 ? 0xFFFFFFFFu : 0xFFu);
+    n = f.width + count;
+    // next_slow's checks of a counted argument (LONG1's included): within the data, within max-string.
+    if (pos + 1 + n > fast_limit || count > max_string) return false;
     if (f.cls == Fast::kText1 || f.cls == Fast::kText4) {
       const std::uint8_t* text = p + 1 + f.width;
-      const std::string_view view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(len));
-      if (!ascii_words_padded(text, len) && !core::valid_utf8(view, core::Utf8Mode::kSurrogatePass)) return false;
+      const std::string_view view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(count));
+      if (!ascii_words_padded(text, count) && !core::valid_utf8(view, core::Utf8Mode::kSurrogatePass)) return false;
     }
+    len = f.cls == Fast::kLong1 ? 0 : count;  // a LONG1's bytes are an int, not a text
   }
   end = pos + 1 + n;
   return end <= fast_limit;

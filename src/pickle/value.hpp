@@ -324,40 +324,16 @@ class ValueStore {
   /// looked at (a big pickle's millions of short strings and ints are not read again).
   template <typename F>
   void for_each_text(std::size_t min_size, F&& fn) const {
-    static_assert(std::endian::native == std::endian::little, "length prefixes are read in place");
     if (min_size >= kLongText) {
       for (const ValueRef ref : long_texts_) {
-        const Node n = node(ref);
-        if (n.text.size() >= min_size) fn(n.text);
+        if (const auto t = text_of_slot(slots_[ref]); t && t->size() >= min_size) fn(*t);
       }
       return;
     }
     const std::uint32_t* slots = slots_.data();
     const std::size_t count = slots_.size();
-    const std::uint8_t* input = input_.data();
     for (std::size_t ref = 0; ref < count; ++ref) {
-      const std::uint32_t s = slots[ref];
-      if ((s & kInputTag) != 0) {
-        const std::uint8_t* p = input + (s >> 1);
-        const unsigned width = detail::kTextWidth[p[0]];
-        if (width == 0) continue;
-        // The little-endian length prefix, which the decoder checked against the input.
-        std::uint64_t len = p[1];
-        if (width == 4) {
-          std::uint32_t v;
-          std::memcpy(&v, p + 1, 4);
-          len = v;
-        } else if (width == 8) {
-          std::memcpy(&len, p + 1, 8);
-        }
-        if (len >= min_size) fn(std::string_view(reinterpret_cast<const char*>(p + 1 + width), static_cast<std::size_t>(len)));
-        continue;
-      }
-      const Node& n = nodes_[s >> 1];
-      if ((n.kind == Kind::kStr || n.kind == Kind::kBytes || n.kind == Kind::kPy2Str || n.kind == Kind::kByteArray) &&
-          n.text.size() >= min_size) {
-        fn(n.text);
-      }
+      if (const auto t = text_of_slot(slots[ref]); t && t->size() >= min_size) fn(*t);
     }
   }
 
@@ -421,6 +397,30 @@ class ValueStore {
     std::uint64_t len = 0;
     std::memcpy(&len, input_.data() + offset + 1, width);  // little-endian; checked by the decoder
     return static_cast<std::size_t>(len);
+  }
+  /// The text of the value in slot `s` if it is a str, bytes, bytearray or py2 str (node(ref).text
+  /// for those), else nothing. An input scalar is read from its opcode byte and length prefix,
+  /// which the decoder checked, without decoding a Node.
+  [[nodiscard]] std::optional<std::string_view> text_of_slot(std::uint32_t s) const {
+    static_assert(std::endian::native == std::endian::little, "length prefixes are read in place");
+    if ((s & kInputTag) != 0) {
+      const std::uint8_t* p = input_.data() + (s >> 1);
+      const unsigned width = detail::kTextWidth[p[0]];
+      if (width == 0) return std::nullopt;
+      std::uint64_t len = p[1];
+      if (width == 4) {
+        std::uint32_t v;
+        std::memcpy(&v, p + 1, 4);
+        len = v;
+      } else if (width == 8) {
+        std::memcpy(&len, p + 1, 8);
+      }
+      return std::string_view(reinterpret_cast<const char*>(p + 1 + width), static_cast<std::size_t>(len));
+    }
+    const Node& n = nodes_[s >> 1];
+    const bool text = n.kind == Kind::kStr || n.kind == Kind::kBytes || n.kind == Kind::kPy2Str || n.kind == Kind::kByteArray;
+    if (!text) return std::nullopt;
+    return n.text;
   }
   [[nodiscard]] Kind input_kind(std::uint64_t offset) const {
     const Kind k = detail::kInputKind[input_[offset]];

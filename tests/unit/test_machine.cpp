@@ -226,25 +226,22 @@ TEST_CASE("a run of scalars stops at the one that crosses the stack or value bud
   // the opcodes counted up to it, as one opcode at a time would.
   std::string ints;
   for (int k = 0; k < 6000; ++k) ints += std::string("K") + static_cast<char>(k & 0x7F);
+  auto crossed_at = [&](const core::Limits& limits, std::uint64_t budget, std::string_view limit) {
+    const auto r = test::run(ints + ".", limits);
+    REQUIRE(r.error);
+    CHECK(r.error->detail.starts_with(limit));
+    CHECK(r.error->offset == 2 * budget);
+    CHECK(r.error->opcode == "BININT1");
+    CHECK(r.opcodes == budget + 1);
+  };
   for (const std::uint64_t budget : {1ull, 4095ull, 4096ull, 4097ull, 5000ull}) {
     CAPTURE(budget);
-    core::Limits s;
-    s.max_stack_depth = budget;
-    const auto stack = test::run(ints + ".", s);
-    REQUIRE(stack.error);
-    CHECK(stack.error->detail.starts_with("max-stack"));
-    CHECK(stack.error->offset == 2 * budget);
-    CHECK(stack.error->opcode == "BININT1");
-    CHECK(stack.opcodes == budget + 1);
-
-    core::Limits v;
-    v.max_value_nodes = budget;
-    const auto values = test::run(ints + ".", v);
-    REQUIRE(values.error);
-    CHECK(values.error->detail.starts_with("max-values"));
-    CHECK(values.error->offset == 2 * budget);
-    CHECK(values.error->opcode == "BININT1");
-    CHECK(values.opcodes == budget + 1);
+    core::Limits stack;
+    stack.max_stack_depth = budget;
+    crossed_at(stack, budget, "max-stack");
+    core::Limits values;
+    values.max_value_nodes = budget;
+    crossed_at(values, budget, "max-values");
   }
 }
 

@@ -115,7 +115,7 @@ struct Node {
 /// The items of a tuple, list, set or frozenset, as ValueStore::items gives them: a view, read
 /// like a span of refs. A list whose items are consecutive refs, first, first + 1, ... (what
 /// MARK, scalars, APPENDS make: most of a large list) is kept as that run rather than one ref
-/// per item (bench/README.md finding 21), and its view makes each ref from the run.
+/// per item (bench/README.md finding 20), and its view makes each ref from the run.
 class Items {
  public:
   class iterator {
@@ -351,7 +351,8 @@ class ValueStore {
   };
   /// True if items[k] == items[0] + k for every k < n (n > 0).
   static bool consecutive(const ValueRef* items, std::size_t n) {
-    // Differences OR-ed together, no early exit: the loop vectorizes (finding 21).
+    // Differences OR-ed together, no early exit: a loop that stopped at the first difference
+    // cost 145 M instructions against 131 M on the p4 pickle (bench/README.md finding 20).
     ValueRef differ = 0;
     for (std::size_t k = 0; k < n; ++k) differ |= (items[k] - static_cast<ValueRef>(k)) ^ items[0];
     return differ == 0;

@@ -182,20 +182,9 @@ ValueRef ValueStore::list(std::uint64_t offset, const ValueRef* items, std::size
   node.kind = Kind::kList;
   node.offset = offset;
   node.aux = static_cast<std::uint32_t>(sequences_.size());
-  auto& seq = sequences_.emplace_back();
-  const bool run = n != 0 && consecutive(items, n);
-  if (run) {
-    seq.run_first = items[0];
-    seq.run_size = n;
-  } else {
-    seq.items.append(pool_, items, n);
-  }
-  std::uint32_t depth = 0;
-  // A run's lowest ref is its first.
-  if (!(run ? items[0] >= inputs_from_ : all_input_scalars(items, n))) {
-    for (std::size_t k = 0; k < n; ++k) depth = std::max(depth, this->depth(items[k]));
-  }
-  node.depth = depth + 1;
+  // The items go in before the list's own node is pushed: all_input_scalars compares them with
+  // the values made so far.
+  node.depth = add_list_items(sequences_.emplace_back(), items, n) + 1;
   return push(node);
 }
 
@@ -236,8 +225,12 @@ ValueRef ValueStore::persistent(PersistentRec rec) { return record(Kind::kPersis
 
 void ValueStore::list_extend(ValueRef list, const ValueRef* items, std::size_t n) {
   Node& node = stored(list);
-  auto& seq = sequences_[node.aux];
   if (n == 0) return;
+  node.depth = std::max(node.depth, add_list_items(sequences_[node.aux], items, n) + 1);
+}
+
+std::uint32_t ValueStore::add_list_items(Sequence& seq, const ValueRef* items, std::size_t n) {
+  if (n == 0) return 0;
   const bool run = consecutive(items, n);
   if (run && seq.run_size != 0 && items[0] == seq.run_first + seq.run_size) {
     seq.run_size += n;  // the run goes on
@@ -248,14 +241,14 @@ void ValueStore::list_extend(ValueRef list, const ValueRef* items, std::size_t n
     write_out_run(seq);
     seq.items.append(pool_, items, n);
   }
-  // Input scalars have depth 0: the list's depth stays. (A run's lowest ref is its first.)
-  if (run ? items[0] >= inputs_from_ : all_input_scalars(items, n)) return;
-  std::uint32_t deepest = 0;  // of the items (input scalars are depth 0)
+  // Input scalars have depth 0. (A run's lowest ref is its first.)
+  if (run ? items[0] >= inputs_from_ : all_input_scalars(items, n)) return 0;
+  std::uint32_t deepest = 0;
   for (std::size_t k = 0; k < n; ++k) {
     const std::uint32_t slot = slots_[items[k]];
     if ((slot & kInputTag) == 0) deepest = std::max(deepest, nodes_[slot >> 1].depth);
   }
-  node.depth = std::max(node.depth, deepest + 1);
+  return deepest;
 }
 
 void ValueStore::write_out_run(Sequence& seq) {

@@ -360,6 +360,9 @@ class ValueStore {
   /// A list kept as a run gets its items written out (before one is replaced or a non-run
   /// follows).
   void write_out_run(Sequence& seq);
+  /// Adds items to a list's sequence (extending or starting a run where they allow it) and gives
+  /// the depth of the deepest of them: LIST and APPEND/APPENDS both.
+  std::uint32_t add_list_items(Sequence& seq, const ValueRef* items, std::size_t n);
   struct Mapping {
     core::PoolVec<std::pair<ValueRef, ValueRef>> entries;
     HashIndex index;
@@ -393,6 +396,7 @@ class ValueStore {
   [[nodiscard]] Node input_node(std::uint64_t offset) const;
   /// Size of the text of the input scalar at `offset` (0 for opcodes without text).
   [[nodiscard]] std::size_t input_text_size(std::uint64_t offset) const {
+    static_assert(std::endian::native == std::endian::little, "length prefixes are read in place");
     const unsigned width = detail::kTextWidth[input_[offset]];
     if (width == 0) return 0;
     std::uint64_t len = 0;
@@ -403,20 +407,11 @@ class ValueStore {
   /// for those), else nothing. An input scalar is read from its opcode byte and length prefix,
   /// which the decoder checked, without decoding a Node.
   [[nodiscard]] std::optional<std::string_view> text_of_slot(std::uint32_t s) const {
-    static_assert(std::endian::native == std::endian::little, "length prefixes are read in place");
     if ((s & kInputTag) != 0) {
-      const std::uint8_t* p = input_.data() + (s >> 1);
-      const unsigned width = detail::kTextWidth[p[0]];
+      const std::uint64_t offset = s >> 1;
+      const unsigned width = detail::kTextWidth[input_[offset]];
       if (width == 0) return std::nullopt;
-      std::uint64_t len = p[1];
-      if (width == 4) {
-        std::uint32_t v;
-        std::memcpy(&v, p + 1, 4);
-        len = v;
-      } else if (width == 8) {
-        std::memcpy(&len, p + 1, 8);
-      }
-      return std::string_view(reinterpret_cast<const char*>(p + 1 + width), static_cast<std::size_t>(len));
+      return std::string_view(reinterpret_cast<const char*>(input_.data() + offset + 1 + width), input_text_size(offset));
     }
     const Node& n = nodes_[s >> 1];
     const bool text = n.kind == Kind::kStr || n.kind == Kind::kBytes || n.kind == Kind::kPy2Str || n.kind == Kind::kByteArray;

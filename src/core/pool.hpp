@@ -119,6 +119,14 @@ class PoolVec {
     for (std::size_t i = size_; i < n; ++i) data_[i] = fill;
     size_ = n;
   }
+  /// Room for `n` more items, which the caller writes at the returned pointer; grow_into(k)
+  /// then counts the first k of them (k <= n). For loops that append many items: the size stays
+  /// in a register instead of being loaded and stored per item.
+  T* space(Pool& pool, std::size_t n) {
+    if (n > cap_ - size_) grow(pool, size_ + n);
+    return data_ + size_;
+  }
+  void grow_into(std::size_t k) { size_ += k; }
   void pop_back() { --size_; }
   void shrink_to(std::size_t n) { size_ = n; }  ///< n <= size()
 

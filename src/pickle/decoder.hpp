@@ -160,6 +160,13 @@ class Decoder {
   /// (in the same FRAME: unlike seek(), this keeps the frame).
   void seek_back_to(std::uint64_t pos) { reader_.seek(pos); }
   [[nodiscard]] bool at_end() const { return reader_.at_end(); }
+  /// Moves forward to `pos`, an opcode boundary inside the current FRAME (or outside frames
+  /// when not in one), past opcodes measured elsewhere (pickle::Predecoder's runs, which are
+  /// exactly what run_of_scalars would have taken): like seek_back_to, keeps the frame.
+  void advance_to(std::uint64_t pos) { reader_.seek_checked(pos); }
+  /// The scalar at `pos` as run_of_scalars measures it at this point of the stream (same fast
+  /// limit, same checks): where it ends and its text size; false if run_of_scalars would stop there.
+  bool measure_scalar(std::uint64_t pos, std::uint64_t& end, std::uint64_t& text_size) const;
   /// End of the FRAME the last instruction was read from (0 outside frames): pickle.py's
   /// _Unframer has read the file up to there, so that is where a loader reading the file itself is.
   [[nodiscard]] std::uint64_t frame_end() const { return frame_end_; }
@@ -329,6 +336,13 @@ inline std::uint64_t Decoder::run_of_scalars(std::uint64_t max, OnScalar&& on_sc
   }
   reader_.seek_checked(pos);
   return taken;
+}
+
+inline bool Decoder::measure_scalar(std::uint64_t pos, std::uint64_t& end, std::uint64_t& text_size) const {
+  if (pos >= fast_limit_) return false;
+  const std::uint8_t* p = reader_.data().data() + pos;
+  const detail::FastOp f = detail::kFast[p[0]];
+  return f.scalar && detail::scalar_at(p, pos, f, fast_limit_, limits_.max_string_length, end, text_size);
 }
 
 inline bool Decoder::next_scalar(std::uint64_t& offset, Op& op, std::uint64_t& text_size) {

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <unordered_map>
 
 #include "core/mapped_file.hpp"
 #include "core/text.hpp"
 #include "pickle/decoder.hpp"
+#include "pickle/predecode.hpp"
 
 namespace brine::pickle {
 
@@ -129,10 +131,20 @@ static_assert(scalar_ops_are_input_scalars());
 class Machine {
  public:
   Machine(core::Bytes data, std::uint64_t start, const core::Limits& limits,
-          std::chrono::steady_clock::time_point deadline, PickleRun& run, const BuildHook* after_build)
+          std::chrono::steady_clock::time_point deadline, PickleRun& run, const BuildHook* after_build, Predecode predecode)
       : decoder_(data, start, run.arena, limits), limits_(limits), deadline_(deadline), run_(run), v_(run.values),
         after_build_(after_build), input_(data), populated_(start) {
     run_.start = start;
+    if (predecode != Predecode::kOff && Predecoder::framed(data, start) &&
+        (predecode == Predecode::kBefore || data.size() - start >= Predecoder::kMinInput)) {
+      pre_ = std::make_unique<Predecoder>(data, limits.max_string_length);
+      if (predecode == Predecode::kBefore) {
+        pre_->run_here(start);
+      } else if (!pre_->start(start)) {
+        pre_.reset();
+      }
+      if (pre_) pre_next_ = 0;
+    }
   }
 
   void run() {
@@ -149,6 +161,7 @@ class Machine {
       if (opcodes > max_opcodes || (opcodes & 0xFFF) == 0) [[unlikely]] {
         run_.opcodes = opcodes;
         if (decoder_.pos() + kPopulateMargin > populated_) populate_ahead();
+        if (pre_) pre_->vm_at(decoder_.pos());
         if (opcodes > max_opcodes) {
           fail_at(decoder_.pos(), ErrorCode::kLimitExceeded, {}, fmt::format("max-opcodes: more than {} opcodes", max_opcodes));
           return;
@@ -169,22 +182,19 @@ class Machine {
                                                  max_values - std::min<std::uint64_t>(v_.size(), max_values));
       const std::uint64_t room =
           std::min<std::uint64_t>(budget_room, 1 + std::min<std::uint64_t>(0xFFF - (opcodes & 0xFFF), max_opcodes - opcodes));
-      const std::uint64_t taken = decoder_.run_of_scalars(
-          room,
-          [&](std::uint64_t at, Op, std::uint64_t text) {
-            push(v_.input_scalar(at, static_cast<std::size_t>(text)));
-            return Decoder::Take::kNext;
-          },
-          [&](std::uint64_t at) {
-            if (stack_.size() <= fence() || memo_.size() >= max_memo) [[unlikely]] return Decoder::Take::kLeave;
-            const std::uint64_t idx = memo_.size();
-            if (memo_.put(idx, stack_.back())) [[unlikely]] {
-              ins_.offset = at;  // what the anomaly names
-              ins_.op = Op::MEMOIZE;
-              memo_overwrite(idx);
-            }
-            return Decoder::Take::kNext;
-          });
+      // Where the Predecoder has measured the run ahead on another CPU, it is taken from there.
+      std::uint64_t taken = decoder_.pos() >= pre_next_ ? take_predecoded(room, max_memo) : 0;
+      if (taken == 0) {
+        taken = decoder_.run_of_scalars(
+            room,
+            [&](std::uint64_t at, Op, std::uint64_t text) {
+              push(v_.input_scalar(at, static_cast<std::size_t>(text)));
+              return Decoder::Take::kNext;
+            },
+            [&](std::uint64_t at) {
+              return memoize_in_run(at, kNoValue, max_memo) ? Decoder::Take::kNext : Decoder::Take::kLeave;
+            });
+      }
       if (taken != 0) [[likely]] {
         opcodes += taken - 1;  // `opcodes` counted the first of them already
         continue;
@@ -246,6 +256,144 @@ class Machine {
     core::populate_for_reading(input_.subspan(from, to - from));
     populated_ = to;
     window_ = std::min(window_ * 2, kPopulateMax);
+  }
+
+  /// A MEMOIZE in a run of scalars, stored as step() would; false (left to step(), which reports
+  /// it) when there is no item above the MARK or the memo is full. `top`: the item to store, if
+  /// take_predecoded wrote it and it is not on the stack yet; kNoValue: the stack's top.
+  [[gnu::always_inline]] bool memoize_in_run(std::uint64_t at, ValueRef top, std::uint64_t max_memo) {
+    if ((top == kNoValue && stack_.size() <= fence()) || memo_.size() >= max_memo) [[unlikely]] return false;
+    const std::uint64_t idx = memo_.size();
+    if (memo_.put(idx, top == kNoValue ? stack_.back() : top)) [[unlikely]] {
+      ins_.offset = at;  // what the anomaly names
+      ins_.op = Op::MEMOIZE;
+      memo_overwrite(idx);
+    }
+    return true;
+  }
+
+  /// At most `room` opcodes of the Predecoder's run at the decoder's position, if it has one
+  /// there: what run_of_scalars would take, without measuring each opcode in a chain. Returns
+  /// how many were taken (0: none; run_of_scalars then decodes).
+  [[gnu::noinline]] std::uint64_t take_predecoded(std::uint64_t room, std::uint64_t max_memo) {
+    const std::uint64_t pos = decoder_.pos();
+    if (!find_predecoded(pos)) return 0;
+    const Predecoder::Run& r = pre_->run(pre_run_);
+    if (!ValueStore::input_slot_fits(r.end)) {  // past 2 GiB input scalars are Nodes: run_of_scalars'
+      pre_next_ = r.end;
+      return 0;
+    }
+    const std::uint8_t* const lengths = pre_->lengths() + r.first;
+    const std::uint8_t* const base = input_.data();
+    constexpr std::uint8_t kMemoize = info(Op::MEMOIZE).byte;
+    const std::uint32_t i0 = pre_i_;
+    const std::uint32_t last = static_cast<std::uint32_t>(std::min<std::uint64_t>(r.count, i0 + room));
+    // The values and stack items are written in place and counted at the end: the sizes stay in
+    // registers (a push per opcode loaded and stored both sizes, a chain through memory).
+    const ValueRef first = static_cast<ValueRef>(v_.size());
+    std::uint32_t* const slots = v_.input_scalar_space(last - i0);
+    ValueRef* const items = stack_.space(stack_pool_, last - i0);
+    std::uint32_t* slot = slots;
+    ValueRef* item = items;
+    ValueRef ref = first;
+    std::uint64_t at = pos;
+    const std::uint8_t* length = lengths + i0;
+    const std::uint8_t* const stop = lengths + last;
+    for (; length != stop; ++length) {
+      if (base[at] == kMemoize) {
+        // This batch's last scalar, if any, is the top of the stack.
+        if (!memoize_in_run(at, slot == slots ? kNoValue : ref - 1, max_memo)) [[unlikely]] break;
+        at += 1;
+        continue;
+      }
+      std::uint64_t end = at + *length;
+      if (*length == 0) [[unlikely]] {
+        std::uint64_t text;
+        if (!decoder_.measure_scalar(at, end, text)) break;  // never: the Predecoder measured it alike
+        if (text >= ValueStore::kLongText) v_.add_long_text(ref);
+      }
+      *slot++ = ValueStore::input_slot(at);
+      *item++ = ref++;
+      at = end;
+    }
+    v_.add_input_scalars(static_cast<std::size_t>(slot - slots));
+    stack_.grow_into(static_cast<std::size_t>(item - items));
+    const auto i = static_cast<std::uint32_t>(length - lengths);
+    run_.predecoded += i - i0;
+    decoder_.advance_to(at);
+    pre_i_ = i;
+    pre_pos_ = at;
+    pre_next_ = at;
+    return i - i0;
+  }
+
+  /// Moves the cursor over the Predecoder's frames and runs to the opcode at `pos`; true if a
+  /// run has it, in the frame the decoder is in. Otherwise sets pre_next_, the next position
+  /// worth asking about.
+  bool find_predecoded(std::uint64_t pos) {
+    constexpr std::uint64_t kRecheck = 16 << 10;  // while the frame ahead is not measured yet
+    const bool finished = pre_->finished();       // (before frames(): final once it is true)
+    const std::uint32_t frames = pre_->frames();
+    if (frames == 0) {
+      pre_next_ = finished ? UINT64_MAX : pos + kRecheck;
+      return false;
+    }
+    for (;;) {
+      if (pre_frame_ >= frames) {
+        pre_next_ = UINT64_MAX;
+        return false;
+      }
+      const Predecoder::Frame& f = pre_->frame(pre_frame_);
+      if (f.end <= pos) {
+        next_predecoded_frame();
+        continue;
+      }
+      if (pos < f.begin) {
+        pre_next_ = f.begin;
+        return false;
+      }
+      if (!f.done()) {
+        // Being measured, or never to be (the measuring stopped): decode on meanwhile.
+        pre_next_ = pre_->finished() && !f.done() ? f.end : pos + kRecheck;
+        return false;
+      }
+      if (f.end != decoder_.frame_end()) {  // not the frame the VM is in: not its stream
+        pre_next_ = f.end;
+        next_predecoded_frame();
+        return false;
+      }
+      if (pre_run_ == kNoRun) {
+        pre_run_ = f.first_run;
+        pre_i_ = 0;
+      }
+      for (; pre_run_ < f.first_run + f.run_count; ++pre_run_, pre_i_ = 0) {
+        const Predecoder::Run& r = pre_->run(pre_run_);
+        if (r.end <= pos) continue;
+        if (pre_i_ == 0) pre_pos_ = r.start;
+        if (pos < pre_pos_) {
+          pre_next_ = pre_pos_;
+          return false;
+        }
+        // Inside the run: walk to pos (the VM stopped short of the run's end, or decoded on its own).
+        const std::uint8_t* const lengths = pre_->lengths() + r.first;
+        while (pre_pos_ < pos && pre_i_ < r.count) {
+          std::uint64_t end = pre_pos_ + lengths[pre_i_], text;
+          if (lengths[pre_i_] == 0 && !decoder_.measure_scalar(pre_pos_, end, text)) break;
+          pre_pos_ = end;
+          ++pre_i_;
+        }
+        if (pre_pos_ == pos && pre_i_ < r.count) return true;
+        // pos is not one of its opcodes: not the VM's stream; try the next run.
+      }
+      pre_next_ = f.end;
+      next_predecoded_frame();
+      return false;
+    }
+  }
+  void next_predecoded_frame() {
+    ++pre_frame_;
+    pre_run_ = kNoRun;
+    pre_i_ = 0;
   }
 
   [[gnu::noinline]] void encoding_anomalies() {
@@ -796,12 +944,23 @@ class Machine {
   core::Bytes input_;
   std::uint64_t populated_;  ///< input_ is mapped in up to here (populate_ahead)
   std::uint64_t window_ = kPopulateFirst;
+  // The Predecoder, if one was started, and the cursor over its frames and runs: frame
+  // pre_frame_, its run pre_run_ (kNoRun: not looked at yet), the run's opcode pre_i_, at offset
+  // pre_pos_ (valid once pre_i_ > 0). pre_next_: the position from which take_predecoded is
+  // worth a try.
+  static constexpr std::uint32_t kNoRun = UINT32_MAX;
+  std::unique_ptr<Predecoder> pre_;
+  std::uint32_t pre_frame_ = 0;
+  std::uint32_t pre_run_ = kNoRun;
+  std::uint32_t pre_i_ = 0;
+  std::uint64_t pre_pos_ = 0;
+  std::uint64_t pre_next_ = UINT64_MAX;
 };
 
 }  // namespace
 
 PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& limits,
-                     std::chrono::steady_clock::time_point deadline, const BuildHook* after_build) {
+                     std::chrono::steady_clock::time_point deadline, const BuildHook* after_build, Predecode predecode) {
   PickleRun run;
   run.values = ValueStore(data);
   // Events grow one by one as calls are met; a doubling vector would copy them over and over
@@ -813,7 +972,7 @@ PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& 
   // within the huge-page heap are cheap.
   const std::uint64_t input = start < data.size() ? data.size() - start : 0;
   run.events.reserve(static_cast<std::size_t>(std::clamp<std::uint64_t>(input / 16, 64, std::uint64_t{1} << 13)));
-  Machine(data, start, limits, deadline, run, after_build).run();
+  Machine(data, start, limits, deadline, run, after_build, predecode).run();
   return run;
 }
 

@@ -75,6 +75,7 @@ struct PickleRun {
   /// bytes in between were read by the loader itself (joblib array data), not as opcodes.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> jumps;
   std::uint64_t opcodes = 0;
+  std::uint64_t predecoded = 0;      ///< of them, taken from a Predecoder's runs (a statistic)
   std::uint8_t protocol = 0;         ///< protocol in force at the end (PROTO), 0 if none
   bool stopped = false;              ///< reached STOP
   bool effects = false;              ///< something was imported, called, built or loaded
@@ -92,11 +93,21 @@ struct BuildHookResult {
 using BuildHook = std::function<BuildHookResult(const ValueStore& values, ValueRef inst, ValueRef state, std::uint64_t pos,
                                                 std::uint64_t frame_end)>;
 
+/// Whether a framed pickle's frames are measured on a second CPU while the VM runs
+/// (pickle::Predecoder). The run's result is the same either way.
+enum class Predecode : std::uint8_t {
+  kAuto,    ///< when the pickle is large (Predecoder::kMinInput) and framed, on a second thread
+  kOff,     ///< never
+  kBefore,  ///< whenever it is framed, all of its frames, on the calling thread before the run
+            ///< (tests: every run it records is there when the VM gets there)
+};
+
 /// Runs one pickle from `start` until STOP. `data` must outlive the run: its text values view
 /// it, and its binary scalars are read from it (ValueStore::input_scalar). `deadline` bounds wall time (limits.max_file_time
 /// is applied by the caller across all pickles of a file).
 PickleRun run_pickle(core::Bytes data, std::uint64_t start, const core::Limits& limits,
-                     std::chrono::steady_clock::time_point deadline, const BuildHook* after_build = nullptr);
+                     std::chrono::steady_clock::time_point deadline, const BuildHook* after_build = nullptr,
+                     Predecode predecode = Predecode::kAuto);
 
 std::string_view anomaly_name(Anomaly::Kind kind);
 

@@ -230,6 +230,9 @@ class ValueStore {
   /// `input`: the bytes the pickle is decoded from (offsets are relative to it); input_scalar()
   /// values are read from it, so it must outlive the store (string values view it anyway).
   explicit ValueStore(core::Bytes input) : input_(input) {}
+  /// Texts at least this long are listed as they are created (for_each_text); input_scalar's
+  /// text_size only decides this.
+  static constexpr std::size_t kLongText = 16;
 
   // --- creation ---
   /// True for the opcodes whose value is a scalar fully determined by the opcode's own bytes in
@@ -245,12 +248,23 @@ class ValueStore {
   /// others. It only decides whether the value joins the long texts (for_each_text).
   ValueRef input_scalar(std::uint64_t offset, std::size_t text_size) {
     if (offset < kMaxInputOffset) [[likely]] {
-      const ValueRef ref = push_slot((static_cast<std::uint32_t>(offset) << 1) | kInputTag);
+      const ValueRef ref = push_slot(input_slot(offset));
       if (text_size >= kLongText) [[unlikely]] long_texts_.push_back(ref);
       return ref;
     }
     return push(input_node(offset));
   }
+  /// Many input scalars at once (Machine::take_predecoded), for opcodes at offsets below
+  /// kMaxInputOffset: the caller writes input_slot(offset) for each at [0, k) of
+  /// input_scalar_space(n) (k <= n), then add_input_scalars(k) makes them the values size(),
+  /// size() + 1, ... A text of kLongText bytes or more among them is named by add_long_text.
+  [[nodiscard]] static constexpr std::uint32_t input_slot(std::uint64_t offset) {
+    return (static_cast<std::uint32_t>(offset) << 1) | kInputTag;
+  }
+  [[nodiscard]] static constexpr bool input_slot_fits(std::uint64_t offset) { return offset < kMaxInputOffset; }
+  std::uint32_t* input_scalar_space(std::size_t n) { return slots_.space(pool_, n); }
+  void add_input_scalars(std::size_t k) { slots_.grow_into(k); }
+  void add_long_text(ValueRef ref) { long_texts_.push_back(ref); }
   ValueRef scalar(Kind kind, std::uint64_t offset, std::int64_t i = 0, double f = 0, std::string_view text = {});
   ValueRef tuple(std::uint64_t offset, const ValueRef* items, std::size_t n);
   ValueRef list(std::uint64_t offset, const ValueRef* items, std::size_t n);
@@ -370,8 +384,6 @@ class ValueStore {
   /// A slot holds either (opcode offset << 1) | kInputTag (an input scalar) or (index into
   /// nodes_) << 1: 4 bytes per value, the largest table of a big pickle.
   static constexpr std::uint32_t kInputTag = 1;
-  /// Texts at least this long are listed in long_texts_ as they are created.
-  static constexpr std::size_t kLongText = 16;
   static constexpr std::uint64_t kMaxInputOffset = std::uint64_t{1} << 31;
 
   /// True if every one of the n refs is an input scalar created after the last stored node, so

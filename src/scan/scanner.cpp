@@ -10,6 +10,7 @@
 #include "core/mapped_file.hpp"
 #include "core/sha256.hpp"
 #include "core/text.hpp"
+#include "pickle/predecode.hpp"
 #include "scan/file_scan.hpp"
 #include "tensor/dtype.hpp"
 
@@ -104,6 +105,10 @@ bool Scanner::reads_whole(core::Bytes bytes) {
   // announced by NumpyArrayWrapper before the first one). Bounded: a miss reads at most this much.
   constexpr std::uint64_t kMaxRead = std::uint64_t{64} << 20;
   constexpr std::size_t kLookAhead = std::size_t{64} << 10;
+  // A large framed pickle stays mapped: its frames are measured from the end on a second CPU
+  // while the VM decodes from the start (pickle::Predecoder), each faulting in its own part,
+  // where reading the whole file first would keep both waiting for the copy.
+  if (bytes.size() >= pickle::Predecoder::kMinInput && pickle::Predecoder::framed(bytes, 0)) return false;
   if (bytes.size() > kMaxRead || container::sniff(bytes) != container::Format::kPickle || container::is_torch_legacy_magic(bytes)) {
     return false;
   }

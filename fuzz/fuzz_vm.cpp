@@ -10,6 +10,7 @@
 #include "fuzz_common.hpp"
 #include "pickle/decoder.hpp"
 #include "pickle/machine.hpp"
+#include "pickle/predecode.hpp"
 #include "report/inspect.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -24,6 +25,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   writer.write_run("m", run);
   writer.flush();
   if (!nlohmann::json::accept(json_out.str())) __builtin_trap();  // inspect --json is always valid JSON
+  if (pickle::Predecoder::framed(bytes, 0)) {
+    // The same run with every frame measured first (pickle::Predecoder): the same result.
+    auto pre = pickle::run_pickle(bytes, 0, limits, std::chrono::steady_clock::now() + limits.max_file_time, nullptr,
+                                  pickle::Predecode::kBefore);
+    std::ostringstream pre_out;
+    report::InspectJsonWriter pre_writer(pre_out, 1u << 20);
+    pre_writer.write_run("m", pre);
+    pre_writer.flush();
+    const bool timed_out = (run.error && run.error->code == core::ErrorCode::kTimeout) ||
+                           (pre.error && pre.error->code == core::ErrorCode::kTimeout);
+    if (!timed_out && (pre_out.str() != json_out.str() || pre.opcodes != run.opcodes)) __builtin_trap();
+  }
   std::ostringstream text_out;
   report::write_run_text(text_out, "m", run);
   return 0;

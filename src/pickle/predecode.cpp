@@ -3,11 +3,13 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
 
+#include "core/text.hpp"
 #include "pickle/decoder.hpp"
 #include "pickle/value.hpp"
 
@@ -29,16 +31,48 @@ constexpr int kConfirmHops = 2;
 constexpr std::uint32_t kMaxFrames = 1u << 16;
 /// The most opcode lengths recorded (one byte each, reserved, touched only as written).
 constexpr std::uint64_t kMaxLengths = std::uint64_t{1} << 30;
-/// The most opcode lengths one frame keeps (a larger frame's later opcodes are the VM's to decode).
-constexpr std::uint64_t kMaxLane = std::uint64_t{16} << 20;
-/// The worker looks at the stop flag every this many opcodes (and at every frame).
-constexpr std::uint64_t kStopCheck = 1u << 16;
+/// The most bytes of one frame measured (a larger frame's later opcodes are the VM's to decode):
+/// also how long the worker may go without looking at the stop flag (a few ms).
+constexpr std::uint64_t kMaxLane = std::uint64_t{4} << 20;
 
 std::uint64_t le64(const std::uint8_t* p) {
   std::uint64_t v;
   std::memcpy(&v, p, 8);
   return v;
 }
+
+/// What step() needs of an opcode byte, in one table entry: kRunFixed opcodes (binary ints,
+/// floats, None/True/False and MEMOIZE) are their fixed length; kRunCounted ones (str, bytes,
+/// LONG1) a fixed part and a 1- or 4-byte count; anything else ends the run. The same opcodes,
+/// lengths and checks as run_of_scalars (detail::kScalarOps, scalar_at), in fewer steps.
+enum : std::uint16_t {
+  kRunFixed = 1u << 8,
+  kRunCounted = 1u << 9,
+  kWideCount = 1u << 10,  ///< 4-byte count (else 1 byte)
+  kUtf8 = 1u << 11,       ///< str: the bytes must be UTF-8 (surrogates allowed)
+  kTextLike = 1u << 12,   ///< str or bytes: a count of kLongText or more is a long text
+};
+constexpr std::array<std::uint16_t, 256> make_run_table() {
+  std::array<std::uint16_t, 256> t{};
+  for (std::size_t b = 0; b < 256; ++b) {
+    const detail::FastOp f = detail::kFast[b];
+    if (f.op == Op::MEMOIZE && f.cls == detail::Fast::kNone) {
+      t[b] = kRunFixed | 1;
+    } else if (f.scalar && f.cls <= detail::Fast::kI4) {
+      t[b] = static_cast<std::uint16_t>(kRunFixed | (1 + f.width));
+    } else if (f.scalar && f.cls == detail::Fast::kF8) {
+      t[b] = kRunFixed | 9;
+    } else if (f.scalar) {  // the counted classes
+      std::uint16_t e = static_cast<std::uint16_t>(kRunCounted | (1 + f.width));
+      if (f.width == 4) e |= kWideCount;
+      if (f.cls == detail::Fast::kText1 || f.cls == detail::Fast::kText4) e |= kUtf8;
+      if (f.cls != detail::Fast::kLong1) e |= kTextLike;
+      t[b] = e;
+    }
+  }
+  return t;
+}
+constexpr std::array<std::uint16_t, 256> kRunTable = make_run_table();
 
 void* reserve(std::uint64_t bytes) {
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -137,24 +171,42 @@ bool Predecoder::list_frames(std::uint64_t start) {
 struct Predecoder::Lane {
   std::uint32_t frame = 0;
   bool live = false;
-  std::uint64_t pos = 0;
-  std::uint64_t fast_limit = 0;
-  std::uint64_t run_start = 0;
-  std::uint32_t count = 0;  ///< opcodes in the open run
+  std::uint64_t begin = 0;
+  std::uint64_t limit = 0;  ///< opcodes are taken if they end by here (see open)
   std::uint64_t used = 0;   ///< lengths in the runs recorded so far
   std::uint64_t cap = 0;
   std::unique_ptr<std::uint8_t[]> lengths;  ///< the recorded runs' lengths, then the open run's
   std::vector<Run> runs;                    ///< first: an index into `lengths`
-
-  void close_run() {
-    // A short run is dropped: its lengths are written over by the next one.
-    if (count >= kMinRun) {
-      runs.push_back(Run{run_start, pos, static_cast<std::uint32_t>(used), count});
-      used += count;
-    }
-    count = 0;
-  }
 };
+
+/// What changes with every opcode of a lane, in locals while measuring: in the Lane, every
+/// length byte stored (a char store may alias anything) would reload them, and the position,
+/// which each opcode's is computed from, would go through memory.
+struct Predecoder::Cursor {
+  std::uint64_t pos;
+  std::uint64_t limit;
+  std::uint64_t run_start;
+  std::uint8_t* run;  ///< the open run's first length
+  std::uint8_t* out;  ///< where its next length goes
+};
+
+namespace {
+
+/// Ends the cursor's open run at its position, recording it in the lane if it is long enough
+/// (a short run is dropped: its lengths are written over by the next one).
+template <typename Lane, typename Cursor, typename Run>
+[[gnu::always_inline]] inline void close_run(Lane& lane, Cursor& c) {
+  const auto count = static_cast<std::uint32_t>(c.out - c.run);
+  if (count >= Predecoder::kMinRun) {
+    lane.runs.push_back(Run{c.run_start, c.pos, static_cast<std::uint32_t>(lane.used), count});
+    lane.used += count;
+    c.run = c.out;
+  } else {
+    c.out = c.run;
+  }
+}
+
+}  // namespace
 
 void Predecoder::open(Lane& lane, std::uint32_t i) const {
   const Frame& f = frames_[i];
@@ -162,83 +214,90 @@ void Predecoder::open(Lane& lane, std::uint32_t i) const {
   lane.live = true;
   lane.runs.clear();
   lane.used = 0;
-  lane.count = 0;
-  lane.pos = lane.run_start = f.begin;
-  // The decoder's fast limit inside this frame (Decoder::update_fast_limit): run_of_scalars takes
-  // an opcode only if it starts and ends before it.
-  const std::uint64_t size = data_.size();
-  lane.fast_limit = std::min(f.end, size >= 9 ? size - 8 : 0);
+  lane.begin = f.begin;
   const std::uint64_t want = std::min(f.end - f.begin, kMaxLane);
   if (lane.cap < want) {
     lane.lengths = std::make_unique_for_overwrite<std::uint8_t[]>(static_cast<std::size_t>(want));
     lane.cap = want;
   }
+  // The decoder's fast limit inside this frame (Decoder::update_fast_limit): run_of_scalars takes
+  // an opcode only if it starts and ends before it. Past `cap` bytes into a frame the lane stops
+  // (its opcodes are the VM's to decode): every opcode has a byte, so `cap` lengths always fit.
+  const std::uint64_t size = data_.size();
+  lane.limit = std::min({f.end, size >= 9 ? size - 8 : 0, f.begin + lane.cap});
 }
 
-inline bool Predecoder::step(Lane& lane) const {
-  if (lane.pos >= lane.fast_limit) return false;
-  const std::uint8_t* p = data_.data() + lane.pos;
-  const detail::FastOp f = detail::kFast[p[0]];
-  std::uint64_t end, text;
+/// Measures one opcode of a lane's frame; false when the lane is done with it.
+[[gnu::always_inline]] inline bool Predecoder::step(Lane& lane, Cursor& c, const std::uint8_t* base, std::uint64_t max_string) {
+  if (c.pos >= c.limit) return false;
+  const std::uint8_t* p = base + c.pos;
+  const std::uint16_t e = kRunTable[p[0]];
+  std::uint64_t end;
   std::uint8_t length;
-  if (f.scalar) {
-    // run_of_scalars' own test; an opcode it leaves (to next(), maybe an error) ends the lane.
-    if (!detail::scalar_at(p, lane.pos, f, lane.fast_limit, max_string_, end, text)) return false;
-    length = text >= ValueStore::kLongText || end - lane.pos > 0xFF ? 0 : static_cast<std::uint8_t>(end - lane.pos);
-  } else if (f.op == Op::MEMOIZE && f.cls == detail::Fast::kNone) {
-    end = lane.pos + 1;
-    length = 1;
+  if (e & kRunFixed) {
+    length = static_cast<std::uint8_t>(e);
+    end = c.pos + length;
+    if (end > c.limit) return false;  // (a limit below the frame's, from `cap`, only ends the lane sooner)
+  } else if (e & kRunCounted) {
+    // run_of_scalars' own checks (scalar_at); an opcode it leaves (to next(), maybe an error)
+    // ends the lane.
+    const std::uint64_t count = le64(p + 1) & ((e & kWideCount) ? 0xFFFFFFFFu : 0xFFu);
+    end = c.pos + (e & 0xFF) + count;
+    if (end > c.limit || count > max_string) return false;
+    if ((e & kUtf8) && !detail::ascii_words_padded(p + (e & 0xFF), count) &&
+        !core::valid_utf8(std::string_view(reinterpret_cast<const char*>(p + (e & 0xFF)), static_cast<std::size_t>(count)),
+                          core::Utf8Mode::kSurrogatePass)) {
+      return false;
+    }
+    length = ((e & kTextLike) && count >= ValueStore::kLongText) || end - c.pos > 0xFF ? 0 : static_cast<std::uint8_t>(end - c.pos);
   } else {
     // Any other opcode ends the run; the next one starts after it. Measured as next_fast would
     // (fixed widths, or a counted length within the frame); anything else ends the lane.
-    lane.close_run();
+    const detail::FastOp f = detail::kFast[p[0]];
+    close_run<Lane, Cursor, Run>(lane, c);
     std::uint64_t n;
     if (f.cls <= detail::Fast::kI4) {
       n = f.width;
     } else if (f.cls == detail::Fast::kF8) {
       n = 8;
     } else if (f.cls == detail::Fast::kBytes1 || f.cls == detail::Fast::kBytes4) {
-      const std::uint64_t c = le64(p + 1) & (f.width == 4 ? 0xFFFFFFFFu : 0xFFu);
-      if (c > max_string_) return false;
-      n = f.width + c;
+      const std::uint64_t count = le64(p + 1) & (f.width == 4 ? 0xFFFFFFFFu : 0xFFu);
+      if (count > max_string) return false;
+      n = f.width + count;
     } else {
       return false;
     }
-    if (lane.pos + 1 + n > lane.fast_limit) return false;
-    lane.pos += 1 + n;
-    lane.run_start = lane.pos;
+    if (c.pos + 1 + n > c.limit) return false;
+    c.pos += 1 + n;
+    c.run_start = c.pos;
     return true;
   }
-  if (lane.used + lane.count >= lane.cap) return false;
-  lane.lengths[lane.used + lane.count++] = length;
-  lane.pos = end;
+  *c.out++ = length;
+  c.pos = end;
   return true;
 }
 
 bool Predecoder::measure(Lane& a, Lane& b) {
+  // No look at the stop flag in here: a lane ends within kMaxLane bytes (a few ms).
+  const std::uint8_t* const base = data_.data();
+  const std::uint64_t max_string = max_string_;
+  Cursor ca, cb;
+  for (auto [lane, c] : {std::pair<Lane*, Cursor*>{&a, &ca}, std::pair<Lane*, Cursor*>{&b, &cb}}) {
+    c->pos = lane->begin;
+    c->run_start = lane->begin;
+    c->limit = lane->live ? lane->limit : lane->begin;
+    c->run = c->out = lane->lengths.get();
+  }
   bool on_a = a.live, on_b = b.live;
-  std::uint64_t since_check = 0;
-  auto stopped = [&] {
-    if (++since_check < kStopCheck) return false;
-    since_check = 0;
-    return stop_.load(std::memory_order_relaxed);
-  };
   while (on_a && on_b) {
-    on_a = step(a);
-    on_b = step(b);
-    if (stopped()) return false;
+    on_a = step(a, ca, base, max_string);
+    on_b = step(b, cb, base, max_string);
   }
-  while (on_a) {
-    on_a = step(a);
-    if (stopped()) return false;
-  }
-  while (on_b) {
-    on_b = step(b);
-    if (stopped()) return false;
-  }
-  a.close_run();
-  b.close_run();
-  return true;
+  while (on_a) on_a = step(a, ca, base, max_string);
+  while (on_b) on_b = step(b, cb, base, max_string);
+  close_run<Lane, Cursor, Run>(a, ca);
+  close_run<Lane, Cursor, Run>(b, cb);
+  return !stop_.load(std::memory_order_relaxed);
 }
 
 bool Predecoder::record(Lane& lane) {

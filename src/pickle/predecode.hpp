@@ -78,6 +78,7 @@ class Predecoder {
 
  private:
   struct Lane;
+  struct Cursor;
   void work(std::uint64_t start);
   /// Lists the frames of the pickle at `start` by hopping from header to header; false if none.
   bool list_frames(std::uint64_t start);
@@ -88,8 +89,7 @@ class Predecoder {
   [[nodiscard]] std::uint64_t next_frame(std::uint64_t end) const;
   /// Starts `lane` on frame `i`.
   void open(Lane& lane, std::uint32_t i) const;
-  /// Measures one opcode of the lane's frame; false when the lane is done with it.
-  bool step(Lane& lane) const;
+  static bool step(Lane& lane, Cursor& cursor, const std::uint8_t* base, std::uint64_t max_string);
   /// Measures the two lanes' frames side by side; false if told to stop.
   bool measure(Lane& a, Lane& b);
   /// Records a lane's runs and marks its frame done; false when the reservation is full.

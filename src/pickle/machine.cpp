@@ -252,7 +252,10 @@ class Machine {
     // Past the window (a loader-read array was jumped over): start small again, as at the start.
     if (decoder_.pos() > populated_) window_ = kPopulateFirst;
     const std::uint64_t from = std::max(populated_, decoder_.pos());
-    const std::uint64_t to = std::min<std::uint64_t>(input_.size(), from + window_);
+    std::uint64_t to = std::min<std::uint64_t>(input_.size(), from + window_);
+    // The Predecoder faults in the frames it measures, from the last one back: not twice.
+    if (pre_) to = std::min(to, std::max(from, pre_->reached()));
+    if (to <= from) return;
     core::populate_for_reading(input_.subspan(from, to - from));
     populated_ = to;
     window_ = std::min(window_ * 2, kPopulateMax);
@@ -284,8 +287,6 @@ class Machine {
       return 0;
     }
     const std::uint8_t* const lengths = pre_->lengths() + r.first;
-    const std::uint8_t* const base = input_.data();
-    constexpr std::uint8_t kMemoize = info(Op::MEMOIZE).byte;
     const std::uint32_t i0 = pre_i_;
     const std::uint32_t last = static_cast<std::uint32_t>(std::min<std::uint64_t>(r.count, i0 + room));
     // The values and stack items are written in place and counted at the end: the sizes stay in
@@ -300,14 +301,14 @@ class Machine {
     const std::uint8_t* length = lengths + i0;
     const std::uint8_t* const stop = lengths + last;
     for (; length != stop; ++length) {
-      if (base[at] == kMemoize) {
+      if (*length == Predecoder::kMemoizeLength) {
         // This batch's last scalar, if any, is the top of the stack.
         if (!memoize_in_run(at, slot == slots ? kNoValue : ref - 1, max_memo)) [[unlikely]] break;
         at += 1;
         continue;
       }
       std::uint64_t end = at + *length;
-      if (*length == 0) [[unlikely]] {
+      if (*length == Predecoder::kMeasureLength) [[unlikely]] {
         std::uint64_t text;
         if (!decoder_.measure_scalar(at, end, text)) break;  // never: the Predecoder measured it alike
         if (text >= ValueStore::kLongText) v_.add_long_text(ref);
@@ -377,8 +378,9 @@ class Machine {
         // Inside the run: walk to pos (the VM stopped short of the run's end, or decoded on its own).
         const std::uint8_t* const lengths = pre_->lengths() + r.first;
         while (pre_pos_ < pos && pre_i_ < r.count) {
-          std::uint64_t end = pre_pos_ + lengths[pre_i_], text;
-          if (lengths[pre_i_] == 0 && !decoder_.measure_scalar(pre_pos_, end, text)) break;
+          const std::uint8_t code = lengths[pre_i_];
+          std::uint64_t end = pre_pos_ + (code == Predecoder::kMemoizeLength ? 1 : code), text;
+          if (code == Predecoder::kMeasureLength && !decoder_.measure_scalar(pre_pos_, end, text)) break;
           pre_pos_ = end;
           ++pre_i_;
         }

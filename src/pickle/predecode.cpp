@@ -51,13 +51,14 @@ enum : std::uint16_t {
   kWideCount = 1u << 10,  ///< 4-byte count (else 1 byte)
   kUtf8 = 1u << 11,       ///< str: the bytes must be UTF-8 (surrogates allowed)
   kTextLike = 1u << 12,   ///< str or bytes: a count of kLongText or more is a long text
+  kMemo = 1u << 13,       ///< MEMOIZE: recorded as Predecoder::kMemoizeLength
 };
 constexpr std::array<std::uint16_t, 256> make_run_table() {
   std::array<std::uint16_t, 256> t{};
   for (std::size_t b = 0; b < 256; ++b) {
     const detail::FastOp f = detail::kFast[b];
     if (f.op == Op::MEMOIZE && f.cls == detail::Fast::kNone) {
-      t[b] = kRunFixed | 1;
+      t[b] = kRunFixed | kMemo | 1;
     } else if (f.scalar && f.cls <= detail::Fast::kI4) {
       t[b] = static_cast<std::uint16_t>(kRunFixed | (1 + f.width));
     } else if (f.scalar && f.cls == detail::Fast::kF8) {
@@ -235,8 +236,8 @@ void Predecoder::open(Lane& lane, std::uint32_t i) const {
   std::uint64_t end;
   std::uint8_t length;
   if (e & kRunFixed) {
-    length = static_cast<std::uint8_t>(e);
-    end = c.pos + length;
+    length = (e & kMemo) ? kMemoizeLength : static_cast<std::uint8_t>(e);
+    end = c.pos + (e & 0xFF);
     if (end > c.limit) return false;  // (a limit below the frame's, from `cap`, only ends the lane sooner)
   } else if (e & kRunCounted) {
     // run_of_scalars' own checks (scalar_at); an opcode it leaves (to next(), maybe an error)
@@ -249,7 +250,8 @@ void Predecoder::open(Lane& lane, std::uint32_t i) const {
                           core::Utf8Mode::kSurrogatePass)) {
       return false;
     }
-    length = ((e & kTextLike) && count >= ValueStore::kLongText) || end - c.pos > 0xFF ? 0 : static_cast<std::uint8_t>(end - c.pos);
+    length = ((e & kTextLike) && count >= ValueStore::kLongText) || end - c.pos >= kMemoizeLength ? kMeasureLength
+                                                                                                    : static_cast<std::uint8_t>(end - c.pos);
   } else {
     // Any other opcode ends the run; the next one starts after it. Measured as next_fast would
     // (fixed widths, or a counted length within the frame); anything else ends the lane.
@@ -334,6 +336,7 @@ void Predecoder::work(std::uint64_t start) {
       open(a, i - 1);
       b.live = false;
       if (i >= 2 && frames_[i - 2].begin > vm) open(b, i - 2);
+      reached_.store(frames_[b.live ? i - 2 : i - 1].begin, std::memory_order_relaxed);
       if (!measure(a, b) || !record(a) || !record(b)) break;
       i -= b.live ? 2 : 1;
     }

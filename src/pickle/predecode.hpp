@@ -8,8 +8,7 @@
 // the frames can be measured apart from the VM, and two at a time (two chains side by side).
 //
 // What it records: per frame, the runs of opcodes Decoder::run_of_scalars would take (binary
-// scalars and MEMOIZE), as the length of each opcode (one byte each; 0 when the VM must measure
-// the opcode itself: a long text, or an opcode longer than 255 bytes). The VM takes a run only at
+// scalars and MEMOIZE), as one byte per opcode (its length, or a code: see kMeasureLength). The VM takes a run only at
 // one of its opcodes, in the frame its own decoder is in (the same end, hence the same limits),
 // so what it takes is exactly what run_of_scalars would take there. A frame found by a search
 // (after the chain of headers breaks) may be a guess; its runs are then never at the VM's
@@ -44,6 +43,12 @@ class Predecoder {
     std::atomic<bool> measured{false};
     [[nodiscard]] bool done() const { return measured.load(std::memory_order_acquire); }
   };
+  /// What lengths() holds for an opcode: its length (1 to 254) if it is a scalar the VM can take
+  /// as it is; kMeasureLength if the VM must measure it itself (a text of ValueStore::kLongText
+  /// bytes and more, which the VM lists, or an opcode of 255 bytes and more); kMemoizeLength for
+  /// a MEMOIZE (one byte), so that the VM tells it apart without reading the opcode.
+  static constexpr std::uint8_t kMeasureLength = 0;
+  static constexpr std::uint8_t kMemoizeLength = 255;
   /// Runs shorter than this are not recorded: the VM decodes them as fast by itself.
   static constexpr std::uint32_t kMinRun = 32;
   /// An input smaller than this is not worth a second thread (Predecode::kAuto).
@@ -73,6 +78,9 @@ class Predecoder {
   [[nodiscard]] bool finished() const { return finished_.load(std::memory_order_acquire); }
   [[nodiscard]] const Run& run(std::uint32_t i) const { return runs_[i]; }
   [[nodiscard]] const std::uint8_t* lengths() const { return lengths_; }
+  /// The start of the lowest frame being measured: from there to the end, the worker has faulted
+  /// the input's pages in (or is doing it), so the VM need not map them in ahead of itself.
+  [[nodiscard]] std::uint64_t reached() const { return reached_.load(std::memory_order_relaxed); }
   /// Where the VM is: the frames it has reached are its own, and the work stops there.
   void vm_at(std::uint64_t pos) { vm_pos_.store(pos, std::memory_order_relaxed); }
 
@@ -108,6 +116,7 @@ class Predecoder {
   std::atomic<bool> finished_{false};
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> vm_pos_{0};
+  std::atomic<std::uint64_t> reached_{UINT64_MAX};
   core::SideTask task_;
 };
 

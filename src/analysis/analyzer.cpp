@@ -98,14 +98,14 @@ class Analyzer {
   }
 
  private:
-  // ---- name resolution, cached per (module, name, protocol class) ----
+  // ---- name resolution: per global value here, per name for the whole thread in the rule set ----
   const rules::Resolution& resolution(ValueRef global) {
-    const auto& g = v_.global_rec(global);
-    const int proto_class = g.protocol < 3 ? 0 : g.protocol < 4 ? 3 : 4;
-    std::string key = fmt::format("{}\n{}\n{}", g.module, g.name, proto_class);
-    auto it = resolutions_.find(key);
-    if (it == resolutions_.end()) it = resolutions_.emplace(std::move(key), rules_.resolve(g.module, g.name, g.protocol)).first;
-    return it->second;
+    auto it = resolutions_.find(global);
+    if (it == resolutions_.end()) {
+      const auto& g = v_.global_rec(global);
+      it = resolutions_.emplace(global, rules_.resolve_shared(g.module, g.name, g.protocol)).first;
+    }
+    return *it->second;
   }
 
   Finding make(std::string rule, Severity sev, Verdict impact, std::uint64_t offset, pickle::Op op, std::string message) {
@@ -726,7 +726,7 @@ class Analyzer {
   const PickleContext& ctx_;
   std::unordered_set<ValueRef> mutated_;
   ArgMatcher matcher_;
-  std::unordered_map<std::string, rules::Resolution> resolutions_;
+  std::unordered_map<ValueRef, std::shared_ptr<const rules::Resolution>> resolutions_;
   std::unordered_map<ValueRef, GlobalInfo> globals_;
   std::unordered_set<ValueRef> order_;
   std::vector<ValueRef> order_list_;

@@ -1,6 +1,7 @@
 #include "rules/rule_set.hpp"
 
 #include <array>
+#include <atomic>
 #include <mutex>
 
 namespace brine::rules {
@@ -189,6 +190,47 @@ std::vector<NameStep> RuleSet::name_chain(std::string_view module, std::string_v
     current = std::move(next);
   }
   return steps;
+}
+
+std::uint64_t RuleSetId::next() {
+  static std::atomic<std::uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+namespace {
+/// One thread's remembered resolutions, for one rule set at a time (a thread that meets
+/// another set forgets the first's). Bounded: a file of many distinct globals empties it,
+/// and what callers hold stays valid (shared ownership).
+struct ThreadResolutions {
+  std::uint64_t set = 0;
+  std::unordered_map<std::string, std::shared_ptr<const Resolution>> by_name;
+};
+constexpr std::size_t kMaxThreadResolutions = 4096;
+thread_local ThreadResolutions t_resolutions;
+}  // namespace
+
+std::shared_ptr<const Resolution> RuleSet::resolve_shared(std::string_view module, std::string_view name,
+                                                          int protocol) const {
+  if (deferred_) return built().resolve_shared(module, name, protocol);
+  // resolve() depends on the protocol only through `protocol < 3` (the py2 renames). The key is
+  // unambiguous: the module's length comes first, and a name from STACK_GLOBAL may hold any byte.
+  const auto module_size = static_cast<std::uint32_t>(module.size());
+  std::string key;
+  key.reserve(1 + sizeof module_size + module.size() + name.size());
+  key += protocol < 3 ? '2' : '3';
+  key.append(reinterpret_cast<const char*>(&module_size), sizeof module_size);
+  key += module;
+  key += name;
+  ThreadResolutions& mine = t_resolutions;
+  if (mine.set != id_.value() || mine.by_name.size() >= kMaxThreadResolutions) {
+    mine.by_name.clear();
+    mine.set = id_.value();
+  }
+  auto it = mine.by_name.find(key);
+  if (it == mine.by_name.end()) {
+    it = mine.by_name.emplace(std::move(key), std::make_shared<const Resolution>(resolve(module, name, protocol))).first;
+  }
+  return it->second;
 }
 
 Resolution RuleSet::resolve(std::string_view module, std::string_view name, int protocol) const {

@@ -123,6 +123,24 @@ struct NameStep {
   std::string why;  ///< "py2-rename", "module-alias", "re-export"
 };
 
+/// A number no other RuleSet object had: a copy or a move is another object, whose entries
+/// (what a Resolution points to) live elsewhere, so it gets its own.
+class RuleSetId {
+ public:
+  RuleSetId() : value_(next()) {}
+  RuleSetId(const RuleSetId&) : value_(next()) {}
+  RuleSetId& operator=(const RuleSetId&) {
+    value_ = next();
+    return *this;
+  }
+  ~RuleSetId() = default;
+  [[nodiscard]] std::uint64_t value() const { return value_; }
+
+ private:
+  static std::uint64_t next();
+  std::uint64_t value_;
+};
+
 class RuleSet {
  public:
   /// A rule set that `make` builds the first time anything consults it (once, thread-safe).
@@ -131,6 +149,11 @@ class RuleSet {
   static std::shared_ptr<const RuleSet> deferred(std::function<std::shared_ptr<const RuleSet>()> make);
 
   [[nodiscard]] Resolution resolve(std::string_view module, std::string_view name, int protocol) const;
+  /// resolve(), remembered on the calling thread for this set: the few globals nearly every
+  /// checkpoint imports (torch's rebuild functions, OrderedDict, the storage classes) are
+  /// resolved once a thread, not once a file. The result stays valid as long as it is held.
+  [[nodiscard]] std::shared_ptr<const Resolution> resolve_shared(std::string_view module, std::string_view name,
+                                                                 int protocol) const;
   /// The rewrites resolve() applies to a name, in order (empty when the written name is judged
   /// as written): what `brine rules explain` shows.
   [[nodiscard]] std::vector<NameStep> name_chain(std::string_view module, std::string_view name, int protocol) const;
@@ -168,6 +191,7 @@ class RuleSet {
   std::map<std::string, std::string> module_aliases_;
   std::unordered_map<std::string, std::string> reexports_;
   std::shared_ptr<Deferred> deferred_;  ///< set only on a deferred() set, whose own tables stay empty
+  RuleSetId id_;                        ///< what resolve_shared's per-thread memory is keyed by
 };
 
 }  // namespace brine::rules

@@ -146,6 +146,42 @@ TEST_CASE("deny matching: module prefixes, aliases, py2 names, dotted components
   CHECK(r->resolve("builtins", "set", 4).deny == nullptr);           // builtins is not denied wholesale
 }
 
+TEST_CASE("resolve_shared answers what resolve answers, per name and protocol class, whatever came before") {
+  auto r = test::builtin_rules();
+  const auto same = [&](std::string_view m, std::string_view n, int protocol) {
+    const auto shared = r->resolve_shared(m, n, protocol);
+    const auto plain = r->resolve(m, n, protocol);
+    CHECK(shared->loader_name == plain.loader_name);
+    CHECK(shared->written_name == plain.written_name);
+    CHECK(shared->deny == plain.deny);
+    CHECK(shared->deny_form == plain.deny_form);
+    CHECK(shared->traversal == plain.traversal);
+    CHECK(shared->allow == plain.allow);
+    CHECK(shared->reexport_of == plain.reexport_of);
+    return shared;
+  };
+  // Names whose module and name run together the same way are different names: "oss" +
+  // "ystem" is remembered first, and must not answer for os.system.
+  CHECK(same("oss", "ystem", 4)->deny == nullptr);
+  CHECK(same("os", "system", 4)->deny != nullptr);
+  CHECK(same("os\nsys", "tem", 4)->loader_name == "os\nsys.tem");
+  // The py2 renames apply below protocol 3 only: one name, two answers.
+  CHECK(same("__builtin__", "set", 2)->loader_name == "builtins.set");
+  CHECK(same("__builtin__", "set", 3)->loader_name == "__builtin__.set");
+  CHECK(same("__builtin__", "set", 2)->loader_name == "builtins.set");
+  // Past the per-thread bound the memory starts again; what a caller holds stays valid.
+  const auto held = r->resolve_shared("collections", "OrderedDict", 4);
+  for (int i = 0; i < 5000; ++i) (void)r->resolve_shared("mod" + std::to_string(i), "name", 4);
+  CHECK(held->loader_name == "collections.OrderedDict");
+  CHECK_FALSE(held->allow.empty());
+  same("collections", "OrderedDict", 4);
+  same("torch", "os.system", 4);
+  // Another rule set on the same thread has its own answers.
+  auto custom = from(R"({"schema": "brine-rules/1", "allow": [{"global": "oss.ystem", "use": ["call"]}]})");
+  CHECK_FALSE(custom->resolve_shared("oss", "ystem", 4)->allow.empty());
+  CHECK(r->resolve_shared("oss", "ystem", 4)->allow.empty());
+}
+
 TEST_CASE("a dunder component is attribute traversal") {
   auto r = test::builtin_rules();
   CHECK(r->resolve("collections", "OrderedDict.__init__.__globals__", 4).traversal == "__init__");

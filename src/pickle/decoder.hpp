@@ -77,6 +77,9 @@ constexpr std::array<FastOp, 256> make_fast_table() {
 inline constexpr std::array<FastOp, 256> kFast = make_fast_table();
 /// The low `width` bytes (width 0, 1, 2 or 4).
 inline constexpr std::array<std::uint64_t, 5> kLowBytes = {0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF};
+/// The count a counted opcode (str, bytes, LONG1/4) writes after its byte, from the 8 bytes
+/// loaded there at once: its low 4 bytes, or its low byte.
+constexpr std::uint64_t counted_length(std::uint64_t raw, bool four_bytes) { return raw & (four_bytes ? 0xFFFFFFFFu : 0xFFu); }
 
 /// True if the `len` bytes at `s` are ASCII. Reads whole 8-byte words: the caller guarantees
 /// that the bytes up to the next multiple of 8 past `len` are readable.
@@ -251,7 +254,7 @@ inline bool Decoder::next_fast(Instruction& ins) {
     if (pos + 1 + n > fast_limit_) return false;
   } else if (f.cls <= Fast::kText4) {  // the str/bytes classes
     const unsigned width = f.width;
-    const std::uint64_t len = raw & (width == 4 ? 0xFFFFFFFFu : 0xFFu);
+    const std::uint64_t len = detail::counted_length(raw, width == 4);
     n = width + len;
     // A length past the data (or the frame) or over max-string is next_slow's to decode or report.
     if (pos + 1 + n > fast_limit_ || len > limits_.max_string_length) return false;
@@ -292,7 +295,7 @@ inline bool scalar_at(const std::uint8_t* p, std::uint64_t pos, FastOp f, std::u
   } else if (f.cls > Fast::kI4) {  // kBytes1, kText1, kBytes4, kText4, kLong1
     std::uint64_t raw;
     std::memcpy(&raw, p + 1, 8);
-    const std::uint64_t count = raw & (f.width == 4 ? 0xFFFFFFFFu : 0xFFu);
+    const std::uint64_t count = counted_length(raw, f.width == 4);
     n = f.width + count;
     // next_slow's checks of a counted argument (LONG1's included): within the data, within max-string.
     if (pos + 1 + n > fast_limit || count > max_string) return false;

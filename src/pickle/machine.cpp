@@ -135,8 +135,8 @@ class Machine {
       : decoder_(data, start, run.arena, limits), limits_(limits), deadline_(deadline), run_(run), v_(run.values),
         after_build_(after_build), input_(data), populated_(start) {
     run_.start = start;
-    if (predecode != Predecode::kOff && Predecoder::framed(data, start) &&
-        (predecode == Predecode::kBefore || data.size() - start >= Predecoder::kMinInput)) {
+    if (predecode == Predecode::kBefore ? Predecoder::framed(data, start)
+                                        : predecode == Predecode::kAuto && Predecoder::worth_a_thread(data, start)) {
       pre_ = std::make_unique<Predecoder>(data, limits.max_string_length);
       if (predecode == Predecode::kBefore) {
         pre_->run_here(start);
@@ -307,12 +307,9 @@ class Machine {
         at += 1;
         continue;
       }
-      std::uint64_t end = at + *length;
-      if (*length == Predecoder::kMeasureLength) [[unlikely]] {
-        std::uint64_t text;
-        if (!decoder_.measure_scalar(at, end, text)) break;  // never: the Predecoder measured it alike
-        if (text >= ValueStore::kLongText) v_.add_long_text(ref);
-      }
+      std::uint64_t end, text;
+      if (!scalar_end(*length, at, end, text)) [[unlikely]] break;  // never: the Predecoder measured it alike
+      if (text >= ValueStore::kLongText) [[unlikely]] v_.add_long_text(ref);
       *slot++ = ValueStore::input_slot(at);
       *item++ = ref++;
       at = end;
@@ -379,8 +376,8 @@ class Machine {
         const std::uint8_t* const lengths = pre_->lengths() + r.first;
         while (pre_pos_ < pos && pre_i_ < r.count) {
           const std::uint8_t code = lengths[pre_i_];
-          std::uint64_t end = pre_pos_ + (code == Predecoder::kMemoizeLength ? 1 : code), text;
-          if (code == Predecoder::kMeasureLength && !decoder_.measure_scalar(pre_pos_, end, text)) break;
+          std::uint64_t end = pre_pos_ + 1, text;
+          if (code != Predecoder::kMemoizeLength && !scalar_end(code, pre_pos_, end, text)) break;
           pre_pos_ = end;
           ++pre_i_;
         }
@@ -391,6 +388,14 @@ class Machine {
       next_predecoded_frame();
       return false;
     }
+  }
+  /// Where the scalar opcode at `at` ends, from its Predecoder length code (not kMemoizeLength):
+  /// the code itself, or for kMeasureLength what the decoder measures; `text` is its text's
+  /// size then (0 otherwise). False if the decoder cannot measure it.
+  bool scalar_end(std::uint8_t code, std::uint64_t at, std::uint64_t& end, std::uint64_t& text) const {
+    end = at + code;
+    text = 0;
+    return code != Predecoder::kMeasureLength || decoder_.measure_scalar(at, end, text);
   }
   void next_predecoded_frame() {
     ++pre_frame_;

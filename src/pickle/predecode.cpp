@@ -136,7 +136,7 @@ std::uint64_t Predecoder::next_frame(std::uint64_t end) const {
   // pickle's framer writes a str or bytes of 64 KiB and more between frames: hop over it.
   const detail::FastOp f = detail::kFast[data_[end]];
   if (f.cls < detail::Fast::kBytes1 || f.cls > detail::Fast::kText4) return UINT64_MAX;
-  const std::uint64_t count = le64(data_.data() + end + 1) & (f.width == 4 ? 0xFFFFFFFFu : 0xFFu);
+  const std::uint64_t count = detail::counted_length(le64(data_.data() + end + 1), f.width == 4);
   const std::uint64_t after = end + 1 + f.width + count;
   if (after + 9 > size || data_[after] != kFrameByte) return UINT64_MAX;
   return after;
@@ -242,7 +242,7 @@ void Predecoder::open(Lane& lane, std::uint32_t i) const {
   } else if (e & kRunCounted) {
     // run_of_scalars' own checks (scalar_at); an opcode it leaves (to next(), maybe an error)
     // ends the lane.
-    const std::uint64_t count = le64(p + 1) & ((e & kWideCount) ? 0xFFFFFFFFu : 0xFFu);
+    const std::uint64_t count = detail::counted_length(le64(p + 1), (e & kWideCount) != 0);
     end = c.pos + (e & 0xFF) + count;
     if (end > c.limit || count > max_string) return false;
     if ((e & kUtf8) && !detail::ascii_words_padded(p + (e & 0xFF), count) &&
@@ -263,7 +263,7 @@ void Predecoder::open(Lane& lane, std::uint32_t i) const {
     } else if (f.cls == detail::Fast::kF8) {
       n = 8;
     } else if (f.cls == detail::Fast::kBytes1 || f.cls == detail::Fast::kBytes4) {
-      const std::uint64_t count = le64(p + 1) & (f.width == 4 ? 0xFFFFFFFFu : 0xFFu);
+      const std::uint64_t count = detail::counted_length(le64(p + 1), f.width == 4);
       if (count > max_string) return false;
       n = f.width + count;
     } else {

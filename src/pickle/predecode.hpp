@@ -63,6 +63,11 @@ class Predecoder {
 
   /// True if the pickle at `start` is framed from its first opcode (PROTO 4 or 5, then FRAME).
   static bool framed(core::Bytes data, std::uint64_t start);
+  /// True if a VM decoding the pickle at `start` starts a Predecoder (Predecode::kAuto): it is
+  /// framed and kMinInput or more.
+  static bool worth_a_thread(core::Bytes data, std::uint64_t start) {
+    return framed(data, start) && data.size() - start >= kMinInput;
+  }
 
   /// Measures the frames of the pickle at `start` on a second CPU; false if no thread could be
   /// had (nothing is measured then).

@@ -108,7 +108,7 @@ bool Scanner::reads_whole(core::Bytes bytes) {
   // A large framed pickle stays mapped: its frames are measured from the end on a second CPU
   // while the VM decodes from the start (pickle::Predecoder), each faulting in its own part,
   // where reading the whole file first would keep both waiting for the copy.
-  if (bytes.size() >= pickle::Predecoder::kMinInput && pickle::Predecoder::framed(bytes, 0)) return false;
+  if (pickle::Predecoder::worth_a_thread(bytes, 0)) return false;
   if (bytes.size() > kMaxRead || container::sniff(bytes) != container::Format::kPickle || container::is_torch_legacy_magic(bytes)) {
     return false;
   }

@@ -17,7 +17,7 @@ namespace {
 /// step (at most a directory listing beyond them) keeps the other threads waiting briefly.
 constexpr std::size_t kStep = 32;
 /// Below this many queued targets per thread, the next free thread walks on before it scans.
-constexpr std::size_t kLowPerThread = 4;
+constexpr std::size_t kLowPerThread = 64;
 
 class Pool {
  public:

@@ -22,10 +22,11 @@ std::uintptr_t current_break() { return reinterpret_cast<std::uintptr_t>(::sbrk(
 std::uintptr_t top_chunk() { return current_break() - mallinfo2().keepcost; }
 }  // namespace
 
-void* map_huge_pages(std::size_t bytes) noexcept {
+namespace {
+void* map_aligned(std::size_t bytes, int extra_flags) noexcept {
   // Room to start at a 2 MiB boundary; the unused head and tail are given back at once.
   const std::size_t span = bytes + kHugePage;
-  void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   const auto lo = reinterpret_cast<std::uintptr_t>(raw);
   const std::uintptr_t aligned = (lo + kHuge - 1) & ~(kHuge - 1);
@@ -36,6 +37,11 @@ void* map_huge_pages(std::size_t bytes) noexcept {
   ::madvise(p, bytes, MADV_HUGEPAGE);  // advice: without THP the memory is still good
   return p;
 }
+}  // namespace
+
+void* map_huge_pages(std::size_t bytes) noexcept { return map_aligned(bytes, 0); }
+
+void* reserve_huge_pages(std::size_t bytes) noexcept { return map_aligned(bytes, MAP_NORESERVE); }
 
 HugeHeap place_heap_on_huge_pages() {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

@@ -26,6 +26,9 @@ inline constexpr std::size_t kHugePage = std::size_t{2} << 20;
 /// backs each whole 2 MiB of it with one huge page, one fault each, instead of 4 KiB pages.
 /// nullptr if the system refuses the mapping. Free with munmap(p, bytes).
 void* map_huge_pages(std::size_t bytes) noexcept;
+/// The same, as address space only (MAP_NORESERVE): nothing is committed or touched, and a page
+/// costs memory only once written. nullptr if the system refuses (strict overcommit, a limit).
+void* reserve_huge_pages(std::size_t bytes) noexcept;
 
 struct HugeHeap {
   bool placed = false;        ///< false: left as it was (not glibc, a sanitizer, a check failed)

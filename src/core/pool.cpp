@@ -15,6 +15,12 @@ namespace {
 
 constexpr std::size_t kFirstSlab = std::size_t{64} << 10;  // a small pickle needs no more
 constexpr std::size_t kMaxSlab = std::size_t{64} << 20;
+/// Address space a big block is mapped with, as a multiple of its size (and at least
+/// kMinBigRoom): the value table and memo of a large pickle double a dozen times, and each
+/// doubling within the room is free (no mremap, whose TLB flush reaches the predecoder's CPU, no
+/// new mapping). Untouched, the room costs no memory.
+constexpr std::size_t kBigRoomFactor = 16;
+constexpr std::size_t kMinBigRoom = std::size_t{64} << 20;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
@@ -40,7 +46,7 @@ Pool::~Pool() {
       block_cache::give(r.p, r.bytes, std::align_val_t{16});
     }
   }
-  for (const auto& [p, bytes] : big_) ::munmap(p, bytes);
+  for (const auto& [p, big] : big_) ::munmap(p, big.room);
 }
 
 void Pool::new_slab(std::size_t need) {
@@ -76,16 +82,31 @@ void Pool::new_slab(std::size_t need) {
   end_ = cur_ + r.bytes;
 }
 
+void* Pool::map_big(std::size_t bytes, std::size_t& room) {
+  // The room is address space only; where the system will not give that much (strict
+  // overcommit, RLIMIT_AS or RLIMIT_DATA), the block is mapped at its size and moves to grow.
+  const std::size_t want = bytes <= kMinBigRoom / kBigRoomFactor ? kMinBigRoom
+                           : bytes <= SIZE_MAX / kBigRoomFactor    ? bytes * kBigRoomFactor
+                                                                   : bytes;
+  if (void* p = reserve_huge_pages(want)) {
+    room = want;
+    return p;
+  }
+  room = bytes;
+  return map_huge(bytes);
+}
+
 void* Pool::allocate(std::size_t& bytes) {
   const unsigned c = class_of(bytes);
   if (c + kMinShift > kSlabShift) {
     // A big block of its own; a power of two >= 2 MiB is a whole number of huge pages.
     bytes = std::size_t{1} << (c + kMinShift);
-    void* p = map_huge(bytes);
+    std::size_t room = 0;
+    void* p = map_big(bytes, room);
     try {
-      big_.emplace(p, bytes);
+      big_.emplace(p, Big{bytes, room});
     } catch (...) {
-      ::munmap(p, bytes);
+      ::munmap(p, room);
       throw;
     }
     reserved_ += bytes;
@@ -106,8 +127,10 @@ void Pool::release(void* p, std::size_t bytes) {
   if (p == nullptr) return;
   const unsigned c = class_of(bytes);
   if (c + kMinShift > kSlabShift) {
-    big_.erase(p);
-    ::munmap(p, bytes);
+    const auto it = big_.find(p);
+    const std::size_t room = it->second.room;
+    big_.erase(it);
+    ::munmap(p, room);
     reserved_ -= bytes;
     return;
   }
@@ -117,20 +140,28 @@ void Pool::release(void* p, std::size_t bytes) {
 
 void* Pool::grow(void* p, std::size_t old_bytes, std::size_t used, std::size_t& bytes) {
   if (p != nullptr && class_of(old_bytes) + kMinShift > kSlabShift) {
-    // Big to bigger: move the pages into a new 2 MiB-aligned mapping (mremap moves page tables;
-    // the data is neither copied nor faulted in again).
     bytes = std::size_t{1} << (class_of(bytes) + kMinShift);
-    void* q = map_huge(bytes);
-    void* moved = ::mremap(p, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, q);
+    const auto it = big_.find(p);
+    const std::size_t old_room = it->second.room;
+    if (bytes <= old_room) {  // within its room: nothing to do
+      it->second.bytes = bytes;
+      reserved_ += bytes - old_bytes;
+      return p;
+    }
+    // Past it: move the pages into a new 2 MiB-aligned mapping (mremap moves page tables; the
+    // data is neither copied nor faulted in again).
+    std::size_t room = 0;
+    void* q = map_big(bytes, room);
+    void* moved = ::mremap(p, old_room, old_room, MREMAP_MAYMOVE | MREMAP_FIXED, q);
     if (moved == MAP_FAILED) {
       std::memcpy(q, p, used);
-      ::munmap(p, old_bytes);
+      ::munmap(p, old_room);
     }
-    big_.erase(p);
+    big_.erase(it);
     try {
-      big_.emplace(q, bytes);
+      big_.emplace(q, Big{bytes, room});
     } catch (...) {
-      ::munmap(q, bytes);
+      ::munmap(q, room);
       throw;
     }
     reserved_ += bytes - old_bytes;

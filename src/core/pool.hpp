@@ -82,7 +82,15 @@ class Pool {
   std::size_t slab_bytes_ = 0;  ///< total slab bytes so far (the next slab is about as big)
   std::size_t reserved_ = 0;
   std::vector<Region> slabs_;
-  std::unordered_map<void*, std::size_t> big_;  ///< blocks above kSlabShift: mapped one by one
+  /// A block above kSlabShift: its capacity, and the address space mapped for it to grow into
+  /// in place (`room`, capacity or more; only what is written costs memory).
+  struct Big {
+    std::size_t bytes;
+    std::size_t room;
+  };
+  /// A new big block of `bytes` with room beyond it.
+  void* map_big(std::size_t bytes, std::size_t& room);
+  std::unordered_map<void*, Big> big_;  ///< blocks above kSlabShift: mapped one by one
 };
 
 /// A growable array of trivially copyable T whose storage is a Pool block. It has no destructor
@@ -127,6 +135,10 @@ class PoolVec {
     return data_ + size_;
   }
   void grow_into(std::size_t k) { size_ += k; }
+  /// Capacity for `n` items (a size hint: no item is written).
+  void reserve(Pool& pool, std::size_t n) {
+    if (n > cap_) grow(pool, n);
+  }
   void pop_back() { --size_; }
   void shrink_to(std::size_t n) { size_ = n; }  ///< n <= size()
 

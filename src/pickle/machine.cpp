@@ -81,6 +81,9 @@ class Memo {
     return !inserted;
   }
 
+  /// Capacity for `n` dense entries (none is written: the size does not change).
+  void reserve(std::size_t n) { dense_.reserve(pool_, n); }
+
  private:
   /// Makes `idx` dense. With entries in the map, the dense part at least doubles, so that
   /// migrating them stays amortised O(1). Without (the indices a pickler writes: 0, 1, 2, ...) it
@@ -144,6 +147,14 @@ class Machine {
         pre_.reset();
       }
       if (pre_) pre_next_ = 0;
+      // A pickle this large has its value table, memo and stack grow past a Pool slab: start
+      // them at the first size that is a block of its own (core::Pool::kSlabShift), whose room
+      // it then grows into in place, instead of copying them at every doubling up to there
+      // (about 2 MiB each). Capacity only: memory is used as the entries are written.
+      constexpr std::size_t kStartEntries = (std::size_t{2} << 20) / sizeof(ValueRef);
+      v_.reserve(kStartEntries);
+      stack_.reserve(stack_pool_, kStartEntries);
+      memo_.reserve(kStartEntries);
     }
   }
 

@@ -264,6 +264,8 @@ class ValueStore {
   [[nodiscard]] static constexpr bool input_slot_fits(std::uint64_t offset) { return offset < kMaxInputOffset; }
   std::uint32_t* input_scalar_space(std::size_t n) { return slots_.space(pool_, n); }
   void add_input_scalars(std::size_t k) { slots_.grow_into(k); }
+  /// Capacity for `n` values (a size hint for a large pickle).
+  void reserve(std::size_t n) { slots_.reserve(pool_, n); }
   void add_long_text(ValueRef ref) { long_texts_.push_back(ref); }
   ValueRef scalar(Kind kind, std::uint64_t offset, std::int64_t i = 0, double f = 0, std::string_view text = {});
   ValueRef tuple(std::uint64_t offset, const ValueRef* items, std::size_t n);

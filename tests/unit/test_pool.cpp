@@ -50,6 +50,33 @@ TEST_CASE("PoolVec keeps its items while growing from slab blocks to huge-page m
   CHECK(small.size() == 5);
 }
 
+TEST_CASE("a big block grows in place within its room, and moves with its contents past it") {
+  core::Pool pool;
+  core::PoolVec<std::uint32_t> v;
+  v.reserve(pool, (std::size_t{2} << 20) / sizeof(std::uint32_t));  // the first big block: 2 MiB
+  const std::uint32_t* const first = v.data();
+  std::size_t moves = 0;
+  const std::uint32_t* at = first;
+  // 64 MiB of room (kMinBigRoom): 16M items grow in place; 40M items need more, once.
+  for (std::uint32_t i = 0; i < 40'000'000; ++i) {
+    v.push_back(pool, i ^ 0x5a5a5a5au);
+    if (v.data() != at) {
+      ++moves;
+      at = v.data();
+    }
+    if (i == 16'000'000) CHECK(v.data() == first);
+  }
+  CHECK(moves == 1);
+  bool ok = true;
+  for (std::uint32_t i = 0; i < v.size(); ++i) ok = ok && v[i] == (i ^ 0x5a5a5a5au);
+  CHECK(ok);
+  // A block released and a new one asked for: a fresh mapping, writable throughout.
+  core::PoolVec<std::uint64_t> w;
+  w.reserve(pool, 1u << 20);
+  for (std::uint64_t i = 0; i < (1u << 20); ++i) w.push_back(pool, i);
+  CHECK(w[(1u << 20) - 1] == (1u << 20) - 1);
+}
+
 TEST_CASE("Pool reuses released blocks, and a moved pool keeps its blocks") {
   core::Pool pool;
   std::size_t bytes = 100;

@@ -6,8 +6,9 @@
 // double (each doubling is a fresh malloc/mmap, the old copy freed), and on this kind of VM a
 // 4 KiB first touch costs ~15 us: half the scan's CPU time. Here a growing array reuses the
 // blocks others released, slabs of 2 MiB and more are mapped 2 MiB-aligned with MADV_HUGEPAGE
-// (one fault per 2 MiB), and a block too big for a slab grows with mremap (pages move, nothing is
-// copied or touched again).
+// (one fault per 2 MiB), and a block too big for a slab is a mapping with address space beyond it
+// to grow into in place (past that room it moves with mremap: pages move, nothing is copied or
+// touched again).
 //
 // Blocks are never returned to the system one by one: the Pool frees everything it mapped when it
 // is destroyed, so the arrays that live in it need no destructor. Sizes come only from what has

@@ -147,13 +147,13 @@ class Machine {
         pre_.reset();
       }
       if (pre_) pre_next_ = 0;
-      // A pickle this large has its value table, memo and stack grow past a Pool slab: start
-      // them at the first size that is a block of its own (core::Pool::kSlabShift), whose room
-      // it then grows into in place, instead of copying them at every doubling up to there
-      // (about 2 MiB each). Capacity only: memory is used as the entries are written.
+      // A pickle this large has its value table and memo grow past a Pool slab: start them at
+      // the first size that is a block of its own (core::Pool::kSlabShift), whose room they then
+      // grow into in place, instead of copying them at every doubling up to there (about 2 MiB
+      // each). Capacity only: memory is used as entries are written, a huge page at a time (the
+      // stack is left to grow: it is seldom deep, and its first write would clear 2 MiB).
       constexpr std::size_t kStartEntries = (std::size_t{2} << 20) / sizeof(ValueRef);
       v_.reserve(kStartEntries);
-      stack_.reserve(stack_pool_, kStartEntries);
       memo_.reserve(kStartEntries);
     }
   }

@@ -268,7 +268,13 @@ std::string ascii_lower(std::string_view s) {
 }
 
 bool ends_with_ascii_ci(std::string_view s, std::string_view lower_suffix) {
-  return s.size() >= lower_suffix.size() && ascii_lower(s.substr(s.size() - lower_suffix.size())) == lower_suffix;
+  if (s.size() < lower_suffix.size()) return false;
+  const std::string_view tail = s.substr(s.size() - lower_suffix.size());
+  for (std::size_t i = 0; i < tail.size(); ++i) {
+    const char c = tail[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c) != lower_suffix[i]) return false;
+  }
+  return true;
 }
 
 }  // namespace brine::core

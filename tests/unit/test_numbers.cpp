@@ -185,3 +185,16 @@ TEST_CASE("repr of str and bytes") {
   CHECK(py_repr_str("abcdef", 3) == "'abc'...(+3 chars)");
   CHECK(py_repr_bytes(std::string_view("\x00" "ab", 3)) == "b'\\x00ab'");
 }
+
+TEST_CASE("ends_with_ascii_ci answers as ascii_lower(s).ends_with(suffix) does") {
+  const std::string_view names[] = {"", "a", ".py", ".PY", "x.Py", "code/__torch__/m.pY", "data.pkl", "DATA.PKL",
+                                    "py", "\xc3\x89.py", ".p\xd9", "Z.pz", "@.py"};
+  const std::string_view suffixes[] = {"", ".py", "y", "data.pkl", ".pkl", "z"};
+  for (std::string_view s : names) {
+    for (std::string_view suffix : suffixes) {
+      CAPTURE(s);
+      CAPTURE(suffix);
+      CHECK(brine::core::ends_with_ascii_ci(s, suffix) == brine::core::ascii_lower(s).ends_with(suffix));
+    }
+  }
+}

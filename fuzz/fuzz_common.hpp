@@ -6,8 +6,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "core/limits.hpp"
 #include "rules/rule_loader.hpp"
@@ -29,6 +33,22 @@ inline core::Limits small_limits() {
   l.max_member_bytes = 16ull << 20;
   l.max_file_time = std::chrono::seconds(5);
   return l;
+}
+
+/// True if `text` is JSON by RFC 8259's grammar. nlohmann::json::accept is stricter in one
+/// place: it refuses a u-escape of a lone surrogate, which the grammar allows and which brine
+/// writes on purpose (a pickle str may hold one; core::append_json_string writes it as Python's
+/// json.dumps does, and json.loads reads it back). Such escapes are checked as any other.
+inline bool is_rfc_json(std::string text) {
+  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
+    if (text[i] != '\\') continue;
+    if (text[i + 1] == 'u' && i + 5 < text.size() && (text[i + 2] == 'd' || text[i + 2] == 'D') &&
+        std::strchr("89abcdefABCDEF", text[i + 3]) != nullptr && text[i + 3] != '\0') {
+      text.replace(i + 2, 2, "00");  // backslash-u Dxxx becomes backslash-u 00xx: same grammar, no surrogate
+    }
+    ++i;  // the escaped character is not a backslash that starts another escape
+  }
+  return nlohmann::json::accept(text);
 }
 
 inline std::shared_ptr<const rules::RuleSet> builtin_rules() {

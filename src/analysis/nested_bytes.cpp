@@ -103,7 +103,7 @@ std::optional<Codec> lookup_codec(std::string_view name) {
   bool punct = false;
   for (char c : name) {
     if (static_cast<unsigned char>(c) >= 0x80 || c == '\0') return std::nullopt;
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    c = core::ascii_lower_char(c);
     if (ascii_alnum(c) || c == '.') {
       if (punct && !norm.empty()) norm += '_';
       norm += c;

@@ -263,7 +263,7 @@ std::string hex(std::string_view bytes) {
 
 std::string ascii_lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  for (char& c : out) c = ascii_lower_char(c);
   return out;
 }
 
@@ -271,8 +271,7 @@ bool ends_with_ascii_ci(std::string_view s, std::string_view lower_suffix) {
   if (s.size() < lower_suffix.size()) return false;
   const std::string_view tail = s.substr(s.size() - lower_suffix.size());
   for (std::size_t i = 0; i < tail.size(); ++i) {
-    const char c = tail[i];
-    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c) != lower_suffix[i]) return false;
+    if (ascii_lower_char(tail[i]) != lower_suffix[i]) return false;
   }
   return true;
 }

@@ -52,6 +52,8 @@ std::string hex(std::string_view bytes);
 
 /// ASCII-lowercased copy (bytes >= 0x80 unchanged): zip readers compare names case-insensitively
 /// this way, and file extensions are matched this way.
+/// `c` with A-Z made a-z (every other byte as it is).
+constexpr char ascii_lower_char(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 std::string ascii_lower(std::string_view s);
 /// True if `s` ends with `lower_suffix` (given in lowercase), ignoring ASCII case.
 bool ends_with_ascii_ci(std::string_view s, std::string_view lower_suffix);

@@ -64,8 +64,6 @@ struct Candidate {
   bool torch_pickle = false;  // what torch.load / torch.jit.load unpickles
 };
 
-char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-
 /// The eight bytes of `v` with ASCII 'A'-'Z' lowered (SWAR: bit 7 of each byte says whether it
 /// is in that range).
 std::uint64_t lower8(std::uint64_t v) {
@@ -96,7 +94,7 @@ int compare_ci(std::string_view a, std::string_view b) {
     return ((x >> shift) & 0xff) < ((y >> shift) & 0xff) ? -1 : 1;
   }
   for (; i < n; ++i) {
-    const auto x = static_cast<unsigned char>(lower_ascii(a[i])), y = static_cast<unsigned char>(lower_ascii(b[i]));
+    const auto x = static_cast<unsigned char>(core::ascii_lower_char(a[i])), y = static_cast<unsigned char>(core::ascii_lower_char(b[i]));
     if (x != y) return x < y ? -1 : 1;
   }
   return a.size() < b.size() ? -1 : a.size() > b.size() ? 1 : 0;
@@ -167,7 +165,7 @@ class NameIndex {
   /// FNV-1a over the ASCII-lowered bytes: names equal under compare_ci hash alike.
   static std::size_t hash_ci(std::string_view name) {
     std::uint64_t h = 0xcbf29ce484222325ull;
-    for (char c : name) h = (h ^ static_cast<unsigned char>(lower_ascii(c))) * 0x100000001b3ull;
+    for (char c : name) h = (h ^ static_cast<unsigned char>(core::ascii_lower_char(c))) * 0x100000001b3ull;
     return static_cast<std::size_t>(h ^ (h >> 29));
   }
   std::span<const container::ZipCentral> records_;
